@@ -1,0 +1,308 @@
+"""Configuration: one TOML file, validated up front, errors that name file, key and expectation.
+
+Every section is a frozen dataclass with defaults, so `pager-edge demo` needs no file at all and a
+site file only states what differs. Unknown keys are errors (a typo must not silently fall back to a
+default). Secrets are never read from config.toml: see :func:`secret`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_CONFIG_PATHS = (Path("config.toml"), Path("/etc/pager-edge/config.toml"))
+
+
+class ConfigError(Exception):
+    """A configuration mistake, phrased for the person who edits the file."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, key: str | None = None):
+        self.path = str(path) if path is not None else None
+        self.key = key
+        where = ": ".join(p for p in (self.path, key) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    id: str = "demo-site"
+    name: str = "Demo restaurant"
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5683
+    ping_interval: float = 30.0
+    # IANA zone of the transmitter's wall clock; empty means the host's zone.
+    timezone: str = ""
+    request_timeout: float = 5.0
+    # Missing pings for this many intervals means the transmitter is gone.
+    watchdog_intervals: float = 3.0
+    max_backoff: float = 60.0
+    page_mode: str = "Flash30Sec"
+    # Largest notification payload accepted; larger ones are counted as malformed.
+    max_payload_bytes: int = 256 * 1024
+    # "udp6" (default, aiocoap's choice) or "simple6" for hosts with IPv6 disabled.
+    transport: str = ""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "pager-edge.db"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # Group commit: a batch is committed when it holds this many documents or is this old.
+    commit_max_items: int = 256
+    commit_max_delay: float = 0.005
+    # Alert (never drop unsynced events) when the database file grows beyond this size.
+    max_db_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    enabled: bool = False
+    endpoint: str = ""
+    site_id: str = ""  # empty: [site] id
+    interval: float = 30.0
+    max_batch_events: int = 500
+    max_batch_bytes: int = 256 * 1024
+    timeout: float = 20.0
+    max_backoff: float = 600.0
+    retention_days: int = 30
+    # Used until a backhaul monitor decides: normal | conserve | critical | blocked
+    mode: Literal["normal", "conserve", "critical", "blocked"] = "normal"
+
+
+@dataclass(frozen=True)
+class BackhaulConfig:
+    enabled: bool = False
+    provider: Literal["control_center", "thingspace"] = "control_center"
+    base_url: str = ""
+    iccid: str = ""
+    imei: str = ""
+    account_number: str = ""
+    username: str = ""
+    cap_bytes: int = 0
+    cycle_start_day: int = 1
+    usage_interval: float = 1800.0
+    session_interval: float = 600.0
+    timeout: float = 20.0
+    warn_percent: float = 75.0
+    critical_percent: float = 95.0
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    refresh_interval: float = 0.2
+    # Banner when the agent has not written for this long.
+    stale_after: float = 90.0
+    kiosk_show_estimates: bool = True
+
+
+@dataclass(frozen=True)
+class SecretsConfig:
+    # KEY=value lines (systemd EnvironmentFile syntax); must be mode 0600.
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    site: SiteConfig = field(default_factory=SiteConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    backhaul: BackhaulConfig = field(default_factory=BackhaulConfig)
+    board: BoardConfig = field(default_factory=BoardConfig)
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # Where it came from, for messages; None for built-in defaults.
+    source: str | None = None
+
+    @property
+    def sync_site_id(self) -> str:
+        return self.sync.site_id or self.site.id
+
+    def transmitter_zone(self) -> ZoneInfo | None:
+        """The configured transmitter zone, or None for the host's local zone."""
+        return ZoneInfo(self.controller.timezone) if self.controller.timezone else None
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _coerce(value: Any, hint: Any, *, path: str | None, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            expected = " | ".join(repr(c) for c in choices)
+            raise ConfigError(f"expected one of {expected}, got {value!r}", path=path, key=key)
+        return value
+    if origin in (types.UnionType, typing.Union):
+        raise TypeError(f"unsupported config type {hint}")  # pragma: no cover - schema bug
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        raise ConfigError(f"expected {_TYPE_WORDS[int]}, got {value!r}", path=path, key=key)
+    if not isinstance(value, hint):
+        raise ConfigError(
+            f"expected {_TYPE_WORDS.get(hint, hint.__name__)}, got {value!r}", path=path, key=key
+        )
+    return value
+
+
+def _section(cls: type, raw: Any, *, path: str | None, name: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"expected a table [{name}]", path=path, key=name)
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(
+                f"unknown key (known keys: {', '.join(sorted(known))})",
+                path=path,
+                key=f"[{name}] {key}",
+            )
+        values[key] = _coerce(value, hints[key], path=path, key=f"[{name}] {key}")
+    return cls(**values)
+
+
+def _validate(cfg: Config) -> None:
+    p = cfg.source
+    c = cfg.controller
+    if not 1 <= c.port <= 65535:
+        raise ConfigError(f"expected a port 1–65535, got {c.port}", path=p, key="[controller] port")
+    for key in ("ping_interval", "request_timeout", "watchdog_intervals", "max_backoff"):
+        if getattr(c, key) <= 0:
+            raise ConfigError("expected a positive number", path=p, key=f"[controller] {key}")
+    if c.timezone:
+        try:
+            ZoneInfo(c.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"expected an IANA time zone such as 'Europe/Paris', got {c.timezone!r}",
+                path=p,
+                key="[controller] timezone",
+            ) from None
+    if c.transport not in ("", "udp6", "simple6"):
+        raise ConfigError(
+            f"expected 'udp6' or 'simple6', got {c.transport!r}", path=p, key="[controller] transport"
+        )
+    if not cfg.store.path:
+        raise ConfigError("expected a file path", path=p, key="[store] path")
+    s = cfg.sync
+    if s.enabled and not s.endpoint:
+        raise ConfigError("expected an https:// URL when sync is enabled", path=p, key="[sync] endpoint")
+    if s.interval <= 0 or s.max_batch_events < 1:
+        raise ConfigError("expected positive interval and batch size", path=p, key="[sync]")
+    b = cfg.backhaul
+    if not 1 <= b.cycle_start_day <= 28:
+        raise ConfigError(
+            f"expected a day 1–28, got {b.cycle_start_day}", path=p, key="[backhaul] cycle_start_day"
+        )
+    if b.enabled and not b.base_url:
+        raise ConfigError(
+            "expected the operator's API base URL when backhaul is enabled",
+            path=p,
+            key="[backhaul] base_url",
+        )
+
+
+def parse_config(text: str, *, source: str | None = None) -> Config:
+    """Parse and validate TOML text; raise :class:`ConfigError` on any mistake."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=source) from None
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    hints = typing.get_type_hints(Config)
+    values: dict[str, Any] = {}
+    for name, table in raw.items():
+        if name not in sections:
+            raise ConfigError(
+                f"unknown section (known: {', '.join(sorted(sections))})", path=source, key=f"[{name}]"
+            )
+        values[name] = _section(hints[name], table, path=source, name=name)
+    cfg = Config(**values, source=source)
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load the given file, else the first default path that exists, else built-in defaults."""
+    if path is None:
+        path = next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+        if path is None:
+            return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=path) from None
+    return parse_config(text, source=str(path))
+
+
+def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
+    """A copy of `cfg` with some keys of some sections replaced (CLI flags, tests)."""
+    changes = {
+        name: dataclasses.replace(getattr(cfg, name), **{k: v for k, v in kv.items() if v is not None})
+        for name, kv in sections.items()
+    }
+    return dataclasses.replace(cfg, **changes)
+
+
+def read_secrets_file(path: str | Path) -> dict[str, str]:
+    """Read KEY=value lines from a file that only its owner may read (mode 0600 or stricter)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ConfigError("secrets file not found", path=p) from None
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise ConfigError(
+            f"secrets file must be mode 0600 (only its owner may read it), "
+            f"it is {stat.S_IMODE(st.st_mode):04o}",
+            path=p,
+        )
+    out: dict[str, str] = {}
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            # Do not echo the line: it may be a secret.
+            raise ConfigError("expected KEY=value", path=p, key=f"line {n}")
+        k, v = line.split("=", 1)
+        v = v.strip()
+        if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+            v = v[1:-1]
+        out[k.strip()] = v
+    return out
+
+
+def secret(cfg: Config, name: str) -> str | None:
+    """A secret from the environment, else from the 0600 secrets file; registered for redaction."""
+    from agent.logs import register_secret
+
+    value = os.environ.get(name)
+    if not value and cfg.secrets.path:
+        value = read_secrets_file(cfg.secrets.path).get(name)
+    if value:
+        register_secret(value)
+    return value or None

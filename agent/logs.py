@@ -1,0 +1,54 @@
+"""Logging set-up with secret redaction.
+
+Every secret the agent reads goes through :func:`register_secret`; a filter on the root handler
+replaces it wherever it would appear (messages, arguments, tracebacks), so a careless `log.exception`
+near an HTTP client cannot leak an API key to the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+REDACTED = "***"
+
+
+def register_secret(value: str) -> None:
+    # Very short values would redact ordinary words; the secrets we handle are never that short.
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for s in secrets:
+        if s in text:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: str = "INFO", stream=None) -> None:
+    """Configure the root logger once: one line per record, secrets redacted."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    )
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # aiocoap logs every retransmission at INFO; that is noise at a host stand.
+    logging.getLogger("coap").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("coap-server").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
