@@ -200,19 +200,25 @@ def _validate(cfg: Config) -> None:
             ) from None
     if c.transport not in ("", "udp6", "simple6"):
         raise ConfigError(
-            f"expected 'udp6' or 'simple6', got {c.transport!r}", path=p, key="[controller] transport"
+            f"expected 'udp6' or 'simple6', got {c.transport!r}",
+            path=p,
+            key="[controller] transport",
         )
     if not cfg.store.path:
         raise ConfigError("expected a file path", path=p, key="[store] path")
     s = cfg.sync
     if s.enabled and not s.endpoint:
-        raise ConfigError("expected an https:// URL when sync is enabled", path=p, key="[sync] endpoint")
+        raise ConfigError(
+            "expected an https:// URL when sync is enabled", path=p, key="[sync] endpoint"
+        )
     if s.interval <= 0 or s.max_batch_events < 1:
         raise ConfigError("expected positive interval and batch size", path=p, key="[sync]")
     b = cfg.backhaul
     if not 1 <= b.cycle_start_day <= 28:
         raise ConfigError(
-            f"expected a day 1–28, got {b.cycle_start_day}", path=p, key="[backhaul] cycle_start_day"
+            f"expected a day 1–28, got {b.cycle_start_day}",
+            path=p,
+            key="[backhaul] cycle_start_day",
         )
     if b.enabled and not b.base_url:
         raise ConfigError(
@@ -234,7 +240,9 @@ def parse_config(text: str, *, source: str | None = None) -> Config:
     for name, table in raw.items():
         if name not in sections:
             raise ConfigError(
-                f"unknown section (known: {', '.join(sorted(sections))})", path=source, key=f"[{name}]"
+                f"unknown section (known: {', '.join(sorted(sections))})",
+                path=source,
+                key=f"[{name}]",
             )
         values[name] = _section(hints[name], table, path=source, name=name)
     cfg = Config(**values, source=source)
@@ -261,7 +269,9 @@ def load_config(path: str | Path | None = None) -> Config:
 def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
     """A copy of `cfg` with some keys of some sections replaced (CLI flags, tests)."""
     changes = {
-        name: dataclasses.replace(getattr(cfg, name), **{k: v for k, v in kv.items() if v is not None})
+        name: dataclasses.replace(
+            getattr(cfg, name), **{k: v for k, v in kv.items() if v is not None}
+        )
         for name, kv in sections.items()
     }
     return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,233 @@
+"""The T7470 CoAP client: every request bounded by a timeout, every failure a readable error.
+
+aiocoap gives a CON request ~93 s before it gives up, which is far too long for a host pressing a
+key, so each call is wrapped in :func:`asyncio.timeout`. The board imports this module to act on the
+transmitter; the agent uses it for resyncs. One aiocoap ``Context`` per process is created by
+:func:`create_context` and shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiocoap
+from aiocoap import Code, Message
+from aiocoap.numbers.contentformat import ContentFormat
+
+from agent.controller.protocol import Document, ProtocolError, compact, parse_document, session_body
+
+log = logging.getLogger(__name__)
+JSON = ContentFormat.JSON
+
+
+class ControllerError(Exception):
+    """The transmitter refused a request (a 4.xx/5.xx answer). `code` is e.g. "4.04"."""
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class ControllerUnreachable(ControllerError):
+    """No answer in time, or the network said no."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    code: str
+    payload: bytes
+    etag: bytes | None
+    document: Document | None
+
+
+async def create_context(transport: str = "") -> aiocoap.Context:
+    """The process's single client context. `transport="simple6"` for hosts without IPv6."""
+    if transport:
+        return await aiocoap.Context.create_client_context(transports=[transport])
+    return await aiocoap.Context.create_client_context()
+
+
+def _code_str(code: Code) -> str:
+    return f"{code.class_}.{code.detail:02d}"
+
+
+def _error_text(payload: bytes) -> str:
+    """The readable part of an error body (JSON with an error/message key, or plain text)."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return payload[:200].decode("utf-8", "replace").strip()
+    if isinstance(body, dict):
+        for key in ("error", "message", "errorMessage", "detail"):
+            if isinstance(body.get(key), str):
+                return body[key][:200]
+    return json.dumps(body)[:200]
+
+
+_FRIENDLY = {
+    "4.04": "no active session with that pager number",
+    "4.00": "the transmitter rejected the request",
+    "4.09": "that pager is already in use",
+}
+
+
+class ControllerClient:
+    def __init__(
+        self,
+        context: aiocoap.Context,
+        host: str,
+        port: int = 5683,
+        *,
+        timeout: float = 5.0,
+        max_payload_bytes: int = 256 * 1024,
+        page_mode: str = "Flash30Sec",
+    ):
+        self.context = context
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.max_payload_bytes = max_payload_bytes
+        self.page_mode = page_mode
+        host_part = f"[{host}]" if ":" in host else host
+        self.base = f"coap://{host_part}:{port}"
+
+    def uri(self, path: str, query: str = "") -> str:
+        return f"{self.base}{path}" + (f"?{query}" if query else "")
+
+    async def request(
+        self,
+        method: Code,
+        path: str,
+        *,
+        query: str = "",
+        payload: bytes = b"",
+        etag: bytes | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
+        msg = Message(code=method, uri=self.uri(path, query), payload=payload)
+        if payload:
+            msg.opt.content_format = JSON
+        if etag is not None:
+            msg.opt.etags = (etag,)
+        req = self.context.request(msg)
+        try:
+            async with asyncio.timeout(timeout or self.timeout):
+                resp = await req.response
+        except TimeoutError:
+            raise ControllerUnreachable(
+                f"no answer from the transmitter at {self.host}:{self.port} "
+                f"within {timeout or self.timeout:g} s"
+            ) from None
+        except aiocoap.error.Error as exc:
+            raise ControllerUnreachable(
+                f"cannot reach the transmitter at {self.host}:{self.port}: {exc}"
+            ) from None
+        code = _code_str(resp.code)
+        if not resp.code.is_successful():
+            detail = _error_text(resp.payload)
+            friendly = _FRIENDLY.get(code)
+            text = f"{friendly} ({code}: {detail})" if friendly else f"{code}: {detail}"
+            raise ControllerError(text, code=code)
+        doc = None
+        if resp.payload:
+            try:
+                doc = parse_document(resp.payload, max_bytes=self.max_payload_bytes)
+            except ProtocolError as exc:
+                raise ControllerError(f"unreadable answer from the transmitter: {exc}") from None
+        return Reply(code, resp.payload, resp.opt.etag, doc)
+
+    # reads ---------------------------------------------------------------------------------
+
+    async def get_sessions(self, etag: bytes | None = None) -> Reply:
+        """All active sessions; with `etag`, an unchanged list answers 2.03 with no document."""
+        return await self.request(Code.GET, "/v1/sessions", etag=etag)
+
+    async def get_session(self, number: int) -> Document:
+        return _doc(await self.request(Code.GET, "/v1/sessions", query=f"number={number}"))
+
+    async def get_history(self) -> Document:
+        return _doc(await self.request(Code.GET, "/v1/sessions/history"))
+
+    async def get_statistics(self) -> Document:
+        return _doc(await self.request(Code.GET, "/v1/sessions/statistics"))
+
+    async def get_settings(self) -> Document:
+        return _doc(await self.request(Code.GET, "/v1/settings"))
+
+    # actions -------------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        number: int,
+        *,
+        goal: int | None = None,
+        label: str | None = None,
+        party_size: int | None = None,
+    ) -> Reply:
+        body = session_body(number=number, goal=goal, label=label, party_size=party_size)
+        return await self.request(Code.POST, "/v1/sessions", payload=body)
+
+    async def update_session(
+        self,
+        number: int,
+        *,
+        goal: int | None = None,
+        label: str | None = None,
+        party_size: int | None = None,
+    ) -> Reply:
+        body = session_body(goal=goal, label=label, party_size=party_size)
+        return await self.request(Code.PUT, "/v1/sessions", query=f"number={number}", payload=body)
+
+    async def page(self, number: int, page_mode: str | None = None) -> Reply:
+        body = session_body(action="page", page_mode=page_mode or self.page_mode)
+        return await self.request(Code.PUT, "/v1/sessions", query=f"number={number}", payload=body)
+
+    async def clear(self, number: int) -> Reply:
+        """Seat the party: ends the session as STOP."""
+        body = session_body(action="clear")
+        return await self.request(Code.PUT, "/v1/sessions", query=f"number={number}", payload=body)
+
+    async def remove(self, number: int) -> Reply:
+        """Remove the party (walk-away, mistake): ends the session as REMOVED."""
+        return await self.request(Code.DELETE, "/v1/sessions", query=f"number={number}")
+
+    async def clear_all(self) -> Reply:
+        return await self.request(Code.DELETE, "/v1/sessions")
+
+    async def set_settings(self, **settings: Any) -> Reply:
+        return await self.request(Code.POST, "/v1/settings", payload=compact(settings))
+
+    # observation ---------------------------------------------------------------------------
+
+    def observe(
+        self,
+        on_payload: Callable[[bytes], None],
+        on_end: Callable[[Exception | None], None],
+        *,
+        path: str = "/v1/notify",
+        query: str = "action=get_sessions",
+    ) -> aiocoap.protocol.Request:
+        """Register an observer. Every notification is handed to `on_payload` synchronously.
+
+        The callback route matters: aiocoap's ``async for`` iterator keeps one pending
+        notification, so anything slower than the sender loses notifications silently.
+        """
+        msg = Message(code=Code.GET, uri=self.uri(path, query), observe=0)
+        req = self.context.request(msg)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            req.observation.register_callback(lambda m: on_payload(m.payload))
+            req.observation.register_errback(on_end)
+        return req
+
+
+def _doc(reply: Reply) -> Document:
+    if reply.document is None:
+        raise ControllerError(f"empty answer ({reply.code}) where a document was expected")
+    return reply.document

@@ -1,0 +1,171 @@
+"""`pager-edge run`: the agent daemon — link, ingest and the optional tasks, all supervised.
+
+Shutdown order matters for "nothing half-written": stop the link (no new notifications), let the
+ingest pipeline drain what is queued, commit, stamp ``stopped_at``, close the store, then shut the
+aiocoap context down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiocoap
+import click
+
+from agent.config import Config, load_config, with_overrides
+from agent.controller.client import ControllerClient, create_context
+from agent.controller.link import Link
+from agent.controller.protocol import iso_utc
+from agent.ingest import Ingestor
+from agent.logs import setup_logging
+from agent.store import Store
+from agent.supervise import supervise
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 5.0
+
+
+class Agent:
+    """Everything `pager-edge run` does, usable in-process by the demo, tests and benchmarks."""
+
+    def __init__(self, cfg: Config, *, context: aiocoap.Context | None = None):
+        self.cfg = cfg
+        self._own_context = context is None
+        self.context = context
+        self.store: Store | None = None
+        self.client: ControllerClient | None = None
+        self.ingest: Ingestor | None = None
+        self.link: Link | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.crashes: dict[str, int] = {}
+        self.extra_tasks: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        if self.context is None:
+            self.context = await create_context(cfg.controller.transport)
+        c = cfg.controller
+        self.client = ControllerClient(
+            self.context,
+            c.host,
+            c.port,
+            timeout=c.request_timeout,
+            max_payload_bytes=c.max_payload_bytes,
+            page_mode=c.page_mode,
+        )
+        self.store = Store(cfg.store.path, synchronous=cfg.store.synchronous)
+        self.ingest = Ingestor(
+            self.store,
+            self.client,
+            zone=cfg.transmitter_zone(),
+            max_payload_bytes=c.max_payload_bytes,
+            max_batch=cfg.store.commit_max_items,
+        )
+        self.link = Link(
+            self.client,
+            feed=self.ingest.feed,
+            control=self.ingest.control,
+            ping_interval=c.ping_interval,
+            watchdog_intervals=c.watchdog_intervals,
+            max_backoff=c.max_backoff,
+        )
+        self._spawn("ingest", self.ingest.run)
+        self._spawn("link", self.link.run)
+        self._spawn("heartbeat", self._heartbeat)
+        for name, factory in self.extra_tasks:
+            self._spawn(name, factory)
+        log.info("agent started: transmitter %s:%d, store %s", c.host, c.port, Path(cfg.store.path))
+
+    def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        def crashed(task_name: str, exc: BaseException) -> None:
+            self.crashes[task_name] = self.crashes.get(task_name, 0) + 1
+
+        self.tasks.append(
+            asyncio.create_task(
+                supervise(name, factory, cap=self.cfg.controller.max_backoff, on_crash=crashed),
+                name=name,
+            )
+        )
+
+    async def _heartbeat(self) -> None:
+        assert self.ingest is not None
+        while True:
+            self.ingest.control("heartbeat")
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def healthy(self) -> bool:
+        """For the systemd watchdog: the ingest loop has committed a heartbeat recently."""
+        if self.ingest is None:
+            return False
+        beat = self.ingest.health.get("heartbeat_at")
+        if not beat:
+            return False
+        age = (
+            datetime.now(UTC) - datetime.fromisoformat(beat.replace("Z", "+00:00"))
+        ).total_seconds()
+        return age < HEARTBEAT_SECONDS * 4
+
+    async def stop(self) -> None:
+        """Stop taking notifications, drain and commit what is queued, close everything."""
+        link_tasks = [t for t in self.tasks if t.get_name() != "ingest"]
+        for t in link_tasks:
+            t.cancel()
+        await asyncio.gather(*link_tasks, return_exceptions=True)
+        if self.ingest is not None:
+            deadline = time.monotonic() + 5.0
+            while not self.ingest.queue.empty() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+        if self.ingest is not None:
+            self.ingest.health.update(state="stopped", stopped_at=iso_utc(datetime.now(UTC)))
+            await self.ingest.flush()
+            self.ingest.close()
+        if self.store is not None:
+            self.store.close()
+        if self._own_context and self.context is not None:
+            await self.context.shutdown()
+        log.info("agent stopped cleanly")
+
+
+async def run_until_signalled(agent: Agent, *, on_ready: Callable[[], None] | None = None) -> None:
+    """Run the agent until SIGTERM or SIGINT, then stop it cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await agent.start()
+    if on_ready is not None:
+        on_ready()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping on signal")
+        await agent.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+
+
+@click.command("run")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config.toml to use")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="override [store] path")
+@click.option("--host", help="override [controller] host")
+@click.option("--port", type=int, help="override [controller] port")
+def run_cmd(
+    config_path: str | None, db_path: str | None, host: str | None, port: int | None
+) -> None:
+    """Run the agent daemon: observe the transmitter and record every lifecycle step."""
+    cfg = load_config(config_path)
+    cfg = with_overrides(cfg, store={"path": db_path}, controller={"host": host, "port": port})
+    setup_logging(cfg.logging.level)
+    asyncio.run(run_until_signalled(Agent(cfg)))

@@ -1,0 +1,90 @@
+"""`pager-edge export`: sessions (default) or lifecycle events as JSONL or CSV on stdout.
+
+The record shapes are a contract other scripts rely on; keep them stable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from agent.config import load_config
+from agent.store import Store, StoreError
+
+SESSION_FIELDS = (
+    "uuid",
+    "number",
+    "label",
+    "party_size",
+    "goal_seconds",
+    "created",
+    "notified",
+    "cleared",
+    "state",
+    "page_count",
+)
+EVENT_FIELDS = ("seq", "uuid", "number", "kind", "at", "observed_at")
+
+
+def session_records(store: Store) -> Iterable[dict[str, Any]]:
+    for row in store.iter_sessions():
+        yield {k: row[k] for k in SESSION_FIELDS}
+
+
+def event_records(store: Store) -> Iterable[dict[str, Any]]:
+    for row in store.iter_events():
+        yield {k: row[k] for k in EVENT_FIELDS}
+
+
+def write_records(records: Iterable[dict[str, Any]], fields: tuple[str, ...], fmt: str, out) -> int:
+    n = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: "" if v is None else v for k, v in rec.items()})
+            n += 1
+    else:
+        for rec in records:
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def resolve_db(config_path: str | None, db_path: str | None) -> str:
+    if db_path:
+        return db_path
+    return load_config(config_path).store.path
+
+
+def open_readonly(path: str) -> Store:
+    try:
+        return Store(path, readonly=True)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("export")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="database file to read")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option(
+    "--events", is_flag=True, help="one record per lifecycle event instead of per session"
+)
+def export_cmd(config_path: str | None, db_path: str | None, fmt: str, events: bool) -> None:
+    """Export the recorded history (read-only; safe while the agent runs)."""
+    store = open_readonly(resolve_db(config_path, db_path))
+    try:
+        if events:
+            write_records(event_records(store), EVENT_FIELDS, fmt, sys.stdout)
+        else:
+            write_records(session_records(store), SESSION_FIELDS, fmt, sys.stdout)
+    finally:
+        store.close()

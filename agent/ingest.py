@@ -1,0 +1,367 @@
+"""The ingest pipeline: notifications in, lifecycle events durably out.
+
+One task consumes the queue the observation callback fills. It parses each document, checks
+``globalSessionSequence`` (wrap-safe), folds sessions into lifecycle events against an in-memory
+copy of the active views, and hands everything that arrived meanwhile to the writer thread as one
+transaction (group commit). The event loop never waits on an fsync, so the observation keeps being
+consumed (and pings ACKed) while SQLite syncs.
+
+Recovery is always the same move: a *resync* — ``GET /v1/sessions`` then
+``GET /v1/sessions/history`` folded like notifications. It runs after every (re)registration, on a
+sequence gap, on a sequence decrease (transmitter restart), after a malformed item, and when a
+session ended (``state: cleared``) so that history can say whether it was seated or removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from agent import __version__
+from agent.controller.client import ControllerClient, ControllerError
+from agent.controller.protocol import (
+    Document,
+    ProtocolError,
+    iso_utc,
+    parse_document,
+    sequence_delta,
+    to_utc,
+)
+from agent.lifecycle import SessionView, fold
+from agent.store import Store, WriteBatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Incoming:
+    payload: bytes
+    received: float  # time.monotonic()
+    observed_at: str  # UTC ISO
+
+
+@dataclass(slots=True)
+class Control:
+    """A non-document item in the queue: resync request, heartbeat, link state change."""
+
+    kind: str
+    reason: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Counters:
+    notifications: int = 0
+    malformed: int = 0
+    gaps: int = 0
+    resyncs: int = 0
+    duplicates: int = 0
+    write_errors: int = 0
+    events: int = 0
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: Store,
+        client: ControllerClient | None,
+        *,
+        zone: tzinfo | None,
+        max_payload_bytes: int = 256 * 1024,
+        max_batch: int = 256,
+        history_delay: float = 0.05,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.store = store
+        self.client = client
+        self.zone = zone
+        self.max_payload_bytes = max_payload_bytes
+        self.max_batch = max_batch
+        self.history_delay = history_delay
+        self.wall_clock = wall_clock
+        self.queue: asyncio.Queue[Incoming | Control] = asyncio.Queue()
+        self.counters = Counters()
+        self.views: dict[str, SessionView] = store.load_views()
+        self.ended: set[str] = store.ended_uuids()
+        self.last_seq: int | None = None
+        self.pending = WriteBatch()
+        self.health: dict[str, Any] = {}
+        self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.committed = asyncio.Event()
+        self._resync_wanted: str | None = None
+        self._history_wanted_since: float | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._waiting_latency: list[float] = []
+        self._write_failing_since: float | None = None
+
+    # --- feeding ---------------------------------------------------------------------------
+
+    def feed(self, payload: bytes) -> None:
+        """Called synchronously from the observation callback: must never block or raise."""
+        self.queue.put_nowait(Incoming(payload, time.monotonic(), iso_utc(self.wall_clock()) or ""))
+
+    def control(self, kind: str, reason: str = "", **values: Any) -> None:
+        self.queue.put_nowait(Control(kind, reason, values))
+
+    # --- main loop -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.health.update(
+            agent_pid=os.getpid(),
+            agent_version=__version__,
+            agent_started_at=iso_utc(self.wall_clock()),
+            heartbeat_at=iso_utc(self.wall_clock()),
+            stopped_at=None,
+        )
+        await self._commit()
+        while True:
+            item = await self._next_item()
+            items = [item] if item is not None else []
+            while len(items) < self.max_batch and not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            for it in items:
+                if isinstance(it, Incoming):
+                    self._on_payload(it, source="notify")
+                else:
+                    self._on_control(it)
+            if self._resync_wanted is not None:
+                await self.resync(self._resync_wanted)
+            elif self._history_due():
+                await self._fetch_history()
+            await self._commit()
+
+    async def _next_item(self) -> Incoming | Control | None:
+        """The next queue item; returns None when a deferred history fetch falls due first."""
+        if self._history_wanted_since is None and self._write_failing_since is None:
+            return await self.queue.get()
+        try:
+            async with asyncio.timeout(
+                self.history_delay if self._write_failing_since is None else 1.0
+            ):
+                return await self.queue.get()
+        except TimeoutError:
+            return None
+
+    def _history_due(self) -> bool:
+        return self._history_wanted_since is not None and (
+            self.queue.empty() or time.monotonic() - self._history_wanted_since > 1.0
+        )
+
+    # --- documents -------------------------------------------------------------------------
+
+    def _on_payload(self, item: Incoming, *, source: str) -> None:
+        self.counters.notifications += 1
+        try:
+            doc = parse_document(item.payload, max_bytes=self.max_payload_bytes)
+        except ProtocolError as exc:
+            self._malformed(str(exc), item.payload)
+            return
+        self._waiting_latency.append(item.received)
+        self._note_liveness(doc, item.observed_at)
+        if doc.unknown_types:
+            self._malformed(f"unknown responseTypes {list(doc.unknown_types)}", item.payload)
+        if doc.rejected:
+            for reason in doc.rejected:
+                self._malformed(reason, item.payload)
+            self.want_resync("malformed session item")
+        if not self._sequence_ok(doc):
+            return
+        self.apply(doc, observed_at=item.observed_at, source=source)
+
+    def _sequence_ok(self, doc: Document) -> bool:
+        """Decide from ``globalSessionSequence`` whether to apply `doc` and whether to resync."""
+        seq = doc.meta.sequence
+        if seq is None:
+            return True
+        self.health["sequence"] = seq
+        if self.last_seq is None:
+            self.last_seq = seq
+            return True
+        delta = sequence_delta(self.last_seq, seq)
+        changes_sessions = doc.sessions is not None and not doc.is_ping
+        if delta < 0:
+            # Older than what we have: a late (reordered) notification or a restarted transmitter.
+            self.counters.gaps += 1
+            self.want_resync(f"sequence went back from {self.last_seq} to {seq}")
+            return False
+        if changes_sessions:
+            if delta == 0:
+                self.counters.duplicates += 1
+                return False
+            if delta > 1:
+                self.counters.gaps += 1
+                self.want_resync(f"missed {delta - 1} notification(s) before {seq}")
+        elif delta > 0:
+            # A ping or settings document already shows a newer sequence: a change was lost.
+            self.counters.gaps += 1
+            self.want_resync(f"missed notification(s) up to {seq}")
+        self.last_seq = seq
+        return True
+
+    def apply(self, doc: Document, *, observed_at: str, source: str) -> None:
+        """Fold a document's sessions and history into views, events and snapshots."""
+        if doc.statistics is not None:
+            self.pending.snapshots.append(("statistics", observed_at, doc.statistics))
+        if doc.settings is not None:
+            self.pending.snapshots.append(("settings", observed_at, doc.settings))
+        for record in doc.sessions or ():
+            if record.uuid in self.ended:
+                continue
+            self._fold(record, doc, observed_at, source)
+        for record in doc.history or ():
+            if record.uuid in self.ended:
+                continue
+            self._fold(record, doc, observed_at, "history")
+
+    def _fold(self, record, doc: Document, observed_at: str, source: str) -> None:
+        known = self.views.get(record.uuid)
+        result = fold(
+            known, record, zone=self.zone, doc_time=doc.meta.timestamp, observed_at=observed_at
+        )
+        view = result.view
+        if view is None or (view == known and not result.events):
+            if result.needs_history:
+                self._want_history()
+            return
+        for ev in result.events:
+            self.pending.events.append((ev, observed_at, source))
+        self.pending.views[view.uuid] = view
+        if view.ended:
+            self.views.pop(view.uuid, None)
+            self.ended.add(view.uuid)
+        else:
+            self.views[view.uuid] = view
+        if result.needs_history:
+            self._want_history()
+
+    def _want_history(self) -> None:
+        if self._history_wanted_since is None:
+            self._history_wanted_since = time.monotonic()
+
+    def _malformed(self, reason: str, payload: bytes) -> None:
+        self.counters.malformed += 1
+        self.health["malformed"] = self.counters.malformed
+        log.error(
+            "malformed document from the transmitter (%s); %d so far; first bytes: %r",
+            reason,
+            self.counters.malformed,
+            payload[:80],
+        )
+
+    def _note_liveness(self, doc: Document, observed_at: str) -> None:
+        h = self.health
+        h["last_data_at"] = observed_at
+        if doc.is_ping:
+            h["last_ping_at"] = observed_at
+        if doc.meta.firmware:
+            h["firmware"] = doc.meta.firmware
+        if doc.meta.device_name:
+            h["device_name"] = doc.meta.device_name
+        if doc.meta.timestamp is not None:
+            transmitter = to_utc(doc.meta.timestamp, self.zone)
+            assert transmitter is not None
+            h["clock_skew_seconds"] = round((transmitter - self.wall_clock()).total_seconds(), 1)
+        h["notifications"] = self.counters.notifications
+
+    # --- control ---------------------------------------------------------------------------
+
+    def _on_control(self, item: Control) -> None:
+        if item.kind == "resync":
+            self.want_resync(item.reason)
+        elif item.kind == "health":
+            self.health.update(item.values)
+        elif item.kind == "heartbeat":
+            self.health["heartbeat_at"] = iso_utc(self.wall_clock())
+
+    def want_resync(self, reason: str) -> None:
+        if self._resync_wanted is None:
+            self._resync_wanted = reason
+
+    async def resync(self, reason: str) -> bool:
+        """Fetch active sessions and history and fold them; False if the transmitter did not answer."""
+        if self.client is None:
+            return False
+        log.info("resyncing with the transmitter: %s", reason)
+        try:
+            sessions = await self.client.get_sessions()
+            history = await self.client.get_history()
+        except ControllerError as exc:
+            log.warning("resync failed (%s); will retry", exc)
+            self.health["last_error"] = str(exc)
+            return False
+        now = iso_utc(self.wall_clock()) or ""
+        if sessions.document is not None:
+            self._note_liveness(sessions.document, now)
+            self.apply(sessions.document, observed_at=now, source="resync")
+            if sessions.document.meta.sequence is not None:
+                self.last_seq = sessions.document.meta.sequence
+        self._note_liveness(history, now)
+        self.apply(history, observed_at=now, source="resync")
+        self._resync_wanted = None
+        self._history_wanted_since = None
+        self.counters.resyncs += 1
+        self.health.update(resyncs=self.counters.resyncs, gaps=self.counters.gaps)
+        return True
+
+    async def _fetch_history(self) -> None:
+        if self.client is None:
+            self._history_wanted_since = None
+            return
+        try:
+            history = await self.client.get_history()
+        except ControllerError as exc:
+            log.warning("history fetch failed (%s); will retry", exc)
+            self._history_wanted_since = time.monotonic()
+            return
+        self._history_wanted_since = None
+        self.apply(history, observed_at=iso_utc(self.wall_clock()) or "", source="history")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def _commit(self) -> None:
+        """Hand the pending batch to the writer thread; on failure keep it and retry later."""
+        self.health.update(gaps=self.counters.gaps, malformed=self.counters.malformed)
+        self.pending.health = dict(self.health)
+        batch = self.pending
+        if not batch:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._writer, self.store.write_batch, batch)
+        except Exception as exc:  # disk full, I/O error, locked: keep everything, retry
+            self.counters.write_errors += 1
+            if self._write_failing_since is None:
+                self._write_failing_since = time.monotonic()
+            log.error(
+                "cannot write to the store (%s); keeping %d event(s) in memory and retrying "
+                "(%d write failures so far)",
+                exc,
+                len(batch.events),
+                self.counters.write_errors,
+            )
+            return
+        if self._write_failing_since is not None:
+            log.warning("store writable again; %d pending event(s) written", len(batch.events))
+            self._write_failing_since = None
+        self.counters.events += len(batch.events)
+        done = time.monotonic()
+        self.latencies.extend(done - t for t in self._waiting_latency)
+        self._waiting_latency.clear()
+        self.pending = WriteBatch()
+        self.committed.set()
+        self.committed.clear()
+
+    async def flush(self) -> None:
+        """Write whatever is pending (used at shutdown)."""
+        await self._commit()
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)

@@ -1,0 +1,114 @@
+"""`pager-edge status`: is the transmitter connected, what has the agent seen — for people and scripts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from agent.export import open_readonly, resolve_db
+from agent.store import Store
+
+
+def _age(iso: str | None, now: datetime) -> float | None:
+    if not iso:
+        return None
+    return round((now - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds(), 1)
+
+
+def collect_status(store: Store, *, now: datetime | None = None) -> dict[str, Any]:
+    """The status document; extended by the sync and backhaul tasks' own sections."""
+    now = now or datetime.now(UTC)
+    h = store.health()
+    counts = store.session_counts()
+    heartbeat_age = _age(h.get("heartbeat_at"), now)
+    agent_running = bool(h) and not h.get("stopped_at") and (heartbeat_age or 1e9) < 30
+    status: dict[str, Any] = {
+        "agent": {
+            "running": agent_running,
+            "pid": h.get("agent_pid"),
+            "version": h.get("agent_version"),
+            "started_at": h.get("agent_started_at"),
+            "heartbeat_age_seconds": heartbeat_age,
+            "stopped_at": h.get("stopped_at"),
+        },
+        "transmitter": {
+            "connected": agent_running and h.get("state") == "connected",
+            "state": h.get("state") if agent_running else "unknown (agent not running)",
+            "since": h.get("since"),
+            "last_ping_age_seconds": _age(h.get("last_ping_at"), now),
+            "last_data_age_seconds": _age(h.get("last_data_at"), now),
+            "device_name": h.get("device_name"),
+            "firmware": h.get("firmware"),
+            "clock_skew_seconds": h.get("clock_skew_seconds"),
+            "sequence": h.get("sequence"),
+            "last_error": h.get("last_error"),
+        },
+        "counters": {
+            "gaps": h.get("gaps") or 0,
+            "resyncs": h.get("resyncs") or 0,
+            "malformed": h.get("malformed") or 0,
+            "reconnects": h.get("reconnects") or 0,
+            "notifications": h.get("notifications") or 0,
+            "events": store.event_count(),
+        },
+        "sessions": counts,
+        "store": {"path": str(store.path), "bytes": store.file_bytes()},
+    }
+    for extra in _EXTRA_SECTIONS:
+        status.update(extra(store))
+    return status
+
+
+# Sections contributed by optional features (sync, backhaul): (store) -> {"name": {...}}.
+_EXTRA_SECTIONS: list = []
+
+
+def format_status(s: dict[str, Any]) -> str:
+    t, c, n, a = s["transmitter"], s["counters"], s["sessions"], s["agent"]
+    lines = []
+    if not a["running"]:
+        lines.append(
+            "agent:        NOT RUNNING"
+            + (f" (stopped {a['stopped_at']})" if a["stopped_at"] else " (no recent heartbeat)")
+        )
+    else:
+        lines.append(f"agent:        running, pid {a['pid']}, version {a['version']}")
+    conn = "connected" if t["connected"] else f"DISCONNECTED ({t['state']})"
+    lines.append(f"transmitter:  {conn}" + (f" since {t['since']}" if t["since"] else ""))
+    if t["last_error"] and not t["connected"]:
+        lines.append(f"  last error: {t['last_error']}")
+    ping = t["last_ping_age_seconds"]
+    lines.append(f"  last ping:  {'never' if ping is None else f'{ping:.0f} s ago'}")
+    lines.append(f"  device:     {t['device_name'] or '?'} firmware {t['firmware'] or '?'}")
+    skew = t["clock_skew_seconds"]
+    lines.append(f"  clock skew: {'unknown' if skew is None else f'{skew:+.0f} s'}")
+    lines.append(
+        f"sessions:     {n['waiting']} waiting, {n['paged']} paged, "
+        f"{n['cleared']} seated, {n['removed']} removed"
+    )
+    lines.append(
+        f"counters:     {c['events']} events, {c['gaps']} gaps, {c['resyncs']} resyncs, "
+        f"{c['malformed']} malformed, {c['reconnects']} reconnects"
+    )
+    for key in s:
+        if key not in ("agent", "transmitter", "counters", "sessions", "store"):
+            lines.append(f"{key}:".ljust(14) + json.dumps(s[key], default=str))
+    lines.append(f"store:        {s['store']['path']} ({s['store']['bytes'] / 1e6:.1f} MB)")
+    return "\n".join(lines)
+
+
+@click.command("status")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--db", "db_path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status_cmd(config_path: str | None, db_path: str | None, as_json: bool) -> None:
+    """Transmitter health, counters and session figures from the agent's store."""
+    store = open_readonly(resolve_db(config_path, db_path))
+    try:
+        s = collect_status(store)
+    finally:
+        store.close()
+    click.echo(json.dumps(s, indent=2) if as_json else format_status(s))
