@@ -1,0 +1,90 @@
+"""Configuration mistakes name the file, the key and what was expected; secrets files must be 0600."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import cli
+from agent.config import Config, ConfigError, load_config, parse_config, read_secrets_file, secret
+from agent.logs import RedactingFormatter
+
+
+def test_shipped_config_is_valid_and_matches_defaults(tmp_path):
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).parent.parent / "config.toml")
+    defaults = Config()
+    for section in ("controller", "store", "sync", "backhaul", "board"):
+        assert getattr(cfg, section) == getattr(defaults, section), section
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('[controller]\nport = "x"', "[controller] port: expected an integer"),
+        ("[controller]\nport = 70000", "[controller] port: expected a port 1–65535"),
+        ("[controller]\nhots = 'a'", "[controller] hots: unknown key"),
+        ("[nope]\n", "[nope]: unknown section"),
+        ('[controller]\ntimezone = "Nowhere/City"', "[controller] timezone: expected an IANA"),
+        ('[store]\nsynchronous = "OFF"', "[store] synchronous: expected one of 'FULL' | 'NORMAL'"),
+        ("[sync]\nenabled = true", "[sync] endpoint"),
+        ("[backhaul]\ncycle_start_day = 31", "[backhaul] cycle_start_day"),
+        ("[controller\n", "not valid TOML"),
+        ("[controller]\nping_interval = true", "[controller] ping_interval: expected a number"),
+    ],
+)
+def test_mistakes_are_reported_with_file_and_key(text, needle):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, source="site.toml")
+    assert str(exc.value).startswith("site.toml: ")
+    assert needle in str(exc.value)
+
+
+def test_cli_reports_config_error_without_traceback(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("[controller]\nport = 'abc'\n")
+    result = CliRunner().invoke(
+        cli, ["config", "check", "--config", str(bad)], standalone_mode=False
+    )
+    assert isinstance(result.exception, ConfigError)
+    from agent.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["config", "check", "--config", str(bad)])
+    assert exit_info.value.code == 2
+
+
+def test_secrets_file_must_be_0600(tmp_path):
+    f = tmp_path / "secrets.env"
+    f.write_text("PAGER_EDGE_SYNC_TOKEN=tok-abcdef123456\n")
+    f.chmod(0o644)
+    with pytest.raises(ConfigError, match="must be mode 0600"):
+        read_secrets_file(f)
+    f.chmod(0o600)
+    assert read_secrets_file(f) == {"PAGER_EDGE_SYNC_TOKEN": "tok-abcdef123456"}
+
+
+def test_secret_from_file_is_redacted_in_logs(tmp_path, monkeypatch):
+    monkeypatch.delenv("PAGER_EDGE_SYNC_TOKEN", raising=False)
+    f = tmp_path / "secrets.env"
+    f.write_text('PAGER_EDGE_SYNC_TOKEN="tok-RECOGNISABLE-987"\n')
+    os.chmod(f, 0o600)
+    cfg = parse_config(f'[secrets]\npath = "{f}"\n')
+    assert secret(cfg, "PAGER_EDGE_SYNC_TOKEN") == "tok-RECOGNISABLE-987"
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "sent %s", ("tok-RECOGNISABLE-987",), None
+    )
+    assert "RECOGNISABLE" not in RedactingFormatter().format(record)
+
+
+def test_malformed_secrets_line_does_not_echo_the_line(tmp_path):
+    f = tmp_path / "s.env"
+    f.write_text("just-a-secret-value-without-key\n")
+    f.chmod(0o600)
+    with pytest.raises(ConfigError) as exc:
+        read_secrets_file(f)
+    assert "just-a-secret" not in str(exc.value) and "line 1" in str(exc.value)
