@@ -72,12 +72,16 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry: configuration mistakes become one readable line and exit status 2."""
     from agent.config import ConfigError
+    from agent.store import StoreError
 
     try:
         cli.main(args=argv, prog_name="pager-edge", standalone_mode=False)
     except ConfigError as exc:
         click.echo(f"pager-edge: configuration error: {exc}", err=True)
         sys.exit(2)
+    except StoreError as exc:
+        click.echo(f"pager-edge: {exc}", err=True)
+        sys.exit(1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -25,6 +25,7 @@ from agent.controller.link import Link
 from agent.controller.protocol import iso_utc
 from agent.ingest import Ingestor
 from agent.logs import setup_logging
+from agent.sdnotify import Notifier, watchdog_loop
 from agent.store import Store
 from agent.supervise import supervise
 
@@ -57,7 +58,6 @@ class Agent:
             c.host,
             c.port,
             timeout=c.request_timeout,
-            max_payload_bytes=c.max_payload_bytes,
             page_mode=c.page_mode,
         )
         self.store = Store(cfg.store.path, synchronous=cfg.store.synchronous)
@@ -168,4 +168,23 @@ def run_cmd(
     cfg = load_config(config_path)
     cfg = with_overrides(cfg, store={"path": db_path}, controller={"host": host, "port": port})
     setup_logging(cfg.logging.level)
-    asyncio.run(run_until_signalled(Agent(cfg)))
+    asyncio.run(_run_service(Agent(cfg)))
+
+
+async def _run_service(agent: Agent) -> None:
+    """Under systemd (Type=notify): READY=1 once started, watchdog pings while healthy."""
+    notifier = Notifier(unset_environment=True)
+    watchdog: asyncio.Task | None = None
+
+    def ready() -> None:
+        nonlocal watchdog
+        notifier.ready(f"observing {agent.cfg.controller.host}:{agent.cfg.controller.port}")
+        watchdog = asyncio.create_task(watchdog_loop(notifier, agent.healthy), name="watchdog")
+
+    try:
+        await run_until_signalled(agent, on_ready=ready)
+    finally:
+        notifier.stopping()
+        if watchdog is not None:
+            watchdog.cancel()
+        notifier.close()

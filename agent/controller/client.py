@@ -24,6 +24,9 @@ from agent.controller.protocol import Document, ProtocolError, compact, parse_do
 
 log = logging.getLogger(__name__)
 JSON = ContentFormat.JSON
+# Answers to GETs (history grows through the day) may be far larger than a notification; they
+# arrive blockwise. The notification limit is `[controller] max_payload_bytes`.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class ControllerError(Exception):
@@ -85,14 +88,12 @@ class ControllerClient:
         port: int = 5683,
         *,
         timeout: float = 5.0,
-        max_payload_bytes: int = 256 * 1024,
         page_mode: str = "Flash30Sec",
     ):
         self.context = context
         self.host = host
         self.port = port
         self.timeout = timeout
-        self.max_payload_bytes = max_payload_bytes
         self.page_mode = page_mode
         host_part = f"[{host}]" if ":" in host else host
         self.base = f"coap://{host_part}:{port}"
@@ -137,7 +138,7 @@ class ControllerClient:
         doc = None
         if resp.payload:
             try:
-                doc = parse_document(resp.payload, max_bytes=self.max_payload_bytes)
+                doc = parse_document(resp.payload, max_bytes=MAX_RESPONSE_BYTES)
             except ProtocolError as exc:
                 raise ControllerError(f"unreadable answer from the transmitter: {exc}") from None
         return Reply(code, resp.payload, resp.opt.etag, doc)
