@@ -130,8 +130,31 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db["kv"].create({"key": str, "value": str, "updated_at": str}, pk="key")
 
 
+def _m2_sync(db: sqlite_utils.Database) -> None:
+    """Cloud sync state (one row: cursors, in-flight batch, lease, counters) and its quarantine."""
+    db.execute(
+        "CREATE TABLE sync_state ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " cursor INTEGER NOT NULL DEFAULT 0,"  # every event <= cursor is delivered/quarantined/deferred
+        " backfill INTEGER NOT NULL DEFAULT 0,"  # deferred (critical-mode) events <= this are sent
+        " inflight TEXT,"  # JSON batch definition being sent, re-sent as-is after a crash
+        " lease_owner TEXT, lease_pid INTEGER, lease_until REAL,"
+        " mode TEXT, last_attempt TEXT, last_success TEXT, last_error TEXT, last_cycle TEXT,"
+        " bytes_sent INTEGER NOT NULL DEFAULT 0, bytes_received INTEGER NOT NULL DEFAULT 0,"
+        " requests INTEGER NOT NULL DEFAULT 0, connections INTEGER NOT NULL DEFAULT 0,"
+        " pruned INTEGER NOT NULL DEFAULT 0, last_prune REAL, alert TEXT)"
+    )
+    db.execute("INSERT INTO sync_state (id) VALUES (1)")
+    db.execute(
+        "CREATE TABLE sync_quarantine ("
+        " id INTEGER PRIMARY KEY, kind TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,"
+        " first INTEGER NOT NULL, last INTEGER NOT NULL, events INTEGER NOT NULL,"
+        " status INTEGER, reason TEXT, at TEXT NOT NULL, UNIQUE (first, last))"
+    )
+
+
 # Append only. Each migration runs inside one transaction with the version bump.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_sync]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
