@@ -1,0 +1,16 @@
+"""The backhaul SIM monitor: operator API clients, the reading they produce, and the data budget.
+
+The operator APIs are reached over the very link they describe, their figures lag, and they are
+rate-limited per account, so everything here is built to ask rarely, to stop at once on errors a
+retry cannot fix, and to combine the last operator figure with what the agent itself sent since.
+
+Layout (pure parts have no I/O):
+
+- ``parse``   payloads and error bodies → typed records / :class:`OperatorError` (pure)
+- ``reading`` the :class:`Reading` record, its ``--json`` and store-row forms (pure)
+- ``budget``  allowance + reading + own bytes → sync mode (pure)
+- ``http``    the shared HTTP discipline: one call in flight, spacing, timeouts, error decoding
+- ``control_center`` / ``thingspace``  one async client per operator
+- ``poller``  the long-running task; ``wiring`` builds it from configuration
+- ``view``    text for people (CLI, board header, status); ``cli`` is ``pager-edge backhaul``
+"""
