@@ -317,7 +317,7 @@ class FakeOperator:
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
         return self
 
     def stop(self) -> None:
