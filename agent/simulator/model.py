@@ -1,0 +1,553 @@
+"""The T7470's state and the JSON documents it speaks — pure state, no I/O.
+
+Everything the device knows lives in :class:`Transmitter`: active sessions, the history of finished
+ones (with ``clearType`` STOP or REMOVED), statistics, settings and the 16-bit
+``globalSessionSequence``. Every mutation returns the notification document(s) the device would
+broadcast to its observers; the CoAP layer (:mod:`agent.simulator.server`) only encodes and sends.
+
+Choices where the vendor documentation is silent (each one is something a client must cope with):
+
+* Every broadcast notification bumps ``globalSessionSequence`` by exactly one — session changes,
+  settings changes and statistics resets alike — so a client sees consecutive sequences and any gap
+  means a missed notification. A request that changes a session *and* acts on it (PUT with a label
+  and ``action: page``) is two changes: two notifications, two sequence numbers.
+* ``clear_all()`` (``DELETE /v1/sessions``) sends one notification per cleared session.
+* ``POST /v1/sessions`` for a pager that already has an active session is **4.09 Conflict**
+  (not an update): a client that means "update" must PUT.
+* Labels are limited to :data:`MAX_LABEL_CHARS` characters without control characters, so a
+  single-session notification always fits one CoAP block (1024 bytes).
+* ``sessionSequence`` is the sequence of the session's last change in notifications, and 65535
+  ("unset") in ``GET`` documents, as in the vendor's single-session example.
+* ``notified`` is the time of the *latest* page (the device overwrites it on a re-page).
+* Statistics count since the last reset (``DELETE /v1/sessions/statistics`` or the daily
+  ``statisticsClearMark`` hour, applied lazily, without a notification). A guest is "served" when
+  first paged; late means first paged after the goal. With nobody served both percentages are 0.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from agent.simulator.clock import wall_clock
+
+SEQUENCE_MODULUS = 1 << 16
+UNSET_SEQUENCE = 0xFFFF
+MIN_NUMBER, MAX_NUMBER = 0, 4095
+MAX_LABEL_CHARS = 64
+MAX_PARTY_SIZE = 99
+MAX_GOAL_SECONDS = 24 * 3600
+MAX_PAGE_MODE_CHARS = 32
+MAX_MESSAGE_CHARS = 64
+DEFAULT_PAGE_MODE = "Flash30Sec"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+ClearType = Literal["STOP", "REMOVED"]
+Doc = dict[str, Any]
+
+
+class SimError(Exception):
+    """A request the device refuses; `code` is the CoAP response code as ``"4.04"`` etc."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Marks an argument that was not given (``label=None`` means "set the label to null")."""
+
+
+def fmt(moment: datetime | None) -> str | None:
+    """The device's timestamp format: naive local wall time, second precision, no zone."""
+    return None if moment is None else moment.strftime(TIMESTAMP_FORMAT)
+
+
+def parse_device_time(value: Any) -> datetime:
+    """Parse ``YYYY-MM-DDTHH:MM:SS`` (what ``POST /v1/settings {"datetime": ...}`` carries)."""
+    if not isinstance(value, str):
+        raise SimError("4.00", "datetime: expected a string YYYY-MM-DDTHH:MM:SS")
+    try:
+        return datetime.strptime(value, TIMESTAMP_FORMAT)
+    except ValueError:
+        raise SimError("4.00", "datetime: expected YYYY-MM-DDTHH:MM:SS") from None
+
+
+def _int(value: Any, key: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SimError("4.00", f"{key}: expected an integer")
+    if not lo <= value <= hi:
+        raise SimError("4.00", f"{key}: out of range {lo}–{hi}: {value}")
+    return value
+
+
+def check_number(number: Any) -> int:
+    return _int(number, "number", MIN_NUMBER, MAX_NUMBER)
+
+
+def check_label(label: Any) -> str | None:
+    if label is None:
+        return None
+    if not isinstance(label, str):
+        raise SimError("4.00", "label: expected a string or null")
+    if len(label) > MAX_LABEL_CHARS:
+        raise SimError("4.00", f"label: longer than {MAX_LABEL_CHARS} characters")
+    if any(unicodedata.category(ch) == "Cc" for ch in label):
+        raise SimError("4.00", "label: control characters are not allowed")
+    return label
+
+
+def _short_str(value: Any, key: str, limit: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise SimError("4.00", f"{key}: expected a non-empty string of at most {limit} characters")
+    return value
+
+
+def check_page_mode(page_mode: Any) -> str | None:
+    """Page modes are opaque strings to the device (``Flash30Sec``, ``Vibe1``, ...)."""
+    return None if page_mode is None else _short_str(page_mode, "pageMode", MAX_PAGE_MODE_CHARS)
+
+
+@dataclass
+class Session:
+    """One session; `clear_type` is set once it has ended (and it lives in history)."""
+
+    id: int
+    uuid: str
+    number: int
+    party_size: int
+    goal: int
+    created: datetime
+    label: str | None
+    notified: datetime | None = None
+    first_notified: datetime | None = None
+    cleared: datetime | None = None
+    clear_type: ClearType | None = None
+    page_count: int = 0
+    sequence: int = UNSET_SEQUENCE
+
+    @property
+    def state(self) -> str:
+        if self.clear_type is not None:
+            return "cleared"
+        return "paged" if self.notified is not None else "started"
+
+    def to_json(self, *, sequence: int | None) -> Doc:
+        """The session object in the vendor's key order; `sequence=None` omits sessionSequence."""
+        out: Doc = {"id": self.id}
+        if sequence is not None:
+            out["sessionSequence"] = sequence
+        out.update(
+            uuid=self.uuid,
+            number=self.number,
+            partySize=self.party_size,
+            goalInSeconds=self.goal,
+            created=fmt(self.created),
+            started=fmt(self.created),
+        )
+        if self.notified is not None:
+            out["notified"] = fmt(self.notified)
+        if self.cleared is not None:
+            out["cleared"] = fmt(self.cleared)
+        out["label"] = self.label
+        out["state"] = self.state
+        return out
+
+
+@dataclass
+class Statistics:
+    num_sessions: int = 0
+    served: int = 0
+    late: int = 0
+    total_served_seconds: int = 0
+
+    def to_json(self) -> Doc:
+        if self.served:
+            late = round(100 * self.late / self.served)
+            on_time, avg = 100 - late, round(self.total_served_seconds / self.served)
+        else:
+            late = on_time = avg = 0
+        return {
+            "guestsServed": self.served,
+            "percentLate": late,
+            "percentOnTime": on_time,
+            "averageTimeServed": avg,
+            "numSessions": self.num_sessions,
+        }
+
+
+class Transmitter:
+    """The device's state. Mutations return the notification documents to broadcast.
+
+    `clock` returns the transmitter's naive local wall time; `tz` (None = host local) is used only
+    to express ground truth in UTC. `seed` makes uuids reproducible. With
+    `vendor_exact_notifications` the sessions/settings notifications omit ``timestamp``,
+    ``deviceName`` and ``firmwareVersion`` like the vendor's example; with `vendor_exact_history`
+    history items omit ``partySize`` and ``state`` like the vendor's history example.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime] | None = None,
+        tz: ZoneInfo | None = None,
+        *,
+        seed: int = 0,
+        vendor_exact_notifications: bool = False,
+        vendor_exact_history: bool = False,
+        device_name: str = "T7470",
+        firmware_version: str = "8.4.100.43",
+        system_id: int = 0,
+        default_target_goal: int = 300,
+        statistics_clear_mark: int = 24,
+        start_sequence: int = 0,
+    ):
+        self._clock = clock or (lambda: wall_clock(tz))
+        self.tz = tz
+        self._rng = random.Random(f"t7470-uuid:{seed}")
+        self.vendor_exact_notifications = vendor_exact_notifications
+        self.vendor_exact_history = vendor_exact_history
+        self.device_name = device_name
+        self.firmware_version = firmware_version
+        self.system_id = _int(system_id, "systemId", 0, 0xFFFF)
+        self.default_target_goal = _int(
+            default_target_goal, "defaultTargetGoal", 1, MAX_GOAL_SECONDS
+        )
+        self.statistics_clear_mark = _int(statistics_clear_mark, "statisticsClearMark", 0, 24)
+        self.sequence = _int(start_sequence, "start_sequence", 0, SEQUENCE_MODULUS - 1)
+        self._offset = timedelta(0)  # POST /v1/settings {"datetime"} moves the device clock
+        self._next_id = 1
+        self.active: dict[int, Session] = {}  # by pager number
+        self.history: list[Session] = []  # in the order sessions ended
+        self._all: list[Session] = []  # every session ever created, for ground truth
+        self.stats = Statistics()
+        self._stats_since = self.now()
+        self.standalone_pages: list[Doc] = []
+        self.boots = 1
+
+    # --- time -----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The transmitter's wall clock (naive local, whole seconds)."""
+        return (self._clock() + self._offset).replace(microsecond=0)
+
+    def to_utc_iso(self, local: datetime | None) -> str | None:
+        """Ground-truth form: the device's local time in UTC, ``YYYY-MM-DDTHH:MM:SSZ``."""
+        if local is None:
+            return None
+        aware = local.replace(tzinfo=self.tz) if self.tz is not None else local.astimezone()
+        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _maybe_auto_reset_statistics(self, now: datetime) -> None:
+        hour = self.statistics_clear_mark % 24
+        mark = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+        if mark > now:
+            mark -= timedelta(days=1)
+        if self._stats_since < mark:
+            self.stats = Statistics()
+            self._stats_since = mark
+
+    # --- documents ------------------------------------------------------------------------
+
+    def _bump(self) -> int:
+        self.sequence = (self.sequence + 1) % SEQUENCE_MODULUS
+        return self.sequence
+
+    def _meta(self, types: list[str], *, metadata: bool = True) -> Doc:
+        doc: Doc = {"responseTypes": types, "globalSessionSequence": self.sequence}
+        if metadata:
+            doc.update(
+                timestamp=fmt(self.now()),
+                deviceName=self.device_name,
+                firmwareVersion=self.firmware_version,
+            )
+        return doc
+
+    def statistics_json(self) -> Doc:
+        self._maybe_auto_reset_statistics(self.now())
+        return self.stats.to_json()
+
+    def settings_json(self) -> Doc:
+        return {
+            "datetime": fmt(self.now()),
+            "systemId": self.system_id,
+            "defaultTargetGoal": self.default_target_goal,
+            "statisticsClearMark": self.statistics_clear_mark,
+        }
+
+    def _history_item(self, s: Session) -> Doc:
+        item = s.to_json(sequence=None)
+        if self.vendor_exact_history:
+            item.pop("partySize")
+            item.pop("state")
+        item["clearType"] = s.clear_type
+        return item
+
+    def sessions_notification(self, session: Session) -> Doc:
+        """What the device broadcasts when one session changed (sequence already bumped)."""
+        doc = self._meta(["sessions", "statistics"], metadata=not self.vendor_exact_notifications)
+        doc["statistics"] = self.statistics_json()
+        doc["sessions"] = [session.to_json(sequence=session.sequence)]
+        return doc
+
+    def sessions_chunk(self, sessions: list[Session]) -> Doc:
+        """A sessions notification carrying several active sessions (the notify stream's start)."""
+        doc = self._meta(["sessions", "statistics"], metadata=not self.vendor_exact_notifications)
+        doc["statistics"] = self.statistics_json()
+        doc["sessions"] = [s.to_json(sequence=s.sequence) for s in sessions]
+        return doc
+
+    def sessions_document(self, number: int | None = None) -> Doc:
+        """``GET /v1/sessions`` (all active + statistics) or ``?number=N`` (one, in an array)."""
+        if number is None:
+            doc = self._meta(["sessions", "statistics"])
+            doc["statistics"] = self.statistics_json()
+            doc["sessions"] = [s.to_json(sequence=UNSET_SEQUENCE) for s in self.active_sessions()]
+            return doc
+        s = self._get(number)
+        doc = self._meta(["sessions"])
+        doc["sessions"] = [s.to_json(sequence=UNSET_SEQUENCE)]
+        return doc
+
+    def reply_document(self, number: int) -> Doc:
+        """The reply to a request that changed pager `number`'s session: that session as it now
+        is (also when it just ended) with its sessionSequence, statistics and full metadata."""
+        s = self.active.get(number) or next(h for h in reversed(self.history) if h.number == number)
+        doc = self._meta(["sessions", "statistics"])
+        doc["statistics"] = self.statistics_json()
+        doc["sessions"] = [s.to_json(sequence=s.sequence)]
+        return doc
+
+    def history_document(self) -> Doc:
+        doc = self._meta(["session_history"])
+        doc["session_history"] = [self._history_item(s) for s in self.history]
+        return doc
+
+    def statistics_document(self) -> Doc:
+        doc = self._meta(["statistics"])
+        doc["statistics"] = self.statistics_json()
+        return doc
+
+    def settings_document(self, *, metadata: bool = True) -> Doc:
+        doc = self._meta(["settings"], metadata=metadata)
+        doc["settings"] = self.settings_json()
+        return doc
+
+    def ping_document(self) -> Doc:
+        return self._meta(["ping"])
+
+    def metadata_document(self) -> Doc:
+        """The first answer of a plain ``/v1/notify`` observation: metadata, nothing else."""
+        return self._meta([])
+
+    def error_document(self, message: str) -> Doc:
+        doc = self._meta(["error"])
+        doc["error"] = message
+        return doc
+
+    def active_sessions(self) -> list[Session]:
+        return sorted(self.active.values(), key=lambda s: s.id)
+
+    # --- mutations ------------------------------------------------------------------------
+
+    def _get(self, number: Any) -> Session:
+        number = check_number(number)
+        try:
+            return self.active[number]
+        except KeyError:
+            raise SimError("4.04", f"no active session for pager {number}") from None
+
+    def _changed(self, s: Session) -> list[Doc]:
+        s.sequence = self._bump()
+        return [self.sessions_notification(s)]
+
+    def create(
+        self,
+        number: int,
+        goal: int | None = None,
+        label: str | None = None,
+        party_size: int = 1,
+    ) -> list[Doc]:
+        number = check_number(number)
+        goal = self.default_target_goal if goal is None else _int(goal, "goal", 1, MAX_GOAL_SECONDS)
+        label = check_label(label)
+        party_size = _int(party_size, "partySize", 1, MAX_PARTY_SIZE)
+        if number in self.active:
+            raise SimError("4.09", f"pager {number} already has an active session")
+        now = self.now()
+        self._maybe_auto_reset_statistics(now)
+        s = Session(
+            id=self._next_id,
+            uuid=str(uuidlib.UUID(int=self._rng.getrandbits(128), version=4)),
+            number=number,
+            party_size=party_size,
+            goal=goal,
+            created=now,
+            label=label,
+        )
+        self._next_id += 1
+        self.active[number] = s
+        self._all.append(s)
+        self.stats.num_sessions += 1
+        return self._changed(s)
+
+    def update(
+        self,
+        number: int,
+        goal: int | None = None,
+        label: str | None = UNSET,
+        party_size: int | None = None,
+    ) -> list[Doc]:
+        s = self._get(number)
+        if goal is None and label is UNSET and party_size is None:
+            raise SimError("4.00", "nothing to update")
+        new_goal = s.goal if goal is None else _int(goal, "goal", 1, MAX_GOAL_SECONDS)
+        new_label = s.label if label is UNSET else check_label(label)
+        new_size = (
+            s.party_size if party_size is None else _int(party_size, "partySize", 1, MAX_PARTY_SIZE)
+        )
+        s.goal, s.label, s.party_size = new_goal, new_label, new_size
+        return self._changed(s)
+
+    def page(self, number: int, page_mode: str | None = None) -> list[Doc]:
+        s = self._get(number)
+        check_page_mode(page_mode)
+        now = self.now()
+        self._maybe_auto_reset_statistics(now)
+        if s.first_notified is None:
+            s.first_notified = now
+            waited = int((now - s.created).total_seconds())
+            self.stats.served += 1
+            self.stats.total_served_seconds += waited
+            if waited > s.goal:
+                self.stats.late += 1
+        s.notified = now
+        s.page_count += 1
+        return self._changed(s)
+
+    def _end(self, number: int, clear_type: ClearType) -> list[Doc]:
+        s = self._get(number)
+        s.cleared = self.now()
+        s.clear_type = clear_type
+        del self.active[s.number]
+        self.history.append(s)
+        return self._changed(s)
+
+    def clear(self, number: int) -> list[Doc]:
+        """The guest was served/seated: ``clearType: STOP``."""
+        return self._end(number, "STOP")
+
+    def remove(self, number: int) -> list[Doc]:
+        """Walk-away, no-show or mistake: ``clearType: REMOVED``."""
+        return self._end(number, "REMOVED")
+
+    def clear_all(self) -> list[Doc]:
+        docs: list[Doc] = []
+        for s in self.active_sessions():
+            docs += self._end(s.number, "STOP")
+        return docs
+
+    def reset_statistics(self) -> list[Doc]:
+        self.stats = Statistics()
+        self._stats_since = self.now()
+        self._bump()
+        doc = self._meta(["statistics"], metadata=not self.vendor_exact_notifications)
+        doc["statistics"] = self.stats.to_json()
+        return [doc]
+
+    def set_settings(self, **subset: Any) -> list[Doc]:
+        """Change any of ``datetime, systemId, defaultTargetGoal, statisticsClearMark``."""
+        known = {"datetime", "systemId", "defaultTargetGoal", "statisticsClearMark"}
+        unknown = sorted(set(subset) - known)
+        if unknown:
+            raise SimError("4.00", f"unknown settings: {', '.join(unknown)}")
+        if not subset:
+            raise SimError("4.00", "no settings given")
+        # Validate everything before changing anything.
+        when = parse_device_time(subset["datetime"]) if "datetime" in subset else None
+        system_id = _int(subset.get("systemId", self.system_id), "systemId", 0, 0xFFFF)
+        goal = _int(
+            subset.get("defaultTargetGoal", self.default_target_goal),
+            "defaultTargetGoal",
+            1,
+            MAX_GOAL_SECONDS,
+        )
+        mark = _int(
+            subset.get("statisticsClearMark", self.statistics_clear_mark),
+            "statisticsClearMark",
+            0,
+            24,
+        )
+        if when is not None:
+            self._offset = when - self._clock().replace(microsecond=0)
+        self.system_id, self.default_target_goal, self.statistics_clear_mark = system_id, goal, mark
+        self._bump()
+        return [self.settings_document(metadata=not self.vendor_exact_notifications)]
+
+    def standalone_page(
+        self,
+        number: int,
+        page_mode: str | None = None,
+        message: str | None = None,
+        system_id: int | None = None,
+    ) -> list[Doc]:
+        """``POST /v1/page``: page a pager without a session. No session changes, no notification."""
+        number = check_number(number)
+        check_page_mode(page_mode)
+        if message is not None:
+            _short_str(message, "message", MAX_MESSAGE_CHARS)
+        if system_id is not None:
+            _int(system_id, "systemId", 0, 0xFFFF)
+        self.standalone_pages.append(
+            {
+                "number": number,
+                "pageMode": page_mode or DEFAULT_PAGE_MODE,
+                "message": message,
+                "systemId": self.system_id if system_id is None else system_id,
+                "at": fmt(self.now()),
+            }
+        )
+        return []
+
+    def restart(self, reset_sequence: bool = True) -> None:
+        """A reboot: sessions, history and statistics survive; the sequence starts again at 0."""
+        self.boots += 1
+        if reset_sequence:
+            self.sequence = 0
+
+    # --- ground truth ---------------------------------------------------------------------
+
+    def ground_truth(self) -> list[Doc]:
+        """Every session ever created, in the shape of the agent's export, by created then id."""
+        out = []
+        for s in sorted(self._all, key=lambda s: (self.to_utc_iso(s.created), s.id)):
+            if s.clear_type is None:
+                state = "paged" if s.notified is not None else "waiting"
+            else:
+                state = "cleared" if s.clear_type == "STOP" else "removed"
+            out.append(
+                {
+                    "uuid": s.uuid,
+                    "number": s.number,
+                    "label": s.label,
+                    "party_size": s.party_size,
+                    "goal_seconds": s.goal,
+                    "created": self.to_utc_iso(s.created),
+                    "notified": self.to_utc_iso(s.notified),
+                    "cleared": self.to_utc_iso(s.cleared),
+                    "state": state,
+                    "page_count": s.page_count,
+                }
+            )
+        return out
