@@ -1,0 +1,380 @@
+"""The board's data layer: row model, quote suggestion, store polling — no Textual involved."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.controller.protocol import parse_document
+from agent.store import Store, WriteBatch
+from tests.board_fixtures import (
+    NOW,
+    SECRET_LABEL,
+    ZONE,
+    MovableClock,
+    active_views,
+    ago,
+    finished_views,
+    fixed_clock,
+    healthy,
+    iso,
+    make_store,
+    view,
+)
+from tui.data import (
+    ASCII,
+    BoardSource,
+    Overlay,
+    Party,
+    Snapshot,
+    banner,
+    big_number,
+    extras_segments,
+    health_segments,
+    history_cells,
+    lowest_free_number,
+    matches,
+    minutes,
+    party_cells,
+    record_row,
+    suggest_quote,
+    summarize_history,
+    wait_samples,
+)
+
+PARIS = ZoneInfo(ZONE)
+
+
+def party(**kw) -> Party:
+    row = {"uuid": "u", "number": 5, "created": ago(10), "goal_seconds": 900, **kw}
+    return Party.from_row(row)
+
+
+def texts(cells) -> list[str]:
+    return [text for text, _tone in cells]
+
+
+# --- row model ------------------------------------------------------------------------------
+
+
+def test_waiting_party_on_time_shows_time_left():
+    cells = party_cells(party(label="Ana", party_size=2), NOW)
+    assert texts(cells) == ["5", "Ana", "2", "10m", "15m", "5m left", "○ waiting"]
+    assert cells[5][1] == "ok"
+
+
+def test_party_close_to_goal_is_flagged_soon():
+    cells = party_cells(party(created=ago(14)), NOW)
+    assert cells[5] == ("1m left", "soon")
+
+
+def test_late_party_says_late_in_words_and_marker_not_only_colour():
+    cells = party_cells(party(created=ago(22)), NOW)
+    assert cells[5] == ("▲ LATE 7m", "late")
+    assert cells[0][1] == "late"
+    ascii_cells = party_cells(party(created=ago(22)), NOW, ASCII)
+    assert ascii_cells[5][0] == "! LATE 7m"
+    assert all(ord(ch) < 128 for text, _ in ascii_cells for ch in text)
+
+
+def test_paged_party_shows_time_since_paged_and_page_count():
+    p = party(state="paged", first_notified=ago(4), notified=ago(0, 75), page_count=3)
+    cells = party_cells(p, NOW)
+    assert cells[6] == ("◆ PAGED 1:15 ×3", "paged")
+    assert cells[5] == ("on time", "ok")  # paged 6 min after arriving, goal 15 min
+    assert party_cells(p, NOW, ASCII)[6][0] == "* PAGED 1:15 x3"
+
+
+def test_paged_late_is_judged_at_the_first_page():
+    p = party(created=ago(40), state="paged", first_notified=ago(20), notified=ago(1))
+    assert party_cells(p, NOW)[5] == ("▲ LATE 5m", "late")
+
+
+def test_party_without_goal_or_size():
+    cells = party_cells(party(goal_seconds=None, party_size=None), NOW)
+    assert texts(cells)[2] == "" and texts(cells)[4] == "" and cells[5][1] == "muted"
+
+
+def test_waited_is_live_with_the_injected_clock():
+    clock = MovableClock()
+    p = party(created=iso(NOW))
+    assert party_cells(p, clock())[3][0] == "<1m"
+    clock.advance(3600 + 300)
+    assert party_cells(p, clock())[3][0] == "1h05"
+
+
+def test_minutes_format():
+    assert [minutes(s) for s in (None, 0, 59, 60, 3599, 3600, 7325)] == [
+        "",
+        "<1m",
+        "<1m",
+        "1m",
+        "59m",
+        "1h00",
+        "2h02",
+    ]
+
+
+def test_filter_by_size_bucket_and_search_by_label_or_number():
+    a = party(number=12, label="Martin", party_size=4)
+    b = party(number=3, label="Ito", party_size=1)
+    assert matches(a, bucket=1) and not matches(b, bucket=1)
+    assert matches(a, search="mart") and not matches(b, search="mart")
+    assert matches(a, search="1") and not matches(b, search="1")
+    assert matches(b, search="  ") and not matches(party(party_size=None), bucket=0)
+
+
+def test_lowest_free_number():
+    assert lowest_free_number([1, 2, 4]) == 3
+    assert lowest_free_number(range(1, 1000)) is None
+
+
+# --- quote suggestion ---------------------------------------------------------------------
+
+
+def test_wait_samples_keep_same_weekday_and_hour_within_four_weeks():
+    rows = [
+        # same Friday evening a week ago: kept (paged after 20 min)
+        {"created": iso(NOW - timedelta(weeks=1)), "first_notified": iso(NOW - timedelta(weeks=1) + timedelta(minutes=20)), "party_size": 4, "state": "cleared"},
+        # Thursday: other weekday
+        {"created": iso(NOW - timedelta(days=1)), "first_notified": iso(NOW - timedelta(days=1, minutes=-5)), "party_size": 4, "state": "cleared"},
+        # Friday lunch: other hour
+        {"created": iso(NOW - timedelta(weeks=1, hours=6)), "first_notified": iso(NOW - timedelta(weeks=1, hours=6, minutes=-5)), "party_size": 4, "state": "cleared"},
+        # five weeks ago: too old
+        {"created": iso(NOW - timedelta(weeks=5)), "first_notified": iso(NOW - timedelta(weeks=5, minutes=-5)), "party_size": 4, "state": "cleared"},
+        # removed without a page: no wait to learn from
+        {"created": iso(NOW - timedelta(weeks=2)), "cleared": iso(NOW - timedelta(weeks=2, minutes=-9)), "party_size": 4, "state": "removed"},
+        # seated without a page: waited until seated
+        {"created": iso(NOW - timedelta(weeks=2)), "cleared": iso(NOW - timedelta(weeks=2, minutes=-9)), "party_size": 3, "state": "cleared"},
+    ]  # fmt: skip
+    assert sorted(wait_samples(rows, NOW, PARIS)) == [(3, 540.0), (4, 1200.0)]
+
+
+def test_suggest_quote_uses_median_of_the_size_bucket_rounded_up_to_a_minute():
+    samples = [(4, 1190.0), (3, 1500.0), (4, 1800.0), (2, 300.0), (4, 2000.0)]
+    q = suggest_quote(samples, 4, default_goal=900, now=NOW, zone=PARIS)
+    assert q.seconds == 28 * 60 and q.samples == 4  # median of 1190/1500/1800/2000 s: 27.5 min
+    assert "3–4 guests on Fri around 19h" in q.basis
+
+
+def test_suggest_quote_falls_back_to_the_transmitter_default():
+    samples = [(4, 1200.0), (4, 1300.0)]  # only two: not enough
+    q = suggest_quote(samples, 4, default_goal=900)
+    assert (q.seconds, q.samples) == (900, 0) and "default" in q.basis
+    assert suggest_quote([], None, default_goal=None).seconds is None
+
+
+def test_quote_from_pinned_history():
+    rows = [_asdict(v) for v in finished_views()]
+    samples = wait_samples(rows, NOW, PARIS)
+    q4 = suggest_quote(samples, 4, default_goal=900)
+    q2 = suggest_quote(samples, 2, default_goal=900)
+    q8 = suggest_quote(samples, 8, default_goal=900)
+    assert q4.seconds == 27 * 60  # median of 20–34 min waits, rounded up
+    assert q2.seconds == 12 * 60
+    assert q8.seconds == 900 and q8.samples == 0
+
+
+def _asdict(v) -> dict:
+    from dataclasses import asdict
+
+    return asdict(v)
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def test_history_rows_and_summary():
+    rows = [_asdict(v) for v in finished_views()[:4]]
+    cells = [texts(history_cells(r, PARIS)) for r in rows]
+    assert cells[0][:7] == ["5", "Dubois", "2", "✓ seated", "15m", "12m", "on time"]
+    assert cells[1][3:7] == ["✓ seated", "20m", "28m", "▲ LATE 8m"]
+    assert cells[2][3] == "✗ removed" and cells[2][5] == "—"
+    assert cells[0][7] == "18:15"  # cleared 75 min before 19:30 Paris
+    s = summarize_history(rows)
+    assert (s.seated, s.removed) == (3, 1)
+    assert s.on_time_percent == pytest.approx(100 * 2 / 3)
+
+
+# --- banner and header --------------------------------------------------------------------
+
+
+def snap(**kw) -> Snapshot:
+    return Snapshot(ready=True, **kw)
+
+
+def test_banner_says_since_when_the_agent_stopped_writing():
+    health = healthy()
+    assert banner(snap(health=health), NOW, 90, PARIS) is None
+    later = NOW + timedelta(minutes=5)
+    b = banner(snap(health=health), later, 90, PARIS)
+    assert b is not None and b.kind == "offline"
+    assert "AGENT NOT WRITING since 19:29:57 (5 min ago)" in b.text
+    stopped = banner(snap(health={**health, "stopped_at": ago(2)}), NOW, 90, PARIS)
+    assert stopped is not None and "AGENT STOPPED at 19:28:00" in stopped.text
+    kiosk = banner(snap(health=health), later, 90, PARIS, kiosk=True)
+    assert kiosk is not None and "OFFLINE since 19:29" in kiosk.text
+
+
+def test_banner_when_there_is_no_database_yet():
+    b = banner(
+        Snapshot(ready=False, problem="waiting for the agent's database at x.db"), NOW, 90, None
+    )
+    assert b is not None and b.kind == "missing" and "x.db" in b.text
+    assert banner(None, NOW, 90, None) is not None
+
+
+def test_health_line_and_stale_agent():
+    line = "".join(t for t, _ in health_segments(healthy(), NOW, 90))
+    assert line == "Transmitter ● connected · ping 12 s ago · skew +2 s · fw 8.4.100.43"
+    stale = "".join(t for t, _ in health_segments(healthy(), NOW + timedelta(minutes=3), 90))
+    assert "unknown (agent not writing)" in stale
+
+
+def test_extras_absent_means_no_line_present_means_shown():
+    assert extras_segments({}, NOW) == []
+    text = "".join(
+        t
+        for t, _ in extras_segments(
+            {
+                "sync": {"backlog": 12, "last_success": ago(3), "bytes_sent": 2_500_000, "quarantined": 1},
+                "backhaul": {"online": True, "cycle_bytes": 4_000_000_000, "cap_bytes": 5_000_000_000, "mode": "conserve"},
+            },
+            NOW,
+        )
+    )  # fmt: skip
+    assert "Sync backlog 12 · last ok 3 min ago · 2.5 MB sent · ⚠ 1 quarantined" in text
+    assert "Backhaul ● online · 4.0 GB of 5.0 GB (80%) · ⚠ conserve" in text
+
+
+# --- big numbers --------------------------------------------------------------------------
+
+
+def test_big_numbers_in_three_modes():
+    half, full, ascii_ = big_number("12"), big_number("12", "full"), big_number("12", "ascii")
+    assert len(half) == 3 and len(full) == 5 and len(ascii_) == 5
+    assert len({len(r) for r in half}) == 1 and len(full[0]) == 2 * len(ascii_[0])
+    assert all(ch in " #" for r in ascii_ for ch in r)
+
+
+# --- overlay (the transmitter's direct replies) --------------------------------------------
+
+
+def test_overlay_shows_a_reply_until_the_store_agrees():
+    t = [0.0]
+    ov = Overlay(ttl=15, monotonic=lambda: t[0])
+    store_rows = [{"uuid": "a", "number": 1, "state": "waiting", "page_count": 0, "created": "1"}]
+    ov.put("a", {**store_rows[0], "state": "paged", "page_count": 1})
+    ov.put("b", {"uuid": "b", "number": 2, "state": "waiting", "page_count": 0, "created": "0"})
+    merged = ov.merge(store_rows)
+    assert [(r["uuid"], r["state"]) for r in merged] == [("b", "waiting"), ("a", "paged")]
+    ov.settle(store_rows)  # the store has not caught up
+    assert len(ov) == 2
+    ov.settle([{**store_rows[0], "state": "paged", "page_count": 1}])
+    assert len(ov) == 1
+    t[0] = 16.0
+    ov.settle([])
+    assert len(ov) == 0
+
+
+def test_overlay_hides_an_ended_session():
+    ov = Overlay()
+    rows = [{"uuid": "a", "number": 1}, {"uuid": "b", "number": 2}]
+    ov.put("a", None)
+    assert [r["uuid"] for r in ov.merge(rows)] == ["b"]
+    ov.settle(rows)
+    assert len(ov) == 1
+    ov.settle(rows[1:])
+    assert len(ov) == 0
+
+
+def test_record_row_from_a_transmitter_reply():
+    doc = parse_document(
+        b'{"responseTypes":["sessions"],"sessions":[{"id":4,"uuid":"x","number":9,"partySize":2,'
+        b'"goalInSeconds":600,"created":"2026-03-13T19:20:00","notified":"2026-03-13T19:29:00",'
+        b'"label":"Ito","state":"paged"}]}'
+    )
+    base = {"uuid": "x", "number": 9, "page_count": 1, "notified": "2026-03-13T18:25:00Z",
+            "first_notified": "2026-03-13T18:25:00Z"}  # fmt: skip
+    row = record_row(doc.sessions[0], PARIS, base)
+    assert row is not None
+    assert row["state"] == "paged" and row["page_count"] == 2
+    assert row["notified"] == "2026-03-13T18:29:00Z" and row["first_notified"] == base["notified"]
+    assert row["created"] == "2026-03-13T18:20:00Z" and row["goal_seconds"] == 600
+
+
+# --- BoardSource over a real store -----------------------------------------------------------
+
+
+def test_source_waits_for_the_database_then_reads_it(tmp_path):
+    db = tmp_path / "board.db"
+    src = BoardSource(db, clock=fixed_clock(), zone=PARIS)
+    first = src.poll()
+    assert first is not None and not first.ready and str(db) in (first.problem or "")
+    assert src.poll() is None  # reported once
+    make_store(db)
+    s = src.poll()
+    assert s is not None and s.ready
+    assert [r["number"] for r in s.sessions] == [7, 12, 3, 21, 15, 44, 9, 30]  # oldest first
+    assert s.statistics["guestsServed"] == 41 and s.default_goal == 900
+    assert src.poll() is None  # nothing changed: no re-query
+    src.close()
+
+
+def test_source_sees_another_connections_commit(tmp_path):
+    db = make_store(tmp_path / "board.db")
+    src = BoardSource(db, clock=fixed_clock())
+    assert src.poll() is not None and src.poll() is None
+    writer = Store(db)
+    try:
+        writer.write_batch(WriteBatch(views={"n": view("n", 77, created=ago(0), state="waiting")}))
+    finally:
+        writer.close()
+    s = src.poll()
+    assert s is not None and 77 in [r["number"] for r in s.sessions]
+    src.close()
+
+
+def test_source_connection_is_read_only(tmp_path):
+    db = make_store(tmp_path / "board.db")
+    src = BoardSource(db, clock=fixed_clock())
+    src.poll()
+    assert src._store is not None
+    with pytest.raises(sqlite3.OperationalError):
+        src._store.conn.execute("DELETE FROM sessions")
+    src.close()
+
+
+def test_kiosk_source_never_returns_labels(tmp_path):
+    db = make_store(tmp_path / "board.db")
+    src = BoardSource(db, clock=fixed_clock(), kiosk=True)
+    s = src.poll()
+    assert s is not None and s.sessions
+    assert all("label" not in r for r in s.sessions)
+    assert all("label" not in r for r in src.finished_today())
+    assert SECRET_LABEL not in repr(s)
+
+
+def test_source_survives_a_file_without_schema(tmp_path):
+    db = tmp_path / "board.db"
+    sqlite3.connect(db).close()  # the agent created the file but not the tables yet
+    src = BoardSource(db, clock=fixed_clock())
+    s = src.poll()
+    assert s is not None and not s.ready and "not ready" in (s.problem or "")
+    make_store(db)
+    s = src.poll()
+    assert s is not None and s.ready
+
+
+def test_finished_today_and_quote_samples(tmp_path):
+    db = make_store(tmp_path / "board.db")
+    src = BoardSource(db, clock=fixed_clock(), zone=PARIS)
+    today = src.finished_today()
+    assert [r["number"] for r in today] == [2, 8, 11, 5]  # newest end first
+    samples = src.quote_samples()
+    assert len(samples) == 21
+    assert src.estimates(900)[1][1].seconds == 27 * 60
+    assert len(active_views()) == 8
