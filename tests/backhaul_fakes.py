@@ -304,6 +304,8 @@ class FakeOperator:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up first (deadline tests)
                 finally:
                     with fake._lock:
                         fake.active -= 1
