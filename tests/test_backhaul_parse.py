@@ -161,10 +161,9 @@ def test_session_report_seed_example():
     assert only.start is None and only.end is None  # the example literally says "string"
     assert only.num_bytes == 0
     assert r.device_id == "{10-digit device ID}" and r.txid == "string"
-    assert r.latest() is None
 
 
-def test_session_report_latest_session():
+def test_session_report_rows():
     r = parse.ts_session_report(
         {
             "sessions": [
@@ -177,7 +176,10 @@ def test_session_report_latest_session():
             ]
         }
     )
-    assert r.latest().start == utc(2024, 5, 15, 10) and r.latest().num_bytes == 7
+    assert [(s.start, s.end, s.num_bytes) for s in r.sessions] == [
+        (utc(2024, 5, 15, 8), utc(2024, 5, 15, 9), 5),
+        (utc(2024, 5, 15, 10), None, 7),
+    ]
 
 
 def test_daily_usage_total_inside_cycle():

@@ -10,9 +10,10 @@ import pytest
 
 from agent.backhaul.control_center import ControlCenterClient
 from agent.backhaul.errors import NetworkFailure, OperatorError
+from agent.backhaul.latest import current, mode_provider, status_section
 from agent.backhaul.poller import BackhaulPoller
 from agent.backhaul.reading import Reading, SessionInfo, UsageInfo
-from agent.backhaul.view import current, header, status_section, summary
+from agent.backhaul.view import header, summary
 from agent.config import BackhaulConfig
 from agent.store import Store
 from tests import backhaul_fakes as f
@@ -198,20 +199,23 @@ async def test_a_failure_keeps_the_last_figures_and_marks_online_unknown():
 
 async def test_budget_counts_the_agents_own_bytes_since_the_reading():
     clock = f.FakeClock(start=datetime(2024, 6, 16, tzinfo=UTC))
-    asked = []
-
-    def sent_since(moment):
-        asked.append(moment)
-        return 5_000_000_000
-
+    counter = [1_000]  # the agent's cumulative bytes over the backhaul
     client = ScriptedClient(clock)
-    reading = await BackhaulPoller(
-        CFG, client, clock=clock, bytes_sent_since=sent_since
-    ).poll_once()
-    assert asked == [reading.usage_taken_at]
+    poller = BackhaulPoller(CFG, client, clock=clock, own_bytes=lambda: counter[0])
+    reading = await poller.poll_once()
+    assert reading.own_bytes_at_usage == 1_000 and reading.used_bytes == 2_000_000_000
+    counter[0] += 5_000_000_000
+    later = poller.budget(reading, clock.now())
     # 70 % used half-way through the cycle projects to 140 %: critical, though no alert yet
-    assert reading.used_bytes == 7_000_000_000 and reading.mode == "critical"
-    assert reading.alert is None
+    assert later.used_bytes == 7_000_000_000 and later.mode == "critical" and later.alert is None
+
+
+def test_own_bytes_counter_going_backwards_counts_in_full():
+    r = Reading("control_center", datetime(2024, 6, 16, tzinfo=UTC), own_bytes_at_usage=500)
+    assert r.own_bytes_since_usage(800) == 300
+    assert r.own_bytes_since_usage(200) == 200
+    assert r.own_bytes_since_usage(None) == 0
+    assert Reading("thingspace", r.taken_at).own_bytes_since_usage(800) == 0
 
 
 # --- rows, JSON and text --------------------------------------------------------------------------
@@ -221,7 +225,7 @@ async def _reading(clock=None) -> Reading:
     clock = clock or f.FakeClock(start=datetime(2024, 6, 16, tzinfo=UTC))
     info = SessionInfo(online=True, ipv4="10.1.2.3", ipv6="2605:9780:309e::/64")
     client = ScriptedClient(clock, sessions=(info,))
-    return await BackhaulPoller(CFG, client, clock=clock).poll_once()
+    return await BackhaulPoller(CFG, client, clock=clock, own_bytes=lambda: 0).poll_once()
 
 
 async def test_json_has_the_contract_keys():
@@ -278,3 +282,21 @@ async def test_stored_reading_is_rebudgeted_for_now_and_status_section(tmp_path)
         store.close()
     assert section["ipv4"] == "10.1.2.3" and section["age_seconds"] > 0
     assert section["summary"].startswith("backhaul online")
+
+
+async def test_mode_provider_for_the_sync_engine():
+    reading = await _reading()
+    rows = [None]
+    counter = [0]
+    mode = mode_provider(
+        CFG,
+        lambda: rows[0],
+        lambda: counter[0],
+        default="conserve",
+        clock=lambda: datetime(2024, 6, 16, tzinfo=UTC),
+    )
+    assert mode() == "conserve"  # no reading yet: the configured [sync] mode
+    rows[0] = reading.to_row()
+    assert mode() == "normal"
+    counter[0] = 8_000_000_000  # the agent itself sent 8 GB since the reading
+    assert mode() == "blocked"

@@ -6,11 +6,14 @@ retry cannot fix, and to combine the last operator figure with what the agent it
 
 Layout (pure parts have no I/O):
 
+- ``errors``  :class:`OperatorError` (code, HTTP status, message, reaction), ``NetworkFailure``
 - ``parse``   payloads and error bodies → typed records / :class:`OperatorError` (pure)
 - ``reading`` the :class:`Reading` record, its ``--json`` and store-row forms (pure)
 - ``budget``  allowance + reading + own bytes → sync mode (pure)
+- ``clock``   injectable time, so tests never wait
 - ``http``    the shared HTTP discipline: one call in flight, spacing, timeouts, error decoding
 - ``control_center`` / ``thingspace``  one async client per operator
-- ``poller``  the long-running task; ``wiring`` builds it from configuration
-- ``view``    text for people (CLI, board header, status); ``cli`` is ``pager-edge backhaul``
+- ``poller``  the long-running task; ``wiring`` builds it (and the daemon task) from configuration
+- ``latest``  the stored reading re-budgeted for now: status section, sync mode provider
+- ``view``    text for people (CLI summary, board header); ``cli`` is ``pager-edge backhaul``
 """

@@ -17,7 +17,6 @@ from typing import Literal
 
 Mode = Literal["normal", "conserve", "critical", "blocked"]
 Alert = Literal["warn", "critical", "exhausted"]
-MODES: tuple[Mode, ...] = ("normal", "conserve", "critical", "blocked")
 
 # The burn rate is measured over at least this long: one hour into a cycle, 10 MB would otherwise
 # project to 7 GB and throttle the sync for no reason.

@@ -12,7 +12,6 @@ from agent.logs import redact
 # retry_later: transient on the operator's side; ask again at the next regular interval.
 # relogin: the session/bearer token expired; the client renews it once and repeats the call.
 Reaction = Literal["stop", "backoff", "retry_later", "relogin"]
-REACTIONS: tuple[Reaction, ...] = ("stop", "backoff", "retry_later", "relogin")
 
 
 class OperatorError(Exception):

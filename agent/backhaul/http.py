@@ -80,7 +80,6 @@ class OperatorHttp:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._last_start: float | None = None
-        self.calls = 0  # requests actually sent (tests and status)
 
     def url(self, path: str) -> str:
         return self.base_url + path.lstrip("/")
@@ -94,7 +93,6 @@ class OperatorHttp:
                 if wait > 0:
                     await self._clock.sleep(wait)
             self._last_start = self._clock.monotonic()
-            self.calls += 1
             try:
                 async with asyncio.timeout(self._timeout):
                     response = await self._client.request(method, url, **kwargs)

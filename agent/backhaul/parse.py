@@ -330,10 +330,6 @@ class SessionReport:
     device_id: str | None
     txid: str | None
 
-    def latest(self) -> TsSession | None:
-        dated = [s for s in self.sessions if s.start is not None]
-        return max(dated, key=lambda s: s.start) if dated else None  # type: ignore[arg-type,return-value]
-
 
 def ts_session_report(doc: Any) -> SessionReport:
     d = _object(doc, "report/sessions")

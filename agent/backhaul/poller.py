@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal, Protocol
 
+from agent.backhaul.budget import Budget
 from agent.backhaul.clock import SYSTEM_CLOCK, Clock
 from agent.backhaul.errors import NetworkFailure, OperatorError
 from agent.backhaul.reading import Reading, SessionInfo, UsageInfo
@@ -58,15 +59,15 @@ class BackhaulPoller:
         on_reading: OnReading | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
-        bytes_sent_since: Callable[[datetime], int] | None = None,
+        own_bytes: Callable[[], int] | None = None,
     ):
-        """`bytes_sent_since(moment)`: bytes the agent sent over the backhaul since `moment` (the
-        sync engine's counter); without it the budget sees only the operator figure."""
+        """`own_bytes()`: the agent's cumulative traffic counter over the backhaul (the sync's
+        bytes sent + received); without it the budget sees only the operator figure."""
         self.cfg = cfg
         self.client = client
         self._on_reading = on_reading
         self.clock = clock
-        self._bytes_sent_since = bytes_sent_since
+        self._own_bytes = own_bytes
         self.latest: Reading | None = None
         self.stopped: OperatorError | None = None  # set once a `stop` error ended polling
         self.slowdown = 1.0
@@ -88,7 +89,8 @@ class BackhaulPoller:
                 if kind == "session":
                     reading = reading.with_session(await self.client.session(), self.clock.now())
                 else:
-                    reading = reading.with_usage(await self.client.usage(), self.clock.now())
+                    usage = await self.client.usage()
+                    reading = reading.with_usage(usage, self.clock.now(), self._own_counter())
         except OperatorError as err:
             failure = err
             reading = reading.with_error(err, self.clock.now())
@@ -96,20 +98,12 @@ class BackhaulPoller:
         self.latest = reading
         return reading, failure
 
-    def budget(self, reading: Reading, now: datetime):
+    def _own_counter(self) -> int | None:
+        return self._own_bytes() if self._own_bytes is not None else None
+
+    def budget(self, reading: Reading, now: datetime) -> Budget | None:
         """The budget of `reading` at `now`, counting the agent's own bytes since the reading."""
-        sent = 0
-        if self._bytes_sent_since is not None and reading.usage_taken_at is not None:
-            sent = self._bytes_sent_since(reading.usage_taken_at)
-        c = self.cfg
-        return reading.budget_at(
-            now,
-            cap_bytes=c.cap_bytes,
-            cycle_start_day=c.cycle_start_day,
-            warn_percent=c.warn_percent,
-            critical_percent=c.critical_percent,
-            bytes_sent_since_reading=sent,
-        )
+        return reading.budget_at(now, self.cfg, self._own_counter())
 
     # --- the loop -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent.backhaul.budget import Budget, decide
 from agent.backhaul.errors import OperatorError
+from agent.config import BackhaulConfig
 from agent.controller.protocol import iso_utc
 
 
@@ -88,6 +89,9 @@ class Reading:
     operator_cycle_start: datetime | None = None
     operator_cycle_end: datetime | None = None
     usage_taken_at: datetime | None = None
+    # The agent's own cumulative traffic counter (bytes over the backhaul) when usage was read:
+    # the counter now minus this is what the agent spent since the operator's figure.
+    own_bytes_at_usage: int | None = None
     # The budget at taken_at (recompute with :meth:`budget_at` for a later moment).
     cap_bytes: int | None = None
     used_bytes: int | None = None
@@ -116,7 +120,7 @@ class Reading:
             sim_status=info.sim_status or self.sim_status,
         )
 
-    def with_usage(self, info: UsageInfo, at: datetime) -> Reading:
+    def with_usage(self, info: UsageInfo, at: datetime, own_bytes: int | None = None) -> Reading:
         return dataclasses.replace(
             self,
             taken_at=at,
@@ -131,6 +135,7 @@ class Reading:
             operator_cycle_start=info.cycle_start,
             operator_cycle_end=info.cycle_end,
             usage_taken_at=at,
+            own_bytes_at_usage=own_bytes,
         )
 
     def with_error(self, err: OperatorError, at: datetime) -> Reading:
@@ -163,31 +168,35 @@ class Reading:
             cycle_end=b.cycle_end,
         )
 
+    def own_bytes_since_usage(self, own_bytes_now: int | None) -> int:
+        """What the agent spent since the operator's figure, from its cumulative counter: 0 without
+        a baseline; a counter that went backwards (store recreated) counts in full, because
+        over-counting is the safe side of a budget."""
+        if own_bytes_now is None or self.own_bytes_at_usage is None:
+            return 0
+        if own_bytes_now < self.own_bytes_at_usage:
+            return own_bytes_now
+        return own_bytes_now - self.own_bytes_at_usage
+
     def budget_at(
-        self,
-        now: datetime,
-        *,
-        cap_bytes: int,
-        cycle_start_day: int,
-        warn_percent: float = 75.0,
-        critical_percent: float = 95.0,
-        bytes_sent_since_reading: int = 0,
+        self, now: datetime, cfg: BackhaulConfig, own_bytes_now: int | None = None
     ) -> Budget | None:
-        """The budget at `now` from this reading's operator figure; None if usage was never read."""
+        """The budget at `now` from this reading's operator figure plus the agent's own bytes
+        since (`own_bytes_now`: its cumulative counter now); None if usage was never read."""
         if self.cycle_bytes is None or self.usage_taken_at is None:
             return None
         window = None
         if self.operator_cycle_start and self.operator_cycle_end:
             window = (self.operator_cycle_start, self.operator_cycle_end)
         return decide(
-            cap_bytes,
+            cfg.cap_bytes,
             self.cycle_bytes,
             self.usage_taken_at,
-            bytes_sent_since_reading,
+            self.own_bytes_since_usage(own_bytes_now),
             now,
-            cycle_start_day,
-            warn_percent,
-            critical_percent,
+            cfg.cycle_start_day,
+            cfg.warn_percent,
+            cfg.critical_percent,
             cycle=window,
         )
 

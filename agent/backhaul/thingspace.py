@@ -90,7 +90,6 @@ class ThingSpaceClient:
         self._bearer_renew_at = 0.0
         self._session: str | None = None
         self.login_failed: OperatorError | None = None
-        self.logins = 0
         self._report_off: str | None = None  # why report/sessions is not asked any more
 
     # --- tokens ---------------------------------------------------------------------------------
@@ -110,7 +109,6 @@ class ThingSpaceClient:
         if self.login_failed is not None:
             raise self.login_failed
         if self._session is None:
-            self.logins += 1
             try:
                 doc = await self._post(LOGIN_PATH, self._login, with_session=False)
                 token = parse.ts_session_token(doc)

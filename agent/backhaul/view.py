@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from agent.backhaul.reading import Reading
-from agent.config import BackhaulConfig
 
 PROVIDER_NAMES = {"control_center": "Cisco Control Center", "thingspace": "Verizon ThingSpace"}
 
@@ -81,36 +78,3 @@ def header(r: Reading | None, now: datetime | None = None) -> str:
     if r.error:
         parts.append("error")
     return " · ".join(parts)
-
-
-def current(row: dict[str, Any] | None, cfg: BackhaulConfig, now: datetime) -> Reading | None:
-    """A stored reading with its budget recomputed for `now` (the age matters to a projection)."""
-    if row is None:
-        return None
-    r = Reading.from_row(row)
-    return r.with_budget(
-        r.budget_at(
-            now,
-            cap_bytes=cfg.cap_bytes,
-            cycle_start_day=cfg.cycle_start_day,
-            warn_percent=cfg.warn_percent,
-            critical_percent=cfg.critical_percent,
-        )
-    )
-
-
-def status_section(cfg: BackhaulConfig) -> Callable[[Any], dict[str, Any]]:
-    """For ``agent.status._EXTRA_SECTIONS``: ``{"backhaul": {...}}`` from the store's last reading."""
-
-    def section(store: Any) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        r = current(store.latest_backhaul_reading(), cfg, now)
-        if r is None:
-            return {"backhaul": {"reading": None, "summary": header(None)}}
-        doc = r.to_json()
-        taken = r.usage_taken_at or r.session_taken_at
-        doc["age_seconds"] = None if taken is None else round((now - taken).total_seconds())
-        doc["summary"] = header(r, now)
-        return {"backhaul": doc}
-
-    return section

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -113,22 +112,20 @@ def make_poller(
     cfg: Config,
     on_reading: OnReading | None = None,
     *,
-    bytes_sent_since: Callable[[datetime], int] | None = None,
+    own_bytes: Callable[[], int] | None = None,
     http: httpx.AsyncClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> BackhaulPoller:
     client = make_client(cfg, http=http, transport=transport, clock=clock)
-    return BackhaulPoller(
-        cfg.backhaul, client, on_reading, clock=clock, bytes_sent_since=bytes_sent_since
-    )
+    return BackhaulPoller(cfg.backhaul, client, on_reading, clock=clock, own_bytes=own_bytes)
 
 
 def daemon_task(
     cfg: Config,
     store: Any,
     *,
-    bytes_sent_since: Callable[[datetime], int] | None = None,
+    own_bytes: Callable[[], int] | None = None,
 ) -> Callable[[], Awaitable[None]]:
     """A factory for ``Agent.extra_tasks``: poll for ever, each reading into the store.
 
@@ -136,9 +133,7 @@ def daemon_task(
     with one line. The poller is built once and survives task restarts: a refused ThingSpace login
     stays remembered, and is never tried again by a restarted task.
     """
-    poller = make_poller(
-        cfg, lambda r: store.add_backhaul_reading(r.to_row()), bytes_sent_since=bytes_sent_since
-    )
+    poller = make_poller(cfg, lambda r: store.add_backhaul_reading(r.to_row()), own_bytes=own_bytes)
 
     async def run() -> None:
         try:
