@@ -97,7 +97,7 @@ def finished_views(now: datetime = NOW) -> list[SessionView]:
         for i, wait in enumerate((20, 24, 26, 30)):
             created = base - timedelta(minutes=10 * i)
             out.append(
-                view(f"w{week}-big-{i}", 100 + i, label=f"old{i}", party_size=4,
+                view(f"w{week}-big-{i}", 100 + i, label=f"Regular-{week}-{i}", party_size=4,
                      goal_seconds=1500, created=iso(created),
                      first_notified=iso(created + timedelta(minutes=wait + week)),
                      notified=iso(created + timedelta(minutes=wait + week)),
@@ -106,7 +106,7 @@ def finished_views(now: datetime = NOW) -> list[SessionView]:
             )  # fmt: skip
         created = base - timedelta(minutes=5)
         out.append(
-            view(f"w{week}-small", 110, label="s", party_size=2, goal_seconds=900,
+            view(f"w{week}-small", 110, label=f"Solo-{week}", party_size=2, goal_seconds=900,
                  created=iso(created), first_notified=iso(created + timedelta(minutes=12)),
                  notified=iso(created + timedelta(minutes=12)),
                  cleared=iso(created + timedelta(minutes=14)), state="cleared", page_count=1)
@@ -172,3 +172,26 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: fl
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(step)
+
+
+# Optional header sections (the sync and backhaul features' status sections), pinned.
+PINNED_EXTRAS = {
+    "sync": {"backlog": 37, "last_success": ago(2), "bytes_sent": 1_840_000, "quarantined": 0},
+    "backhaul": {
+        "online": True,
+        "ipv4": "10.64.3.17",
+        "cycle_bytes": 3_900_000_000,
+        "used_bytes": 3_900_000_000,
+        "cap_bytes": 5_000_000_000,
+        "projected_bytes": 4_600_000_000,
+        "mode": "conserve",
+        "taken_at": ago(20),
+    },
+}
+
+
+def pin_extras(monkeypatch, extras: dict | None = None) -> None:
+    """Make BoardSource report exactly these status sections (independent of other features)."""
+    from tui.data import BoardSource
+
+    monkeypatch.setattr(BoardSource, "_read_extras", lambda self, store: dict(extras or {}))

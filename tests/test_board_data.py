@@ -30,9 +30,9 @@ from tui.data import (
     Overlay,
     Party,
     Snapshot,
+    backhaul_segments,
     banner,
     big_number,
-    extras_segments,
     health_segments,
     history_cells,
     lowest_free_number,
@@ -42,6 +42,8 @@ from tui.data import (
     record_row,
     suggest_quote,
     summarize_history,
+    sync_segments,
+    visible_extras,
     wait_samples,
 )
 
@@ -235,19 +237,27 @@ def test_health_line_and_stale_agent():
 
 
 def test_extras_absent_means_no_line_present_means_shown():
-    assert extras_segments({}, NOW) == []
-    text = "".join(
-        t
-        for t, _ in extras_segments(
-            {
-                "sync": {"backlog": 12, "last_success": ago(3), "bytes_sent": 2_500_000, "quarantined": 1},
-                "backhaul": {"online": True, "cycle_bytes": 4_000_000_000, "cap_bytes": 5_000_000_000, "mode": "conserve"},
-            },
-            NOW,
-        )
-    )  # fmt: skip
-    assert "Sync backlog 12 · last ok 3 min ago · 2.5 MB sent · ⚠ 1 quarantined" in text
-    assert "Backhaul ● online · 4.0 GB of 5.0 GB (80%) · ⚠ conserve" in text
+    assert sync_segments(None, NOW) == [] and backhaul_segments(None) == []
+    sync = {"backlog": 12, "last_success": ago(3), "bytes_sent": 2_500_000, "quarantined": 1}
+    text = "".join(t for t, _ in sync_segments(sync, NOW))
+    assert text == "Sync 12 pending · ok 3 min ago · 2.5 MB sent · ⚠ 1 quarantined"
+    bh = {
+        "online": True,
+        "cycle_bytes": 4_000_000_000,
+        "cap_bytes": 5_000_000_000,
+        "mode": "conserve",
+    }
+    text = "".join(t for t, _ in backhaul_segments(bh))
+    assert text == "Backhaul ● online · 4.0 GB of 5.0 GB (80%) · ⚠ conserve"
+    offline = backhaul_segments({"online": False}, ASCII)
+    assert offline[1] == ("X OFFLINE", "late")
+
+
+def test_backhaul_without_reading_and_hidden_disabled_features():
+    assert "".join(t for t, _ in backhaul_segments({"reading": None})) == "Backhaul no reading yet"
+    extras = {"sync": {"backlog": 5, "last_success": None}, "backhaul": {"reading": None}}
+    assert visible_extras(extras, sync_enabled=False, backhaul_enabled=False) == {}
+    assert visible_extras(extras, sync_enabled=True, backhaul_enabled=True) == extras
 
 
 # --- big numbers --------------------------------------------------------------------------

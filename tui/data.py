@@ -768,58 +768,71 @@ def health_segments(
     return segs
 
 
-def extras_segments(
-    extras: dict[str, dict[str, Any]], now: datetime, m: Markers = UNICODE
-) -> Segments:
-    """Cloud-sync backlog and backhaul usage, when those features report; empty otherwise."""
-    segs: Segments = []
-    sync = extras.get("sync")
-    if sync:
-        backlog = sync.get("backlog")
-        segs += [("Sync ", "muted"), (f"backlog {backlog if backlog is not None else '?'}", "")]
-        last = (
-            parse_iso(sync.get("last_success"))
-            if isinstance(sync.get("last_success"), str)
-            else None
-        )
-        segs.append(
-            (
-                f" {m.sep} last ok {age_text((now - last).total_seconds())} ago"
-                if last
-                else f" {m.sep} never synced",
-                "muted",
-            )
-        )
-        if sync.get("bytes_sent") is not None:
-            segs.append((f" {m.sep} {_bytes(sync['bytes_sent'])} sent", "muted"))
-        if sync.get("quarantined"):
-            segs.append((f" {m.sep} {m.warn} {sync['quarantined']} quarantined", "soon"))
-    bh = extras.get("backhaul")
-    if bh:
-        if segs:
-            segs.append(("   ", ""))
-        online = bh.get("online")
-        segs += [
-            ("Backhaul ", "muted"),
-            (
-                f"{m.ok} online" if online else (f"{m.bad} offline" if online is False else "?"),
-                "ok" if online else "late",
-            ),
-        ]
-        used, cap = bh.get("cycle_bytes"), bh.get("cap_bytes")
-        if used is not None:
-            text = f" {m.sep} {_bytes(used)}"
-            tone = ""
-            if isinstance(cap, int | float) and cap > 0:
-                pct = 100.0 * used / cap
-                text += f" of {_bytes(cap)} ({pct:.0f}%)"
-                tone = "late" if pct >= 95 else "soon" if pct >= 75 else ""
-            segs.append((text, tone))
-        if bh.get("projected_bytes") is not None:
-            segs.append((f" {m.sep} proj. {_bytes(bh['projected_bytes'])}", "muted"))
-        if bh.get("mode") and bh.get("mode") != "normal":
-            segs.append((f" {m.sep} {m.warn} {bh['mode']}", "soon"))
+def sync_segments(sync: dict[str, Any] | None, now: datetime, m: Markers = UNICODE) -> Segments:
+    """Cloud-sync backlog, when the sync feature reports; empty otherwise."""
+    if not sync:
+        return []
+    backlog = sync.get("backlog")
+    segs: Segments = [
+        ("Sync ", "muted"),
+        (f"{backlog if backlog is not None else '?'} pending", "soon" if backlog else ""),
+    ]
+    last = sync.get("last_success")
+    last_at = parse_iso(last) if isinstance(last, str) else None
+    if last_at is not None:
+        segs.append((f" {m.sep} ok {age_text((now - last_at).total_seconds())} ago", "muted"))
+    else:
+        segs.append((f" {m.sep} never synced", "muted"))
+    if sync.get("bytes_sent") is not None:
+        segs.append((f" {m.sep} {_bytes(sync['bytes_sent'])} sent", "muted"))
+    if sync.get("quarantined"):
+        segs.append((f" {m.sep} {m.warn} {sync['quarantined']} quarantined", "soon"))
     return segs
+
+
+def backhaul_segments(bh: dict[str, Any] | None, m: Markers = UNICODE) -> Segments:
+    """Backhaul SIM usage against its cap, when the backhaul feature reports; empty otherwise."""
+    if not bh:
+        return []
+    segs: Segments = [("Backhaul ", "muted")]
+    if "reading" in bh and bh["reading"] is None:
+        return [*segs, ("no reading yet", "muted")]
+    online = bh.get("online")
+    if online is None:
+        segs.append(("? link unknown", "muted"))
+    else:
+        segs.append(
+            (f"{m.ok} online" if online else f"{m.bad} OFFLINE", "ok" if online else "late")
+        )
+    used = bh.get("used_bytes", bh.get("cycle_bytes"))
+    cap = bh.get("cap_bytes")
+    if isinstance(used, int | float):
+        text = f" {m.sep} {_bytes(used)}"
+        tone = ""
+        if isinstance(cap, int | float) and cap > 0:
+            pct = 100.0 * used / cap
+            text += f" of {_bytes(cap)} ({pct:.0f}%)"
+            tone = "late" if pct >= 95 else "soon" if pct >= 75 else ""
+        segs.append((text, tone))
+    if bh.get("projected_bytes") is not None:
+        segs.append((f" {m.sep} proj. {_bytes(bh['projected_bytes'])}", "muted"))
+    if bh.get("mode") and bh.get("mode") != "normal":
+        segs.append((f" {m.sep} {m.warn} {bh['mode']}", "soon"))
+    return segs
+
+
+def visible_extras(
+    extras: dict[str, dict[str, Any]], *, sync_enabled: bool, backhaul_enabled: bool
+) -> dict[str, dict[str, Any]]:
+    """Hide sections of features this site does not use (a disabled sync always has a backlog)."""
+    out = dict(extras)
+    sync = out.get("sync")
+    if sync is not None and not sync_enabled and not sync.get("last_success"):
+        del out["sync"]
+    bh = out.get("backhaul")
+    if bh is not None and not backhaul_enabled and bh.get("reading", bh) is None:
+        del out["backhaul"]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

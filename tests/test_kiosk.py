@@ -1,0 +1,156 @@
+"""The guest-facing kiosk: snapshots, never a label, no way for a guest to drive or close it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from textual.widgets import DataTable, Footer, Input
+
+from tests.board_fixtures import (
+    NOW,
+    SECRET_LABEL,
+    active_views,
+    board_config,
+    finished_views,
+    fixed_clock,
+    make_store,
+    pin_extras,
+    view,
+    wait_for,
+)
+from tui.app import BoardApp
+from tui.widgets.header import BigNumbers
+
+
+@pytest.fixture
+def pinned_db(tmp_path, monkeypatch):
+    pin_extras(monkeypatch, {})
+    return make_store(tmp_path / "board.db")
+
+
+def kiosk(db, *, clock=None, **kw) -> BoardApp:
+    return BoardApp(db, clock=clock or fixed_clock(), config=board_config(db), kiosk=True, **kw)
+
+
+async def shown(pilot) -> None:
+    await wait_for(lambda: pilot.app.snapshots_seen > 0)
+    await pilot.pause()
+
+
+async def estimates_shown(pilot) -> None:
+    await shown(pilot)
+    await wait_for(lambda: bool(pilot.app.estimates))
+    await pilot.pause()
+
+
+# --- snapshots ------------------------------------------------------------------------------
+
+
+def test_kiosk_80x24(snap_compare, pinned_db):
+    assert snap_compare(kiosk(pinned_db), terminal_size=(80, 24), run_before=estimates_shown)
+
+
+def test_kiosk_120x40(snap_compare, pinned_db):
+    assert snap_compare(kiosk(pinned_db), terminal_size=(120, 40), run_before=estimates_shown)
+
+
+def test_kiosk_linux_console_80x24(snap_compare, pinned_db):
+    """ASCII glyphs (no block characters), 16-colour mapping."""
+    app = kiosk(pinned_db, ascii=True, ansi=True)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=estimates_shown)
+
+
+def test_kiosk_offline_banner_80x24(snap_compare, pinned_db):
+    app = kiosk(pinned_db, clock=fixed_clock(NOW + timedelta(minutes=4)))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=estimates_shown)
+
+
+def test_kiosk_before_the_database_exists_80x24(snap_compare, tmp_path):
+    async def waiting(pilot):
+        await shown(pilot)
+
+    app = kiosk(tmp_path / "not-yet.db")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=waiting)
+
+
+# --- never a label --------------------------------------------------------------------------
+
+
+def all_text(app: BoardApp) -> str:
+    """Everything the kiosk could show: the rendered screen, every widget's render, the app's data."""
+    parts = [app.export_screenshot()]
+    for widget in app.screen.walk_children(with_self=True):
+        try:
+            parts.append(str(widget.render()))
+        except Exception:  # containers without a render of their own
+            pass
+        parts.append(repr(getattr(widget, "renderable", "")))
+        parts.append(repr(vars(widget)))
+    parts.append(repr(app.snapshot))
+    parts.append(repr(app.board_rows()))
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_kiosk_never_renders_a_label(tmp_path, monkeypatch, size):
+    pin_extras(monkeypatch, {})
+    labelled = [
+        view("k-1", 61, label=f"{SECRET_LABEL}-waiting", party_size=2, goal_seconds=600,
+             created=(NOW - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        view("k-2", 62, label=f"{SECRET_LABEL}-paged", party_size=2, goal_seconds=600,
+             created=(NOW - timedelta(minutes=9)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             first_notified=(NOW - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             notified=(NOW - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             state="paged", page_count=1),
+    ]  # fmt: skip
+    db = make_store(tmp_path / "board.db", [*active_views(), *labelled])
+    labels = {v.label for v in [*active_views(), *labelled, *finished_views()] if v.label}
+    app = kiosk(db)
+    async with app.run_test(size=size) as pilot:
+        await estimates_shown(pilot)
+        numbers = app.main_screen.query_one("#paging", BigNumbers).numbers
+        assert 62 in numbers and 7 in numbers  # the labelled parties are on screen, by number
+        text = all_text(app)
+        assert "NOW PAGING" in text
+        leaked = sorted(label for label in labels if label in text)
+        assert leaked == []
+        assert SECRET_LABEL not in text
+
+
+# --- a guest cannot drive or close it -------------------------------------------------------
+
+
+async def test_kiosk_has_no_cursor_footer_palette_or_quit(pinned_db):
+    app = kiosk(pinned_db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await shown(pilot)
+        screen = app.screen
+        assert not screen.query(DataTable) and not screen.query(Footer) and not screen.query(Input)
+        assert app.focused is None
+        assert not any(w.can_focus for w in screen.walk_children())
+        await pilot.press("ctrl+p")
+        await pilot.press("ctrl+q")
+        await pilot.press("ctrl+c")
+        await pilot.press("a", "p", "h", "escape")
+        await pilot.pause()
+        assert app.is_running and app.screen is screen  # still there, nothing opened
+        assert app.check_action("quit", ()) is False
+        assert not app.use_command_palette
+
+
+async def test_kiosk_starts_before_the_database_and_picks_it_up(tmp_path, monkeypatch):
+    pin_extras(monkeypatch, {})
+    db = tmp_path / "late.db"
+    app = kiosk(db, poll_interval=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await shown(pilot)
+        banner = app.screen.query_one("#kiosk-banner")
+        assert banner.display and "waiting for the pager system" in banner.text
+        make_store(db)
+        await wait_for(lambda: app.snapshot is not None and app.snapshot.ready)
+        await pilot.pause()
+        assert not banner.display
+        assert 7 in app.screen.query_one("#paging", BigNumbers).numbers
+        stamp = str(app.screen.query_one("#stamp").render())
+        assert stamp == "last updated 19:29:57"  # the agent's last heartbeat

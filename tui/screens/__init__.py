@@ -1,0 +1,1 @@
+"""Screens of the wait-board: staff board, history, kiosk and the modal dialogs."""

@@ -1,0 +1,231 @@
+"""Modal dialogs: the add/edit party form and the confirmation for destructive actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from tui.data import Quote, minutes
+
+MAX_LABEL = 40
+MAX_PARTY = 99
+MAX_GOAL_MINUTES = 24 * 60
+MAX_PAGER = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class PartyFields:
+    """What the form returns; in edit mode only the fields the host changed are set."""
+
+    number: int
+    label: str | None = None
+    party_size: int | None = None
+    goal_seconds: int | None = None
+
+    @property
+    def changes(self) -> dict[str, object]:
+        return {
+            k: v
+            for k, v in (
+                ("label", self.label),
+                ("party_size", self.party_size),
+                ("goal", self.goal_seconds),
+            )
+            if v is not None
+        }
+
+
+def _int_or_none(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text else None
+
+
+class PartyForm(ModalScreen[PartyFields | None]):
+    """Add a party (pager number, label, party size, goal pre-filled with a suggested quote), or
+    edit one (the pager number is fixed)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="form-cancel")
+    ]
+
+    def __init__(
+        self,
+        *,
+        number: int | None = None,
+        label: str | None = None,
+        party_size: int | None = None,
+        goal_seconds: int | None = None,
+        edit: bool = False,
+        suggest: Callable[[int | None], Quote] | None = None,
+        taken: Sequence[int] = (),
+    ):
+        super().__init__()
+        self.edit = edit
+        self.initial = (number, label, party_size, goal_seconds)
+        self.suggest = suggest
+        self.taken = set(taken)
+        self._goal_touched = edit
+        self._quote: Quote | None = None
+
+    def compose(self) -> ComposeResult:
+        number, label, size, goal = self.initial
+        with Vertical(id="form", classes="dialog"):
+            title = f"Edit party on pager {number}" if self.edit else "Add a party"
+            yield Label(title, id="form-title", classes="dialog-title")
+            with Horizontal(classes="field"):
+                yield Label("Pager number", classes="field-label")
+                yield Input(
+                    "" if number is None else str(number),
+                    type="integer",
+                    id="number",
+                    disabled=self.edit,
+                    max_length=5,
+                )
+            with Horizontal(classes="field"):
+                yield Label("Label", classes="field-label")
+                yield Input(label or "", id="label", max_length=MAX_LABEL, placeholder="name")
+            with Horizontal(classes="field"):
+                yield Label("Party size", classes="field-label")
+                yield Input("" if size is None else str(size), type="integer", id="size")
+            with Horizontal(classes="field"):
+                yield Label("Goal (min)", classes="field-label")
+                yield Input(
+                    "" if goal is None else str(round(goal / 60)),
+                    type="integer",
+                    id="goal",
+                    placeholder="default",
+                )
+            yield Static("", id="quote-basis", classes="hint")
+            yield Static("", id="form-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save" if self.edit else "Add", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if not self.edit:
+            self._update_quote()
+        focus = "#label" if self.edit or self.initial[0] is not None else "#number"
+        self.query_one(focus, Input).focus()
+
+    def _update_quote(self) -> None:
+        if self.suggest is None:
+            return
+        size = self._value("#size")
+        quote = self.suggest(size if isinstance(size, int) else None)
+        self._quote = quote
+        if not self._goal_touched:
+            goal = self.query_one("#goal", Input)
+            with goal.prevent(Input.Changed):
+                goal.value = "" if quote.seconds is None else str(round(quote.seconds / 60))
+        suggested = "" if quote.seconds is None else f"{minutes(quote.seconds)}: "
+        self.query_one("#quote-basis", Static).update(f"Suggested {suggested}{quote.basis}")
+
+    def _value(self, selector: str) -> int | str | None:
+        try:
+            return _int_or_none(self.query_one(selector, Input).value)
+        except ValueError:
+            return "invalid"
+
+    @on(Input.Changed, "#size")
+    def _size_changed(self) -> None:
+        if not self.edit:
+            self._update_quote()
+
+    @on(Input.Changed, "#goal")
+    def _goal_changed(self) -> None:
+        self._goal_touched = True
+
+    def validate(self) -> PartyFields | str:
+        number = self._value("#number")
+        size = self._value("#size")
+        goal = self._value("#goal")
+        label = self.query_one("#label", Input).value.strip()
+        if not isinstance(number, int) or not 0 <= number <= MAX_PAGER:
+            return f"Pager number: a whole number from 0 to {MAX_PAGER}"
+        if not self.edit and number in self.taken:
+            return f"Pager {number} is already in use on the board"
+        if size == "invalid" or (isinstance(size, int) and not 1 <= size <= MAX_PARTY):
+            return f"Party size: 1 to {MAX_PARTY}, or empty"
+        if goal == "invalid" or (isinstance(goal, int) and not 1 <= goal <= MAX_GOAL_MINUTES):
+            return f"Goal: 1 to {MAX_GOAL_MINUTES} minutes, or empty for the default"
+        goal_seconds = goal * 60 if isinstance(goal, int) else None
+        size_value = size if isinstance(size, int) else None
+        if not self.edit:
+            return PartyFields(number, label or None, size_value, goal_seconds)
+        _n, old_label, old_size, old_goal = self.initial
+        return PartyFields(
+            number,
+            label=label if label != (old_label or "") else None,
+            party_size=size_value if size_value != old_size else None,
+            goal_seconds=goal_seconds
+            if goal_seconds is not None and goal_seconds != old_goal
+            else None,
+        )
+
+    def _submit(self) -> None:
+        result = self.validate()
+        if isinstance(result, str):
+            self.query_one("#form-error", Static).update(result)
+            return
+        if self.edit and not result.changes:
+            self.dismiss(None)
+            return
+        self.dismiss(result)
+
+    @on(Input.Submitted)
+    def _enter(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_button(self) -> None:
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Yes/no for destructive actions (remove). Escape or n says no."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm-yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm-no"),
+    ]
+
+    def __init__(self, question: str, *, yes: str = "Remove"):
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm", classes="dialog"):
+            yield Static(self.question, id="question")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("Keep (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def _no(self) -> None:
+        self.dismiss(False)
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)

@@ -1,0 +1,128 @@
+"""The guest-facing kiosk: big pager numbers, never labels; a stamp and a banner show freshness.
+
+This screen only ever sees rows without a ``label`` key (the kiosk's BoardSource strips them), and
+it reads nothing but pager numbers and states from them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Static
+
+from tui.data import banner, local, parse_iso
+from tui.widgets.header import BannerLine, BigNumbers
+
+if TYPE_CHECKING:
+    from tui.app import BoardApp
+
+
+def glyph_mode(width: int, height: int, *, ascii_only: bool) -> tuple[str, str]:
+    """(now-paging mode, waiting mode) for a terminal size."""
+    if ascii_only:
+        return ("ascii", "text")
+    if width >= 100 and height >= 36:
+        return ("full", "half")
+    return ("half", "text")
+
+
+class KioskScreen(Screen):
+    AUTO_FOCUS = None  # nothing focusable, no cursor
+
+    app: BoardApp
+
+    def __init__(self) -> None:
+        super().__init__(id="kiosk")
+        self._modes: tuple[str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="kiosk-titlebar"):
+            yield Static(self.app.kiosk_title, id="kiosk-title")
+            yield Static("", id="kiosk-clock")
+        yield BannerLine(id="kiosk-banner")
+        with Vertical(id="kiosk-body"):
+            yield Static("", id="paging-title", classes="kiosk-heading")
+            yield BigNumbers(id="paging", style=self.app.paged_style)
+            yield Static("", id="waiting-title", classes="kiosk-heading")
+            yield BigNumbers(id="waiting-big", style="bold")
+            yield Static("", id="waiting")
+        yield Static("", id="estimates")
+        yield Static("", id="stamp")
+
+    def on_mount(self) -> None:
+        self._apply_modes()
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        self._apply_modes()
+
+    def _apply_modes(self) -> None:
+        size = self.app.size
+        modes = glyph_mode(size.width, size.height, ascii_only=self.app.ascii)
+        if modes == self._modes:
+            return
+        self._modes = modes
+        paging = self.query_one("#paging", BigNumbers)
+        paging.mode = modes[0]
+        paging.refresh(layout=True)
+        big = self.query_one("#waiting-big", BigNumbers)
+        big.display = modes[1] != "text"
+        if modes[1] != "text":
+            big.mode = modes[1]
+            big.refresh(layout=True)
+        self.query_one("#waiting", Static).display = modes[1] == "text"
+        paging.max_lines = max(3, size.height // 2 - 2)
+        big.max_lines = max(3, size.height // 3)
+
+    def refresh_view(self) -> None:
+        app = self.app
+        now = app.clock()
+        m = app.markers
+        snap = app.snapshot
+        self.query_one("#kiosk-clock", Static).update(local(now, app.zone).strftime("%H:%M"))
+        self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m, kiosk=True))
+        rows = list(snap.sessions) if snap is not None and snap.ready else []
+        paged = sorted(
+            (r for r in rows if r.get("state") == "paged"),
+            key=lambda r: r.get("notified") or "",
+            reverse=True,
+        )
+        waiting = [r for r in rows if r.get("state") != "paged"]  # store order: oldest first
+        paged_numbers = [int(r["number"]) for r in paged]
+        waiting_numbers = [int(r["number"]) for r in waiting]
+        self.query_one("#paging-title", Static).update(
+            f"{m.paged} NOW PAGING {m.sep} please come to the host stand"
+            if paged_numbers
+            else f"{m.paged} NOW PAGING {m.sep} nobody right now"
+        )
+        self.query_one("#paging", BigNumbers).show(paged_numbers)
+        self.query_one("#waiting-title", Static).update(
+            f"{m.waiting} WAITING ({len(waiting_numbers)})"
+        )
+        self.query_one("#waiting-big", BigNumbers).show(waiting_numbers)
+        self.query_one("#waiting", Static).update(
+            "   ".join(f"{n:>3}" for n in waiting_numbers) if waiting_numbers else ""
+        )
+        self.query_one("#estimates", Static).update(self._estimates_text())
+        # When the agent last wrote (its heartbeat), not when this screen last looked: a dead
+        # agent leaves the stamp behind the clock.
+        stamp = None
+        if snap is not None and snap.ready:
+            stamp = parse_iso(snap.health.get("heartbeat_at")) or snap.read_at
+        self.query_one("#stamp", Static).update(
+            f"last updated {local(stamp, app.zone):%H:%M:%S}" if stamp else "last updated: never"
+        )
+
+    def _estimates_text(self) -> str:
+        """Only estimates backed by history: a guest should not read a default as a promise."""
+        if not self.app.show_estimates:
+            return ""
+        m = self.app.markers
+        known = [(t, q) for t, q in self.app.estimates if q.seconds and q.samples]
+        if not known:
+            return ""
+        parts = [f"{t} guests ~{q.seconds // 60} min" for t, q in known]
+        return f"Estimated wait  {f' {m.sep} '.join(parts)}"

@@ -1,0 +1,264 @@
+"""The staff board: live table of active parties, header, banner, one key per action."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from tui.data import (
+    SIZE_BUCKETS,
+    Party,
+    backhaul_segments,
+    banner,
+    health_segments,
+    local,
+    matches,
+    party_cells,
+    stats_segments,
+    sync_segments,
+    visible_extras,
+)
+from tui.widgets.header import BannerLine, Line
+from tui.widgets.table import PartyTable
+
+if TYPE_CHECKING:
+    from tui.app import BoardApp
+
+# (action, title, help) — the command palette's second route to every key.
+STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("add", "Add party", "Create a session on a pager (form with a suggested quote)"),
+    ("page", "Page party", "Page the selected party's pager"),
+    ("repage", "Re-page party", "Page the selected party again"),
+    ("seat", "Seat party", "Clear the selected session: the party is seated"),
+    ("remove", "Remove party", "Remove the selected session (asks to confirm)"),
+    ("edit", "Edit party", "Change label, party size or goal of the selected party"),
+    ("filter_size", "Filter by party size", "Cycle all → 1–2 → 3–4 → 5–6 → 7+"),
+    ("search", "Search", "Find parties by label or pager number"),
+    ("history", "History", "Today's finished parties: seated vs removed, quoted vs actual"),
+)
+NEEDS_SELECTION = frozenset({"page", "repage", "seat", "remove", "edit"})
+
+
+class StaffScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add", id="add"),
+        Binding("p", "page", "Page", id="page"),
+        Binding("r", "repage", "Repage", id="repage"),
+        Binding("s", "seat", "Seat", id="seat"),
+        Binding("x", "remove", "Remove", id="remove"),
+        Binding("e", "edit", "Edit", id="edit"),
+        Binding("f", "filter_size", "Size", id="filter"),
+        Binding("slash", "search", "Find", key_display="/", id="search"),
+        Binding("h", "history", "History", id="history"),
+        Binding("escape", "clear_filters", "Clear filter", show=False, id="clear-filter"),
+    ]
+
+    app: BoardApp
+
+    def __init__(self, *, wide: bool = False) -> None:
+        super().__init__(id="staff")
+        self.wide = wide
+        self.bucket: int | None = None
+        self.search = ""
+        self.parties: dict[str, Party] = {}
+        self._binding_state: tuple[str | None, bool] | None = None
+
+    def compose(self) -> ComposeResult:
+        ansi = self.app.ansi
+        with Vertical(id="top"):
+            with Horizontal(id="titlebar"):
+                yield Static(self.app.site_title, id="title")
+                yield Static("", id="clock")
+            yield Line(ansi=ansi, id="stats")
+            yield Line(ansi=ansi, id="health")
+            yield Line(ansi=ansi, id="sync")
+            yield Line(ansi=ansi, id="backhaul")
+        yield BannerLine(id="banner")
+        with Horizontal(id="filterbar"):
+            yield Static("", id="filter-state")
+            yield Input(placeholder="label or pager number", id="search-input")
+        yield PartyTable(ansi=ansi, wide=self.wide, id="parties")
+        yield Static("", id="empty")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#filterbar").display = False
+        self.query_one(PartyTable).focus()
+        self.refresh_view()
+
+    # data in -----------------------------------------------------------------------------
+
+    def refresh_view(self) -> None:
+        """Re-render from the app's latest snapshot, the replies overlay and the clock."""
+        app = self.app
+        now = app.clock()
+        snap = app.snapshot
+        m = app.markers
+        self.query_one("#clock", Static).update(local(now, app.zone).strftime("%a %H:%M:%S"))
+        rows = app.board_rows()
+        self.parties = {r["uuid"]: Party.from_row(r) for r in rows}
+        shown = [
+            (uuid, party_cells(p, now, m))
+            for uuid, p in self.parties.items()
+            if matches(p, bucket=self.bucket, search=self.search)
+        ]
+        table = self.query_one(PartyTable)
+        table.apply(shown)
+        empty = self.query_one("#empty", Static)
+        empty.display = not shown
+        if not shown:
+            if self.parties and (self.bucket is not None or self.search):
+                empty.update("No party matches the filter (Esc clears it)")
+            elif snap is not None and snap.ready:
+                empty.update("No parties waiting. Press a to add one.")
+            else:
+                empty.update("")
+        if snap is not None and snap.ready:
+            self.query_one("#stats", Line).show(stats_segments(snap, m))
+            self.query_one("#health", Line).show(
+                health_segments(snap.health, now, app.stale_after, m)
+            )
+            extras = visible_extras(
+                snap.extras,
+                sync_enabled=app.config.sync.enabled,
+                backhaul_enabled=app.config.backhaul.enabled,
+            )
+            self.query_one("#sync", Line).show(sync_segments(extras.get("sync"), now, m))
+            self.query_one("#backhaul", Line).show(backhaul_segments(extras.get("backhaul"), m))
+        else:
+            self.query_one("#stats", Line).show([])
+            self.query_one("#health", Line).show([])
+            self.query_one("#sync", Line).show([])
+            self.query_one("#backhaul", Line).show([])
+        self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m))
+        self._sync_bindings()
+
+    def _sync_bindings(self) -> None:
+        party = self.selected
+        state = (party.uuid if party else None, bool(party and party.paged))
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self._sync_bindings()
+
+    # selection ---------------------------------------------------------------------------
+
+    @property
+    def selected(self) -> Party | None:
+        key = self.query_one(PartyTable).selected_key
+        return self.parties.get(key) if key else None
+
+    def select_number(self, number: int) -> bool:
+        for uuid, p in self.parties.items():
+            if p.number == number:
+                return self.query_one(PartyTable).select_key(uuid)
+        return False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in NEEDS_SELECTION:
+            party = self.selected
+            if party is None:
+                return None  # shown dimmed in the footer
+            if action == "repage" and not party.paged:
+                return None
+        return True
+
+    # actions -----------------------------------------------------------------------------
+
+    def action_add(self) -> None:
+        self.app.open_add_form()
+
+    def action_page(self) -> None:
+        if party := self.selected:
+            self.app.act("repage" if party.paged else "page", party)
+
+    def action_repage(self) -> None:
+        party = self.selected
+        if party is None:
+            return
+        if not party.paged:
+            self.notify(f"Pager {party.number} has not been paged yet: press p", timeout=4)
+            return
+        self.app.act("repage", party)
+
+    def action_seat(self) -> None:
+        if party := self.selected:
+            self.app.act("seat", party)
+
+    def action_remove(self) -> None:
+        party = self.selected
+        if party is None:
+            return
+        who = f" ({party.label})" if party.label else ""
+        question = (
+            f"Remove the party on pager {party.number}{who}?\n"
+            "The session ends as REMOVED (walked away, no-show or mistake)."
+        )
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self.app.act("remove", party)
+
+        from tui.screens.dialogs import ConfirmDialog
+
+        self.app.push_screen(ConfirmDialog(question), done)
+
+    def action_edit(self) -> None:
+        if party := self.selected:
+            self.app.open_edit_form(party)
+
+    def action_filter_size(self) -> None:
+        order: list[int | None] = [None, *range(len(SIZE_BUCKETS))]
+        self.bucket = order[(order.index(self.bucket) + 1) % len(order)]
+        self._show_filters()
+        self.refresh_view()
+
+    def action_search(self) -> None:
+        self.query_one("#filterbar").display = True
+        self.query_one("#search-input", Input).focus()
+
+    def action_clear_filters(self) -> None:
+        self.bucket = None
+        self.search = ""
+        search = self.query_one("#search-input", Input)
+        with search.prevent(Input.Changed):
+            search.value = ""
+        self._show_filters()
+        self.query_one(PartyTable).focus()
+        self.refresh_view()
+
+    def action_history(self) -> None:
+        self.app.open_history()
+
+    @on(Input.Changed, "#search-input")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.search = event.value
+        self._show_filters()
+        self.refresh_view()
+
+    @on(Input.Submitted, "#search-input")
+    def _search_done(self) -> None:
+        self.query_one(PartyTable).focus()
+        self._show_filters()
+
+    def _show_filters(self) -> None:
+        parts = []
+        if self.bucket is not None:
+            parts.append(f"party size {SIZE_BUCKETS[self.bucket][0]}")
+        if self.search:
+            parts.append(f'search "{self.search}"')
+        search_focused = self.query_one("#search-input", Input).has_focus
+        bar = self.query_one("#filterbar")
+        bar.display = bool(parts) or search_focused
+        text = ("Filter: " + ", ".join(parts) + "  (Esc clears)") if parts else "Search:"
+        self.query_one("#filter-state", Static).update(text)
+        self.query_one("#search-input").display = search_focused or bool(self.search)
