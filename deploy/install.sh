@@ -24,7 +24,9 @@ KIOSK_HOME=/var/cache/pager-kiosk
 NOLOGIN=/usr/sbin/nologin
 AGENT_UNIT=pager-edge.service
 KIOSK_UNITS=(pager-edge-kiosk.service pager-edge-kiosk-console.service)
-KIOSK_APT=(cage foot fonts-dejavu)
+# Debian's cage 0.1.4 exits at start without the Xwayland binary, even for Wayland-only clients
+# like foot (cage-kiosk/cage#293), and does not depend on it: install it explicitly.
+KIOSK_APT=(cage foot fonts-dejavu xwayland)
 
 ROOT=/
 SOURCE=""
@@ -55,7 +57,8 @@ Options:
   --skip-pip          create the virtual environment but install no packages into it
   --no-venv           do not create the virtual environment at all (implies --skip-pip)
   --no-systemctl      install unit files but do not enable, start or reload anything
-  --no-apt            do not install Debian packages (python3-venv; cage foot fonts-dejavu)
+  --no-apt            do not install Debian packages (python3-venv; cage foot fonts-dejavu
+                      xwayland)
   --uninstall         remove the units and $PREFIX; keep $ETC, $DATA and the users
   --purge             with --uninstall: also remove $ETC, $DATA and the users
   -h, --help          this text

@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,85 @@ def test_kiosk_units_settings(name):
     else:
         assert "TERM=linux" in one["Environment"].split()
         assert one["StandardOutput"] == one["StandardError"] == "tty"
+
+
+def test_foot_ini_is_valid():
+    foot = shutil.which("foot")
+    if foot is None:
+        pytest.skip("foot is not installed (apt-get install foot) to check deploy/foot.ini")
+    res = subprocess.run(
+        [foot, "--check-config", f"--config={DEPLOY / 'foot.ini'}"], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_installer_installs_what_the_cage_route_needs():
+    text = INSTALL.read_text()
+    packages = re.search(r"^KIOSK_APT=\((.*)\)$", text, re.M).group(1).split()
+    # foot runs the board in cage; Debian's cage 0.1.4 exits without Xwayland (cage#293).
+    assert {"cage", "foot", "fonts-dejavu", "xwayland"} <= set(packages)
+    exec_start = unit_keys(DEPLOY / "systemd/pager-edge-kiosk.service")["ExecStart"][-1]
+    assert "DejaVu Sans Mono" in (DEPLOY / "foot.ini").read_text()
+    assert exec_start.split()[0] == "/usr/bin/cage"
+
+
+def test_cage_foot_chain_runs_headless(tmp_path):
+    """The kiosk unit's ExecStart, verbatim but for two paths, in a headless compositor."""
+    needed = ["/usr/bin/cage", "/usr/bin/foot", "/usr/bin/Xwayland", "/usr/bin/setpriv"]
+    needed.append("/usr/bin/unshare")
+    missing = [p for p in needed if not Path(p).exists()]
+    if missing or os.geteuid() != 0:
+        pytest.skip(f"needs root and {', '.join(missing) or 'cage'} (cage refuses root: setpriv)")
+    argv = unit_keys(DEPLOY / "systemd/pager-edge-kiosk.service")["ExecStart"][-1].split()
+    # Outside /tmp: like the unit (PrivateTmp=yes), cage gets a /tmp of its own below.
+    work = Path(tempfile.mkdtemp(prefix="pe-kiosk-", dir="/var/tmp"))
+    try:
+        work.chmod(0o755)
+        runtime, out, tmp = work / "runtime", work / "out", work / "tmp"
+        for d in (runtime, out):
+            d.mkdir(mode=0o700)
+            os.chown(d, 65534, 65534)
+        tmp.mkdir()
+        tmp.chmod(0o1777)
+        stub = work / "pager-edge"
+        stub.write_text(
+            "#!/bin/sh\n"
+            f'{{ echo "args: $*"; echo "TERM=$TERM COLORTERM=$COLORTERM"; }} > {out}/ran\n'
+        )
+        stub.chmod(0o755)
+        (work / "foot.ini").write_bytes((DEPLOY / "foot.ini").read_bytes())
+        (work / "foot.ini").chmod(0o644)
+        argv = [
+            str(stub)
+            if a == "/opt/pager-edge/venv/bin/pager-edge"
+            else a.replace("/etc/pager-edge/foot.ini", str(work / "foot.ini"))
+            for a in argv
+        ]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(out),
+            "XDG_RUNTIME_DIR": str(runtime),
+            "WLR_BACKENDS": "headless",
+            "WLR_RENDERER": "pixman",
+            "WLR_LIBINPUT_NO_DEVICES": "1",
+        }
+        private_tmp = 'mount --bind "$1" /tmp && shift && exec "$@"'
+        unshare = ["unshare", "--mount", "--propagation=private", "sh", "-c", private_tmp, "sh"]
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        res = subprocess.run(
+            [*unshare, str(tmp), *nobody, *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert res.returncode == 0, res.stderr[-3000:]
+        ran = (out / "ran").read_text()
+        assert "args: board --kiosk --config /etc/pager-edge/config.toml" in ran
+        assert "TERM=foot COLORTERM=truecolor" in ran  # Textual gets truecolour
+        assert "DejaVuSansMono.ttf: size=20.00pt" in res.stderr  # the font foot.ini asks for
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def exposure(unit: Path) -> tuple[float, str]:
