@@ -223,7 +223,14 @@ create_venv() {
     venv=$(r "$VENV")
     python=${PYTHON:-/usr/bin/python3}
     [[ -x $python ]] || die "no Python at $python (apt-get install python3 python3-venv)"
-    if [[ -x $venv/bin/python ]] && "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    # Keep the environment unless it is broken or was made by another Python minor version (a
+    # Debian release upgrade): its site-packages would not be found any more.
+    local want have=""
+    want=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [[ -f $venv/pyvenv.cfg ]]; then
+        have=$(sed -n 's/^version *= *\([0-9]*\.[0-9]*\).*/\1/p' "$venv/pyvenv.cfg")
+    fi
+    if [[ $have == "$want" ]] && "$venv/bin/python" -c 'import sys' 2>/dev/null; then
         say "keeping virtual environment $VENV"
     else
         say "creating virtual environment $VENV ($("$python" -V 2>&1))"
@@ -237,17 +244,30 @@ create_venv() {
     if [[ $DO_PIP -eq 1 ]]; then
         local source=${SOURCE:-$(dirname "$SCRIPT_DIR")}
         [[ -e $source ]] || die "--source $source does not exist"
+        source=$(realpath "$source")
         say "installing $source into $VENV"
-        # pip rebuilds a source directory every time (a git pull keeps the version number);
-        # a wheel at an already installed version needs --force-reinstall.
         local pip=("$venv/bin/python" -m pip install --quiet)
         # In an alternate root, byte-code is compiled below, with the target's paths in it.
         [[ $ROOT != / ]] && pip+=(--no-compile)
-        "${pip[@]}" --upgrade "$source"
-        if [[ $source == *.whl ]]; then
+        if [[ -d $source ]]; then
+            # Build from a clean copy: no root-owned build/ or *.egg-info left in the checkout,
+            # and no stale build/ output from an earlier version slipping into the install.
+            local tree
+            tree=$(mktemp -d)
+            tar -C "$source" --exclude=.git --exclude=.venv --exclude=venv --exclude=build \
+                --exclude=dist --exclude='*.egg-info' --exclude=__pycache__ -cf - . |
+                tar -C "$tree" -xf -
+            "${pip[@]}" --upgrade "$tree" || {
+                rm -rf "$tree"
+                die "pip could not install $source"
+            }
+            rm -rf "$tree"
+        else
+            # A wheel at an already installed version needs --force-reinstall.
+            "${pip[@]}" --upgrade "$source"
             "${pip[@]}" --force-reinstall --no-deps "$source"
         fi
-        "$venv/bin/pager-edge" --version >&2
+        "$venv/bin/python" -c 'import agent; print("pager-edge", agent.__version__)' >&2
     fi
     if [[ $ROOT != / ]]; then
         # venv and pip write absolute paths; make them the ones the target will see.
@@ -261,6 +281,13 @@ create_venv() {
             # /opt is read-only for the agent (ProtectSystem=strict): ship the byte-code.
             "$venv/bin/python" -m compileall -q -f -j 0 -s "$ROOT" -p / "$venv/lib" >/dev/null
         fi
+    fi
+}
+
+# With no kiosk on tty1 any more, bring the login prompt back there.
+give_back_tty1() {
+    if [[ $DO_SYSTEMCTL -eq 1 ]] && systemctl is-enabled --quiet getty@tty1.service 2>/dev/null; then
+        systemctl start getty@tty1.service || true
     fi
 }
 
@@ -281,6 +308,9 @@ install_units() {
             rm -f "$(r "$UNIT_DIR/$unit")"
         fi
     done
+    if [[ -z $keep ]]; then
+        give_back_tty1
+    fi
     say "installed units: $AGENT_UNIT${keep:+ $keep}"
 }
 
@@ -362,6 +392,7 @@ do_uninstall() {
         fi
     done
     systemctl_ daemon-reload || true
+    give_back_tty1
     rm -rf "$(r "$PREFIX")"
     if [[ $PURGE -eq 1 ]]; then
         rm -rf "$(r "$ETC")" "$(r "$DATA")" "$(r "$KIOSK_HOME")"
