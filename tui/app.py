@@ -281,8 +281,7 @@ class BoardApp(App):
         from tui.screens.dialogs import PartyForm
 
         samples = await asyncio.to_thread(self.source.quote_samples)
-        snap = self.snapshot
-        default_goal = snap.default_goal if snap is not None else None
+        default_goal = await self.default_goal()
         now = self.clock()
         taken = [int(r["number"]) for r in self.board_rows()]
 
@@ -291,6 +290,25 @@ class BoardApp(App):
 
         form = PartyForm(number=lowest_free_number(taken), suggest=suggest, taken=taken)
         self.push_screen(form, self._added)
+
+    async def default_goal(self) -> int | None:
+        """The transmitter's ``defaultTargetGoal``: from the store's settings snapshot, else asked
+        once over CoAP (the agent records settings only when they change)."""
+        snap = self.snapshot
+        if snap is not None and snap.default_goal:
+            return snap.default_goal
+        if self._default_goal is None and self.client is not None:
+            try:
+                doc = await self.client.get_settings()
+            except ControllerError as exc:
+                log.info("board: no default goal from the transmitter: %s", exc)
+                return None
+            goal = (doc.settings or {}).get("defaultTargetGoal")
+            if isinstance(goal, int) and goal > 0:
+                self._default_goal = goal
+        return self._default_goal
+
+    _default_goal: int | None = None
 
     def _added(self, fields) -> None:
         if fields is not None:
@@ -350,7 +368,10 @@ class BoardApp(App):
             else:  # pragma: no cover - programming error
                 raise ValueError(kind)
         except ControllerUnreachable as exc:
-            self._report(kind, number, str(exc), title=f"{verb} {number}: transmitter unreachable")
+            text = str(exc)
+            if text.startswith("no answer"):
+                text += "; it may still act on it, watch the board"
+            self._report(kind, number, text, title=f"{verb} {number}: transmitter unreachable")
             return
         except ControllerError as exc:
             self._report(kind, number, str(exc), title=f"{verb} {number} refused")

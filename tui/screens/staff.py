@@ -163,6 +163,13 @@ class StaffScreen(Screen):
                 return self.query_one(PartyTable).select_key(uuid)
         return False
 
+    def parties_by_number(self, number: int) -> Party | None:
+        return next((p for p in self.parties.values() if p.number == number), None)
+
+    def cells_by_number(self, number: int):
+        party = self.parties_by_number(number)
+        return self.query_one(PartyTable).cells_of(party.uuid) if party else None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in NEEDS_SELECTION:
             party = self.selected

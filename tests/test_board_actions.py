@@ -1,0 +1,314 @@
+"""Every staff action, driven with Pilot against the real simulator over loopback.
+
+The full loop runs in one event loop: simulator ← CoAP → agent → SQLite store → board (read-only),
+and the board's actions go to the simulator through the agent's controller client. Each test checks
+the transmitter's own state afterwards (``sim.model``), not just the screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.config import Config, with_overrides
+from agent.controller.client import ControllerClient, create_context
+from agent.daemon import Agent
+from agent.simulator.server import Simulator
+from tests.board_fixtures import ZONE, pin_extras, wait_for
+from tui.app import BoardApp
+from tui.screens.dialogs import ConfirmDialog, PartyForm
+from tui.widgets.table import PartyTable
+
+
+class TransmitterClock:
+    """The simulated transmitter's wall clock: real local time plus an offset a test can move.
+
+    The T7470 reports times to the second, so two pages within one second look like one; a test
+    that re-pages moves this clock on instead of sleeping.
+    """
+
+    def __init__(self, zone: ZoneInfo):
+        self.zone = zone
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(self.zone).replace(tzinfo=None) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    agent: Agent
+    cfg: Config
+    db: Path
+    clock: TransmitterClock
+
+
+@contextlib.asynccontextmanager
+async def running_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    clock = TransmitterClock(ZoneInfo(ZONE))
+    sim = await Simulator.start(
+        host="127.0.0.1", port=0, ping_interval=2.0, seed=7, clock=clock, tz=ZoneInfo(ZONE)
+    )
+    db = tmp_path / "agent.db"
+    cfg = with_overrides(
+        Config(),
+        store={"path": str(db), "synchronous": "NORMAL"},
+        controller={
+            "host": "127.0.0.1",
+            "port": sim.port,
+            "ping_interval": 2.0,
+            "timezone": ZONE,
+            "request_timeout": 0.5,
+            "max_backoff": 0.5,
+        },
+        board={"refresh_interval": 0.05},
+    )
+    agent = Agent(cfg)
+    await agent.start()
+    try:
+        yield Rig(sim, agent, cfg, db, clock)
+    finally:
+        await agent.stop()
+        await sim.stop()
+
+
+@pytest.fixture
+async def rig(tmp_path, monkeypatch):
+    pin_extras(monkeypatch, {})
+    async with running_rig(tmp_path) as r:
+        yield r
+
+
+def board(rig: Rig, **kw) -> BoardApp:
+    return BoardApp(rig.db, client=rig.agent.client, config=rig.cfg, **kw)
+
+
+def numbers_on_board(app: BoardApp) -> list[int]:
+    screen = app.main_screen
+    table = screen.query_one(PartyTable)
+    return [screen.parties[k].number for k in table.row_keys]
+
+
+async def seed(rig: Rig, app: BoardApp, *parties: tuple[int, str, int]) -> None:
+    """Create sessions on the transmitter (as another host stand would) and wait for the board."""
+    for number, label, size in parties:
+        rig.sim.create(number, goal=600, label=label, party_size=size)
+    await wait_for(lambda: all(n in numbers_on_board(app) for n, _l, _s in parties))
+
+
+async def select(pilot, number: int) -> None:
+    screen = pilot.app.main_screen
+    await wait_for(lambda: screen.select_number(number))
+    await pilot.pause()
+    assert screen.selected is not None and screen.selected.number == number
+
+
+async def last_result(app: BoardApp, count: int):
+    await wait_for(lambda: len(app.action_results) >= count, timeout=5)
+    return app.action_results[count - 1]
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+async def test_add_party_through_the_form(rig):
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app.snapshots_seen > 0)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, PartyForm))
+        form = app.screen
+        assert form.query_one("#number").value == "1"  # lowest free pager
+        # No history yet: the goal is the transmitter's defaultTargetGoal (asked over CoAP).
+        await wait_for(lambda: form.query_one("#goal").value == "5")
+        await pilot.press(*"Okafor", "tab", "4", "tab")
+        await pilot.press("ctrl+a", "ctrl+k", "1", "2", "enter")  # goal 12 min
+        result = await last_result(app, 1)
+        assert result.ok and result.kind == "add"
+        session = rig.sim.model.active[1]
+        assert (session.label, session.party_size, session.goal) == ("Okafor", 4, 720)
+        assert numbers_on_board(app) == [1]  # the reply is on screen at once
+        await wait_for(lambda: app.snapshot.sessions and app.snapshot.sessions[0]["number"] == 1)
+        assert app.worker_errors == []
+
+
+async def test_page_repage_edit_seat_and_remove(rig):
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await seed(rig, app, (11, "Ana", 2), (12, "Bo", 3), (13, "Cy", 5))
+        model = rig.sim.model
+
+        await select(pilot, 11)
+        await pilot.press("p")
+        assert (await last_result(app, 1)).ok
+        assert model.active[11].page_count == 1 and model.active[11].notified is not None
+        await wait_for(lambda: app.main_screen.parties_by_number(11).paged)
+
+        rig.clock.advance(2)
+        await pilot.press("r")
+        assert (await last_result(app, 2)).kind == "repage"
+        assert model.active[11].page_count == 2
+        await wait_for(lambda: "×2" in app.main_screen.cells_by_number(11)[6][0])
+
+        await select(pilot, 12)
+        await pilot.press("e")
+        await wait_for(lambda: isinstance(app.screen, PartyForm))
+        assert app.screen.query_one("#number").disabled
+        await pilot.press("ctrl+a", "ctrl+k", *"Bo+1", "tab", "ctrl+a", "ctrl+k", "4")
+        await pilot.press("enter")
+        assert (await last_result(app, 3)).kind == "edit"
+        assert (model.active[12].label, model.active[12].party_size) == ("Bo+1", 4)
+        assert model.active[12].goal == 600  # untouched fields are not sent
+        await wait_for(lambda: app.main_screen.parties_by_number(12).label == "Bo+1")
+
+        await select(pilot, 11)
+        await pilot.press("s")
+        assert (await last_result(app, 4)).kind == "seat"
+        assert 11 not in model.active
+        assert [s.clear_type for s in model.history if s.number == 11] == ["STOP"]
+        assert 11 not in numbers_on_board(app)
+
+        await select(pilot, 13)
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")  # changed my mind
+        await pilot.pause()
+        assert 13 in model.active and len(app.action_results) == 4
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        assert (await last_result(app, 5)).kind == "remove"
+        assert [s.clear_type for s in model.history if s.number == 13] == ["REMOVED"]
+        await wait_for(lambda: numbers_on_board(app) == [12])
+        # The agent recorded every step: the store agrees with the transmitter.
+        await wait_for(lambda: [r["number"] for r in app.snapshot.sessions] == [12])
+        assert all(r.ok for r in app.action_results) and app.worker_errors == []
+
+
+async def test_command_palette_reaches_the_actions(rig):
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await seed(rig, app, (21, "Dee", 2))
+        await select(pilot, 21)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Page party")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        assert (await last_result(app, 1)).kind == "page"
+        assert rig.sim.model.active[21].page_count == 1
+
+
+# --- refusals and an unreachable transmitter ----------------------------------------------
+
+
+async def test_refused_action_shows_an_error_and_changes_nothing(rig):
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await seed(rig, app, (31, "Eve", 2), (32, "Fay", 2))
+        # The transmitter forgets pager 31 behind everyone's back (no notification).
+        rig.sim.model.remove(31)
+        await select(pilot, 31)
+        await pilot.press("p")
+        result = await last_result(app, 1)
+        assert not result.ok and "no active session" in (result.error or "")
+        await pilot.pause()
+        assert any("refused" in (n.title or "") for n in app._notifications)
+        assert 31 in numbers_on_board(app)  # nothing changed on the board
+        assert not app.main_screen.parties_by_number(31).paged
+        # …and the board keeps working.
+        await select(pilot, 32)
+        await pilot.press("p")
+        assert (await last_result(app, 2)).ok
+        assert rig.sim.model.active[32].page_count == 1
+
+
+async def test_transmitter_refuses_a_pager_already_in_use(rig):
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app.snapshots_seen > 0)
+        rig.sim.model.create(1, label="elsewhere")  # in use, but the board has not heard of it
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, PartyForm))
+        await pilot.press(*"Gus", "enter")
+        result = await last_result(app, 1)
+        assert not result.ok and result.kind == "add"
+        assert "already" in (result.error or "")
+        assert rig.sim.model.active[1].label == "elsewhere"
+        # Nothing of the refused request shows (the agent may learn of the other session).
+        assert all(p.label != "Gus" for p in app.main_screen.parties.values())
+
+
+async def test_silent_or_stopped_transmitter_is_reported_and_the_board_keeps_working(rig):
+    context = await create_context()
+    client = ControllerClient(context, "127.0.0.1", rig.sim.port, timeout=0.3)
+    app = BoardApp(rig.db, client=client, config=rig.cfg)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await seed(rig, app, (41, "Hal", 2), (42, "Ivy", 3))
+            rig.sim.silence()  # the transmitter stops answering: a timeout
+            await select(pilot, 41)
+            await pilot.press("s")
+            result = await last_result(app, 1)
+            assert not result.ok and "no answer from the transmitter" in (result.error or "")
+            assert 41 in numbers_on_board(app)  # the board changed nothing
+            assert not app.action_results[0].error.endswith("0.3 s")  # says the outcome is unknown
+            # A request that timed out may still be carried out when the transmitter wakes up;
+            # the board then follows what the agent records.
+            rig.sim.resume()
+            await wait_for(lambda: 41 not in numbers_on_board(app))
+            await rig.sim.stop()  # and now nobody listens on the port at all
+            await select(pilot, 42)
+            await pilot.press("p")
+            result = await last_result(app, 2)
+            assert not result.ok and "cannot reach the transmitter" in (result.error or "")
+            titles = [n.title for n in app._notifications]
+            assert titles[0] == "Seat 41: transmitter unreachable"
+            assert "Page 42: transmitter unreachable" in titles
+            assert rig.sim.model.active[42].page_count == 0
+            assert numbers_on_board(app) == [42]
+            assert not app.main_screen.parties_by_number(42).paged
+            await pilot.press("h")
+            await wait_for(lambda: app.screen.id == "history")
+            await pilot.press("escape")
+            await wait_for(lambda: app.screen.id == "staff")
+            assert app.is_running and app.worker_errors == []
+    finally:
+        await context.shutdown()
+
+
+async def test_read_only_board_without_a_client_refuses_politely(rig):
+    app = board(rig)
+    app.client = None
+    async with app.run_test(size=(80, 24)) as pilot:
+        await seed(rig, app, (51, "Jo", 2))
+        await select(pilot, 51)
+        await pilot.press("p")
+        result = await last_result(app, 1)
+        assert not result.ok and "read-only" in (result.error or "")
+        assert rig.sim.model.active[51].page_count == 0
+
+
+# --- the transmitter's reply shows at once ---------------------------------------------------
+
+
+async def test_reply_is_shown_before_the_agent_records_it(rig):
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await seed(rig, app, (61, "Kim", 2))
+        rig.sim.drop_rate = 1.0  # the agent hears nothing more; only the direct reply remains
+        await select(pilot, 61)
+        await pilot.press("p")
+        assert (await last_result(app, 1)).ok
+        assert app.main_screen.parties_by_number(61).paged  # from the reply, at once
+        assert app.snapshot.sessions[0]["state"] == "waiting"  # the store has not caught up
