@@ -201,7 +201,13 @@ class Sandbox:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self.pid1 = self._find_pid1()
+        try:
+            self.pid1 = self._find_pid1()
+        except BaseException:
+            self.proc.kill()
+            self.pid1 = 0
+            self.close()
+            raise
 
     def _find_pid1(self) -> int:
         deadline = time.monotonic() + 10
@@ -255,8 +261,9 @@ class Sandbox:
         return self.run("journalctl", "--no-pager", "-o", "cat", "-u", unit, check=False)
 
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid1, signal.SIGKILL)  # PID 1 of the namespace: all of it goes
+        if self.pid1:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid1, signal.SIGKILL)  # PID 1 of the namespace: all of it goes
         self.proc.wait(timeout=20)
         self.log.close()
         for d in sorted(
@@ -273,12 +280,8 @@ class Sandbox:
                     time.sleep(0.1)
 
 
-@pytest.fixture
-def sandbox(tmp_path):
-    reason = _why_not()
-    if reason:
-        pytest.skip(reason)
-    stage = tmp_path
+def _stage(stage: Path) -> None:
+    """The target tree: a copy of /etc, the real installer's output, test drop-ins, base units."""
     shutil.copytree("/etc", stage / "etc", symlinks=True)
     shutil.rmtree(stage / "etc/pager-edge", ignore_errors=True)
     res = subprocess.run(
@@ -331,11 +334,23 @@ def sandbox(tmp_path):
     (stage / "empty").mkdir()
     (stage / "boot.sh").write_text(BOOT)
 
-    box = Sandbox(stage)
+
+@pytest.fixture
+def sandbox(tmp_path):
+    reason = _why_not()
+    if reason:
+        pytest.skip(reason)
+    box = None
     try:
+        _stage(tmp_path)
+        box = Sandbox(tmp_path)
         yield box
     finally:
-        box.close()
+        if box is not None:
+            box.close()
+        # Do not leave a copy of the host's /etc (shadow included) or a venv behind in /tmp.
+        for name in ("etc", "opt", "var", "units"):
+            shutil.rmtree(tmp_path / name, ignore_errors=True)
 
 
 def test_agent_unit_under_a_real_systemd(sandbox):
