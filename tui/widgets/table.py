@@ -33,6 +33,7 @@ class DiffTable(DataTable):
         self.ansi = ansi
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
+        self.last_changes = 0  # cells touched by the last apply (0: nothing repainted)
         self._keys = [key for key, _title, _width in columns]
         for key, title, width in columns:
             self.add_column(title, key=key, width=width)
@@ -87,6 +88,7 @@ class DiffTable(DataTable):
                 if selected is not None and selected in position:
                     self.move_cursor(row=self.get_row_index(selected), animate=False)
             self._order = order
+        self.last_changes = changed
         return changed
 
     def _current_order(self) -> list[str]:
