@@ -14,7 +14,7 @@ import aiocoap
 import pytest
 
 from agent.simulator.clock import ScaledClock, VirtualClock
-from agent.simulator.flow import GuestFlow, play, scripted_scenario
+from agent.simulator.flow import REPAGE_SPACING, GuestFlow, play, scripted_scenario
 from agent.simulator.model import Transmitter
 from agent.simulator.server import Simulator
 from tests.simfixtures import ZONE, doc
@@ -51,7 +51,7 @@ def test_scenario_covers_what_the_agent_must_handle(seed):
             last_page.pop(a.number, None)
         if a.op == "page":
             if a.number in last_page:
-                assert i - last_page[a.number] >= 4  # room to resync between two pages
+                assert i - last_page[a.number] >= REPAGE_SPACING  # room to resync in between
             last_page[a.number] = i
 
 

@@ -32,6 +32,8 @@ PARTY_WEIGHTS = (6, 30, 20, 22, 8, 7, 3, 4)
 GOALS = (300, 600, 900, 1200, 1500, 1800, 2100, 2700)
 GOAL_WEIGHTS = (10, 20, 20, 18, 12, 10, 5, 5)
 
+REPAGE_SPACING = 10
+
 Op = Literal["create", "update", "page", "clear", "remove"]
 
 
@@ -83,8 +85,9 @@ def scripted_scenario(seed: int, sessions: int = 70, pool: int = 20) -> list[Act
     Guarantees, whatever the seed: labels include ``""``, ``None`` and non-ASCII names; pager
     numbers are reused (the pool is small); at least one session is re-paged, one cleared, one
     removed, and at the end at least one is still waiting and one is paged. Consecutive actions are
-    5–30 s apart, and a re-page comes at least four actions after the previous page of the same
-    session, so a client that missed a page notification can resync before the next one.
+    5–30 s apart, and a re-page comes at least :data:`REPAGE_SPACING` actions after the previous
+    page of the same session, so a client that missed a page notification (the device keeps only
+    the latest page time) has time to notice the sequence gap and resync before the next page.
     """
     rng = random.Random(f"scenario:{seed}")
     actions: list[Action] = []
@@ -101,7 +104,9 @@ def scripted_scenario(seed: int, sessions: int = 70, pool: int = 20) -> list[Act
         free = [n for n in range(1, pool + 1) if n not in active]
         waiting = [n for n, p in active.items() if p.pages == 0]
         paged = [n for n, p in active.items() if p.pages > 0]
-        repageable = [n for n in paged if active[n].pages < 3 and idx - active[n].last_page >= 4]
+        repageable = [
+            n for n in paged if active[n].pages < 3 and idx - active[n].last_page >= REPAGE_SPACING
+        ]
         clearable = [n for n in paged if idx - active[n].last_page >= 2]
         finishing = created >= sessions
         options: list[tuple[str, float]] = []
