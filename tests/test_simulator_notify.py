@@ -151,6 +151,25 @@ async def test_a_silent_observer_is_evicted_after_three_ping_intervals():
         assert json.loads(seen[0][1].payload)["responseTypes"] == ["ping"]
 
 
+async def test_a_silent_observer_with_a_pending_notification_is_evicted_3p_after_it():
+    async with sim_and_client(ping_interval=PING) as (sim, _, _clock):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        req = aiocoap.Message(code=aiocoap.GET, observe=0, uri_path=("v1", "notify"))
+        req.mtype, req.mid, req.token = aiocoap.CON, 0x4321, b"\x03"
+        try:
+            await loop.sock_sendto(sock, req.encode(), ("127.0.0.1", sim.port))
+            await loop.sock_recv(sock, 2048)
+            sim.create(1)
+            changed = time.monotonic()
+            await eventually(lambda: sim.observer_count == 0, timeout=PING * 8)
+            evicted = time.monotonic() - changed
+        finally:
+            sock.close()
+        assert 2.5 * PING <= evicted <= 4 * PING, evicted
+
+
 async def test_a_cancelled_client_observation_is_cleaned_up():
     async with sim_and_client(ping_interval=PING) as (sim, ctx, _):
         async with Observation(ctx, sim):

@@ -73,7 +73,13 @@ def reserve_port(host: str, port: int) -> int:
 
 
 class Simulator:
-    """A running simulated transmitter. Create with :meth:`start` or :meth:`running`."""
+    """A running simulated transmitter. Create with :meth:`start` or :meth:`running`.
+
+    Counters: ``notifications_sent`` (sessions/settings/statistics and injected notifications
+    handed to an observer, duplicates included; not pings, not the initial session chunks),
+    ``notifications_dropped`` (by ``drop_rate``; decided per observer), ``notifications_suppressed``
+    (produced while silenced), ``pings_sent``.
+    """
 
     def __init__(
         self,
