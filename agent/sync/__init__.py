@@ -1,0 +1,12 @@
+"""Cloud sync: the event log, after a durable cursor, to an ingest endpoint over a metered link.
+
+* :mod:`agent.sync.wire` — the wire format (pure): events → gzip JSON batch, key; and back.
+* :mod:`agent.sync.state` — the sync's own rows in the store: cursors, in-flight batch, lease,
+  counters, quarantine, retention.
+* :mod:`agent.sync.engine` — :class:`~agent.sync.engine.SyncEngine`, the task inside the agent.
+* :mod:`agent.sync.status` — the ``sync`` section of ``pager-edge status`` (and the board).
+* :mod:`agent.sync.cli` / :mod:`agent.sync.bench` — ``pager-edge sync --once`` and
+  ``pager-edge bench sync``.
+
+See README.md in this directory for the wire format, the behaviour and the measured figures.
+"""
