@@ -62,8 +62,14 @@ def collect_status(store: Store, *, now: datetime | None = None) -> dict[str, An
     return status
 
 
+def _sync_section(store: Store) -> dict[str, Any]:
+    from agent.sync.status import sync_status  # lazy: keeps status light
+
+    return {"sync": sync_status(store)}
+
+
 # Sections contributed by optional features (sync, backhaul): (store) -> {"name": {...}}.
-_EXTRA_SECTIONS: list = []
+_EXTRA_SECTIONS: list = [_sync_section]
 
 
 def format_status(s: dict[str, Any]) -> str:

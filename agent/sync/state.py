@@ -1,0 +1,372 @@
+"""The sync's own rows in the store (``sync_state``, ``sync_quarantine``) and its reads of ``events``.
+
+Cursors (both only ever move forward; every update is ``max(old, new)``):
+
+* ``cursor`` — every event with ``id <= cursor`` was accepted by the receiver, quarantined, or (in
+  critical budget mode) deferred;
+* ``backfill`` — the non-lifecycle events (``updated``) deferred in critical mode with
+  ``id <= backfill`` have gone out too. Outside critical mode ``backfill == cursor``.
+
+A batch is a :class:`BatchSpec`: a rowid range ``(lo, hi]`` and which kinds of event in it. The spec
+is written to ``inflight`` before the POST and cleared with the cursor update after it, so after a
+crash the same batch — same events, same key, same bytes — is sent again, whatever the budget mode
+or batch size has become meanwhile.
+
+Concurrent runs (the agent's task and ``pager-edge sync --once``) take a lease row with
+``BEGIN IMMEDIATE``; a lease whose holder died (SIGKILL, power cut) is taken over at once when its
+pid is gone, else when it expires.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from agent.sync.wire import HEAD_WEIGHT, LIFECYCLE_KINDS, event_weight
+
+BatchKind = Literal["all", "lifecycle", "deferred"]
+_LIFECYCLE_SQL = "(" + ", ".join(f"'{k}'" for k in LIFECYCLE_KINDS) + ")"
+_KIND_FILTER = {
+    "all": "",
+    "lifecycle": f" AND kind IN {_LIFECYCLE_SQL}",
+    "deferred": f" AND kind NOT IN {_LIFECYCLE_SQL}",
+}
+_EVENT_COLUMNS = "id, uuid, number, kind, at, observed_at, changes, source"
+_NOT_QUARANTINED = (
+    "NOT EXISTS (SELECT 1 FROM sync_quarantine q WHERE events.id BETWEEN q.first AND q.last)"
+)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Which events a batch holds: rowids in ``(lo, hi]`` of `kind`."""
+
+    kind: BatchKind
+    lo: int
+    hi: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> BatchSpec:
+        d = json.loads(text)
+        return cls(d["kind"], int(d["lo"]), int(d["hi"]))
+
+
+@dataclass
+class Delta:
+    """Counters of one request, added to the totals in the same transaction as its outcome."""
+
+    sent: int = 0
+    received: int = 0
+    requests: int = 0
+    connections: int = 0
+
+    def add(self, other: Delta) -> None:
+        self.sent += other.sent
+        self.received += other.received
+        self.requests += other.requests
+        self.connections += other.connections
+
+
+def utc_iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _row_event(r: sqlite3.Row | tuple) -> dict[str, Any]:
+    return {
+        "seq": r[0],
+        "uuid": r[1],
+        "number": r[2],
+        "kind": r[3],
+        "at": r[4],
+        "observed_at": r[5],
+        "changes": json.loads(r[6]) if r[6] else {},
+        "source": r[7],
+    }
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SyncState:
+    """All reads and writes of the sync against one sqlite3 connection (its own, not ingest's)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the write lock up front (read-then-write safe)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def row(self) -> dict[str, Any]:
+        r = self.conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone()
+        cols = [d[0] for d in self.conn.execute("SELECT * FROM sync_state LIMIT 0").description]
+        return dict(zip(cols, r, strict=True))
+
+    # lease -----------------------------------------------------------------------------------
+
+    def acquire(self, owner: str, ttl: float, now: float) -> int | None:
+        """Take or renew the lease; None on success, else the live holder's pid."""
+        with self._immediate() as c:
+            holder, pid, until = c.execute(
+                "SELECT lease_owner, lease_pid, lease_until FROM sync_state WHERE id = 1"
+            ).fetchone()
+            if holder and holder != owner and (until or 0) > now and pid_alive(pid):
+                return pid
+            c.execute(
+                "UPDATE sync_state SET lease_owner = ?, lease_pid = ?, lease_until = ? WHERE id = 1",
+                (owner, os.getpid(), now + ttl),
+            )
+        return None
+
+    def release(self, owner: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE sync_state SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL "
+                "WHERE id = 1 AND lease_owner = ?",
+                (owner,),
+            )
+
+    # batches ---------------------------------------------------------------------------------
+
+    def select(
+        self, kind: BatchKind, lo: int, hi: int | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ?"
+        args: list[Any] = [lo]
+        if hi is not None:
+            sql += " AND id <= ?"
+            args.append(hi)
+        sql += _KIND_FILTER[kind] + " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_row_event(r) for r in self.conn.execute(sql, args)]
+
+    def next_batch(
+        self, kinds: BatchKind | None, max_events: int, max_weight: int
+    ) -> tuple[BatchSpec, list[dict[str, Any]]] | None:
+        """The batch to send now: the in-flight one if any, else deferred events (outside
+        critical mode), else the next events after the cursor. None when nothing is due.
+
+        `kinds` is what the budget mode lets out: ``"all"``, ``"lifecycle"`` or None (blocked).
+        """
+        if kinds is None:
+            return None
+        st = self.conn.execute(
+            "SELECT cursor, backfill, inflight FROM sync_state WHERE id = 1"
+        ).fetchone()
+        cursor, backfill, inflight = st
+        if inflight:
+            spec = BatchSpec.from_json(inflight)
+            done = backfill if spec.kind == "deferred" else cursor
+            if spec.lo >= done:  # not overtaken (by a concurrent run or a bisection)
+                events = self.select(spec.kind, spec.lo, spec.hi)
+                if events:
+                    return spec, events
+            self.set_inflight(None)
+        if kinds == "all" and backfill < cursor:
+            events = self.select("deferred", backfill, cursor, max_events)
+            if events:
+                events = _cut(events, max_weight)
+                return BatchSpec("deferred", backfill, events[-1]["seq"]), events
+            with self.conn:
+                self.conn.execute(
+                    "UPDATE sync_state SET backfill = max(backfill, ?) WHERE id = 1", (cursor,)
+                )
+        events = self.select(kinds, cursor, None, max_events)
+        if not events:
+            return None
+        events = _cut(events, max_weight)
+        return BatchSpec(kinds, cursor, events[-1]["seq"]), events
+
+    def set_inflight(self, spec: BatchSpec | None, *, lease_until: float | None = None) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE sync_state SET inflight = ?, lease_until = coalesce(?, lease_until) "
+                "WHERE id = 1",
+                (spec.to_json() if spec else None, lease_until),
+            )
+
+    def _advance(self, c: sqlite3.Connection, spec: BatchSpec) -> None:
+        if spec.kind == "deferred":
+            c.execute(
+                "UPDATE sync_state SET backfill = max(backfill, ?), inflight = NULL WHERE id = 1",
+                (spec.hi,),
+            )
+        elif spec.kind == "lifecycle":
+            c.execute(
+                "UPDATE sync_state SET cursor = max(cursor, ?), inflight = NULL WHERE id = 1",
+                (spec.hi,),
+            )
+        else:  # the whole range went: deferred events up to lo had, so backfill follows
+            c.execute(
+                "UPDATE sync_state SET backfill = CASE WHEN backfill >= ? THEN max(backfill, ?) "
+                "ELSE backfill END, cursor = max(cursor, ?), inflight = NULL WHERE id = 1",
+                (spec.lo, spec.hi, spec.hi),
+            )
+
+    def _add(self, c: sqlite3.Connection, d: Delta) -> None:
+        c.execute(
+            "UPDATE sync_state SET bytes_sent = bytes_sent + ?, bytes_received = bytes_received "
+            "+ ?, requests = requests + ?, connections = connections + ? WHERE id = 1",
+            (d.sent, d.received, d.requests, d.connections),
+        )
+
+    def accepted(self, spec: BatchSpec, d: Delta, now: float) -> None:
+        """The receiver took the batch (2xx or 409): move the cursor past it."""
+        with self.conn as c:
+            self._advance(c, spec)
+            self._add(c, d)
+            c.execute(
+                "UPDATE sync_state SET last_success = ?, last_error = NULL WHERE id = 1",
+                (utc_iso(now),),
+            )
+
+    def quarantine(
+        self,
+        spec: BatchSpec,
+        events: list[dict[str, Any]],
+        status: int,
+        reason: str,
+        d: Delta,
+        now: float,
+    ) -> None:
+        """The receiver rejected this (smallest) batch: keep it on record and move past it."""
+        with self.conn as c:
+            c.execute(
+                "INSERT OR IGNORE INTO sync_quarantine "
+                "(kind, lo, hi, first, last, events, status, reason, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    spec.kind,
+                    spec.lo,
+                    spec.hi,
+                    events[0]["seq"],
+                    events[-1]["seq"],
+                    len(events),
+                    status,
+                    reason,
+                    utc_iso(now),
+                ),
+            )
+            self._advance(c, spec)
+            self._add(c, d)
+
+    def failed(self, error: str, d: Delta) -> None:
+        with self.conn as c:
+            self._add(c, d)
+            c.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (error,))
+
+    def end_cycle(self, *, mode: str, started: float, cycle: dict[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE sync_state SET mode = ?, last_attempt = ?, last_cycle = ? WHERE id = 1",
+                (mode, utc_iso(started), json.dumps(cycle, separators=(",", ":"))),
+            )
+
+    # figures ---------------------------------------------------------------------------------
+
+    def backlog(self) -> int:
+        """Events not yet delivered (nor quarantined), deferred ones included."""
+        cursor, backfill = self.conn.execute(
+            "SELECT cursor, backfill FROM sync_state WHERE id = 1"
+        ).fetchone()
+        (after,) = self.conn.execute(
+            "SELECT count(*) FROM events WHERE id > ?", (cursor,)
+        ).fetchone()
+        deferred = 0
+        if backfill < cursor:
+            (deferred,) = self.conn.execute(
+                f"SELECT count(*) FROM events WHERE id > ? AND id <= ?{_KIND_FILTER['deferred']}",
+                (backfill, cursor),
+            ).fetchone()
+        return after + deferred
+
+    def used_bytes(self) -> int:
+        """Bytes of the database's pages in use (deleted rows' pages are reused, not counted)."""
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        return (pages - free) * size
+
+    # retention -------------------------------------------------------------------------------
+
+    def prune(
+        self, *, older_than: str | None, chunk: int = 5000, max_rows: int | None = None
+    ) -> int:
+        """Delete delivered events observed before `older_than` (all delivered ones when None).
+
+        Never touches undelivered, deferred or quarantined events, nor the newest event of the log
+        (SQLite would reuse its rowid, and rowids are cloud ids). Deletes in chunks so the
+        ingest writer never waits long for the write lock.
+        """
+        cursor, backfill = self.conn.execute(
+            "SELECT cursor, backfill FROM sync_state WHERE id = 1"
+        ).fetchone()
+        (newest,) = self.conn.execute("SELECT max(id) FROM events").fetchone()
+        if not newest:
+            return 0
+        limit = min(cursor, newest - 1)
+        where = f"id <= ? AND (id <= ? OR kind IN {_LIFECYCLE_SQL}) AND {_NOT_QUARANTINED}" + (
+            " AND observed_at < ?" if older_than is not None else ""
+        )
+        args: list[Any] = [limit, backfill] + ([older_than] if older_than is not None else [])
+        total = 0
+        while max_rows is None or total < max_rows:
+            n = chunk if max_rows is None else min(chunk, max_rows - total)
+            with self.conn as c:
+                deleted = c.execute(
+                    f"DELETE FROM events WHERE id IN "
+                    f"(SELECT id FROM events WHERE {where} ORDER BY id LIMIT ?)",
+                    (*args, n),
+                ).rowcount
+                c.execute("UPDATE sync_state SET pruned = pruned + ? WHERE id = 1", (deleted,))
+            total += deleted
+            if deleted < n:
+                break
+        return total
+
+    def set_prune_time(self, now: float) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE sync_state SET last_prune = ? WHERE id = 1", (now,))
+
+    def set_alert(self, alert: str | None) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE sync_state SET alert = ? WHERE id = 1", (alert,))
+
+
+def _cut(events: list[dict[str, Any]], max_weight: int) -> list[dict[str, Any]]:
+    """The longest prefix (at least one event) whose size bound stays within `max_weight`."""
+    total = HEAD_WEIGHT
+    for i, ev in enumerate(events):
+        total += event_weight(ev)
+        if total > max_weight and i > 0:
+            return events[:i]
+    return events
