@@ -77,7 +77,7 @@ class Ingestor:
         zone: tzinfo | None,
         max_payload_bytes: int = 256 * 1024,
         max_batch: int = 256,
-        history_delay: float = 0.05,
+        history_delay: float = 0.25,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.store = store
@@ -139,20 +139,25 @@ class Ingestor:
             await self._commit()
 
     async def _next_item(self) -> Incoming | Control | None:
-        """The next queue item; returns None when a deferred history fetch falls due first."""
-        if self._history_wanted_since is None and self._write_failing_since is None:
+        """The next queue item, or None when a deferred history fetch or write retry falls due."""
+        waits = []
+        if self._history_wanted_since is not None:
+            waits.append(self._history_wanted_since + self.history_delay - time.monotonic())
+        if self._write_failing_since is not None:
+            waits.append(1.0)
+        if not waits:
             return await self.queue.get()
         try:
-            async with asyncio.timeout(
-                self.history_delay if self._write_failing_since is None else 1.0
-            ):
+            async with asyncio.timeout(max(0.0, min(waits))):
                 return await self.queue.get()
         except TimeoutError:
             return None
 
     def _history_due(self) -> bool:
-        return self._history_wanted_since is not None and (
-            self.queue.empty() or time.monotonic() - self._history_wanted_since > 1.0
+        """Seatings come in bursts; one history fetch (blockwise, it grows all day) serves a burst."""
+        return (
+            self._history_wanted_since is not None
+            and time.monotonic() - self._history_wanted_since >= self.history_delay
         )
 
     # --- documents -------------------------------------------------------------------------

@@ -249,6 +249,16 @@ class Store:
             conn = sqlite3.connect(
                 f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=5
             )
+            version = _user_version(conn)
+            if version == 0:
+                conn.close()
+                raise StoreError(f"{self.path}: database not initialised yet (is the agent starting?)")
+            if version > SCHEMA_VERSION:
+                conn.close()
+                raise StoreError(
+                    f"{self.path}: database schema v{version} is newer than this pager-edge "
+                    f"(v{SCHEMA_VERSION}); upgrade pager-edge"
+                )
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             migrate(self.path)

@@ -57,7 +57,7 @@ async def create_context(transport: str = "") -> aiocoap.Context:
 
 
 def _code_str(code: Code) -> str:
-    return f"{code.class_}.{code.detail:02d}"
+    return code.dotted
 
 
 def _error_text(payload: bytes) -> str:
