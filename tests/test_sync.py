@@ -251,6 +251,12 @@ async def test_receiver_rejecting_everything_pauses_instead_of_quarantining_all(
     assert first.delay == 5.0  # max_backoff
     assert second.quarantined == 0 and second.requests == 1  # one probe, nothing more lost
     assert second.pending == first.pending > 250
+    other = make_engine(make_cfg(db, srv.url, max_batch_events=50))  # e.g. `sync --once`
+    try:
+        third = await other.sync_once()
+    finally:
+        await other.aclose()
+    assert third.quarantined == 0 and third.requests == 1  # the streak is in the store
 
 
 # --- done means 4 ---------------------------------------------------------------------------
@@ -424,7 +430,7 @@ async def test_budget_modes_critical_defers_blocked_holds_normal_backfills(db, w
         assert kinds == {"created", "paged", "cleared"} and srv.log.count() == 30
         assert critical.pending == 10 and "critical" in critical.error
         assert critical.batches == 1  # critical batches are 4× bigger
-        assert critical.delay == 300.0  # and 10× further apart
+        assert critical.delay == 900.0  # and at least 15 min apart
         mode[0] = "normal"
         normal = await engine.sync_once()
     finally:

@@ -35,7 +35,7 @@ from agent.lifecycle import Event
 from agent.store import Store, WriteBatch
 from agent.sync.engine import SyncEngine
 from agent.sync.receiver import IngestServer
-from agent.sync.wire import format_time, naive_event_json
+from agent.sync.wire import format_time, naive_event_json, parse_time
 
 SURNAMES = (
     "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
@@ -59,7 +59,7 @@ def evening(
     rnd = random.Random(seed)
     rows: list[tuple[int, int, Event]] = []
     t = start
-    for i in range(sessions):
+    for _ in range(sessions):
         t += max(1, int(rnd.expovariate(1 / 45)))
         sid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
         number = rnd.randint(1, 40)
@@ -67,8 +67,8 @@ def evening(
         label = None if rnd.random() < 0.1 else rnd.choice(SURNAMES)
         goal = 900 if party <= 4 else 1800
 
-        def add(at: int, kind: str, changes: dict[str, Any], sid=sid, number=number) -> None:
-            rows.append((at, len(rows), Event(kind, sid, number, format_time(at), changes)))  # type: ignore[arg-type]
+        def add(at: int, kind: Any, changes: dict[str, Any], sid=sid, number=number) -> None:
+            rows.append((at, len(rows), Event(kind, sid, number, format_time(at), changes)))
 
         add(t, "created", {"label": label, "party_size": party, "goal_seconds": goal})
         paged = t + max(60, int(rnd.gauss(1200, 400)))
@@ -80,7 +80,6 @@ def evening(
             add(paged, "paged", {"page": 2})
         end = "removed" if realistic and rnd.random() < 0.05 else "cleared"
         add(paged + rnd.randint(30, 300), end, {})
-        del i
     rows.sort(key=lambda r: (r[0], r[1]))
     out = []
     for at, _, ev in rows:
@@ -103,33 +102,44 @@ class Figures:
         return (self.bytes_out + self.bytes_in) / sessions
 
 
-async def _batched(db: Path, batch: int) -> Figures:
+async def _engine(db: Path, label: str, batch: int, windows: list[list] | None = None) -> Figures:
+    """Upload what `db` holds (a backlog), or replay `windows` of events with a run after each."""
     srv = IngestServer(token=TOKEN).start()
     try:
         cfg = with_overrides(
             Config(),
             site={"id": SITE},
-            store={"path": str(db)},
+            store={"path": str(db), "synchronous": "NORMAL"},
             sync={"endpoint": srv.url, "max_batch_events": batch, "max_batch_bytes": 1 << 24},
         )
         engine = SyncEngine(cfg, token=TOKEN)
+        writer = Store(db, synchronous="NORMAL") if windows else None
+        sent = received = 0
         try:
-            res = await engine.sync_once()
+            for window in windows or [[]]:
+                if window:
+                    writer.write_batch(WriteBatch(events=window))
+                res = await engine.sync_once()
+                if not res.done:
+                    raise click.ClickException(f"bench upload failed: {res.error}")
+                sent += res.bytes_sent
+                received += res.bytes_received
         finally:
             await engine.aclose()
-        if not res.done:
-            raise click.ClickException(f"bench upload failed: {res.error}")
+            if writer is not None:
+                writer.close()
         log = srv.log
-        return Figures(
-            f"batched, {batch}/batch",
-            log.requests,
-            log.bytes_in,
-            log.bytes_out,
-            res.bytes_sent,
-            res.bytes_received,
-        )
+        return Figures(label, log.requests, log.bytes_in, log.bytes_out, sent, received)
     finally:
         srv.stop()
+
+
+def windows_of(events: list[tuple[Event, str, str]], interval: int) -> list[list]:
+    """The events as they would have been pending at each sync run `interval` seconds apart."""
+    out: dict[int, list] = {}
+    for item in events:
+        out.setdefault(parse_time(item[1]) // interval, []).append(item)
+    return [out[k] for k in sorted(out)]
 
 
 async def _naive(db: Path) -> Figures:
@@ -167,20 +177,31 @@ def machine() -> str:
     )
 
 
-def run_bench(sessions: int, batches: list[int], *, realistic: bool) -> dict[str, Any]:
+def run_bench(
+    sessions: int, batches: list[int], intervals: list[int], *, realistic: bool
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="pe-bench-sync-"))
     try:
         template = tmp / "template.db"
-        store = Store(template, synchronous="NORMAL")
+        Store(template).close()  # schema only
         events = evening(sessions, realistic=realistic)
+        backlog = tmp / "backlog.db"
+        shutil.copy(template, backlog)
+        store = Store(backlog, synchronous="NORMAL")
         store.write_batch(WriteBatch(events=events))
         store.close()
         rows: list[Figures] = []
         for b in batches:
             db = tmp / f"b{b}.db"
+            shutil.copy(backlog, db)
+            rows.append(asyncio.run(_engine(db, f"backlog, {b}/batch", b)))
+        for i in intervals:
+            db = tmp / f"i{i}.db"
             shutil.copy(template, db)
-            rows.append(asyncio.run(_batched(db, b)))
-        naive = asyncio.run(_naive(template))
+            windows = windows_of(events, i)
+            label = f"every {i} s, ~{len(events) / len(windows):.0f}/batch"
+            rows.append(asyncio.run(_engine(db, label, 500, windows)))
+        naive = asyncio.run(_naive(backlog))
         return {
             "sessions": sessions,
             "events": len(events),
@@ -195,12 +216,20 @@ def run_bench(sessions: int, batches: list[int], *, realistic: bool) -> dict[str
 @click.command("sync")
 @click.option("--sessions", type=int, default=600, show_default=True, help="guests in the evening")
 @click.option("--batch", "batches", default="50,200,500", show_default=True, help="batch sizes")
+@click.option(
+    "--interval",
+    "intervals",
+    default="30,300,900",
+    show_default=True,
+    help="sync intervals (s) to replay the evening with",
+)
 @click.option("--json", "as_json", is_flag=True)
-def sync_bench_cmd(sessions: int, batches: str, as_json: bool) -> None:
+def sync_bench_cmd(sessions: int, batches: str, intervals: str, as_json: bool) -> None:
     """Bytes on the wire per session lifecycle (created → paged → seated) vs naive JSON."""
     sizes = [int(b) for b in batches.split(",") if b.strip()]
+    every = [int(i) for i in intervals.split(",") if i.strip()]
     t0 = time.perf_counter()
-    results = [run_bench(sessions, sizes, realistic=r) for r in (False, True)]
+    results = [run_bench(sessions, sizes, every, realistic=r) for r in (False, True)]
     elapsed = time.perf_counter() - t0
     if as_json:
         doc = [
@@ -223,7 +252,7 @@ def sync_bench_cmd(sessions: int, batches: str, as_json: bool) -> None:
             f"\n{n} sessions, {r['events']} events ({r['events'] / n:.2f}/session), mix: {r['mix']}"
         )
         click.echo(
-            f"{'':22} {'requests':>8} {'B out':>9} {'B in':>8} {'B/session':>10} {'vs naive':>9}"
+            f"{'':26} {'requests':>8} {'B out':>9} {'B in':>8} {'B/session':>10} {'vs naive':>9}"
         )
         for f in (*r["rows"], r["naive"]):
             check = ""
@@ -233,7 +262,7 @@ def sync_bench_cmd(sessions: int, batches: str, as_json: bool) -> None:
             ):
                 check = f"  (engine counted {f.engine_out}/{f.engine_in})"
             click.echo(
-                f"{f.label:22} {f.requests:8d} {f.bytes_out:9d} {f.bytes_in:8d} "
+                f"{f.label:26} {f.requests:8d} {f.bytes_out:9d} {f.bytes_in:8d} "
                 f"{f.per(n):10.1f} {naive / f.per(n):8.1f}×{check}"
             )
     click.echo(f"\n(bytes counted at the receiver's sockets, both directions; {elapsed:.1f} s)")

@@ -293,6 +293,14 @@ class SyncState:
 
     # figures ---------------------------------------------------------------------------------
 
+    def rejections_since_success(self) -> int:
+        """Quarantined batches since the receiver last accepted one (all runs, all processes)."""
+        (n,) = self.conn.execute(
+            "SELECT count(*) FROM sync_quarantine WHERE at >= "
+            "coalesce((SELECT last_success FROM sync_state WHERE id = 1), '')"
+        ).fetchone()
+        return n
+
     def backlog(self) -> int:
         """Events not yet delivered (nor quarantined), deferred ones included."""
         cursor, backfill = self.conn.execute(

@@ -27,7 +27,7 @@ import gzip
 import json
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -294,7 +294,6 @@ __all__ = [
     "KINDS",
     "LIFECYCLE_KINDS",
     "BatchEncoder",
-    "Sequence",
     "WireError",
     "compress",
     "decode_body",
