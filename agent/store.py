@@ -252,7 +252,9 @@ class Store:
             version = _user_version(conn)
             if version == 0:
                 conn.close()
-                raise StoreError(f"{self.path}: database not initialised yet (is the agent starting?)")
+                raise StoreError(
+                    f"{self.path}: database not initialised yet (is the agent starting?)"
+                )
             if version > SCHEMA_VERSION:
                 conn.close()
                 raise StoreError(
