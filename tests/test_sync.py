@@ -47,7 +47,7 @@ class FastSleep:
 
 
 def make_cfg(db: Path, url: str, **sync) -> Config:
-    sync = {"endpoint": url, "timeout": 0.3, "max_backoff": 5.0, **sync}
+    sync = {"endpoint": url, "timeout": 5.0, "max_backoff": 5.0, **sync}
     return with_overrides(Config(), site={"id": SITE}, store={"path": str(db)}, sync=sync)
 
 
@@ -119,7 +119,7 @@ def lifecycle(uuid: str, number: int, label: str | None = "Smith") -> list[tuple
 async def test_random_failures_end_with_every_event_exactly_once_in_order(db, writer, receiver):
     """Done 1: 500s, 429 + Retry-After, timeouts, dropped connections, slow answers — at random."""
     srv = receiver(seed=11, fault_rate=0.5, retry_after=1)
-    engine = make_engine(make_cfg(db, srv.url, max_batch_events=25))
+    engine = make_engine(make_cfg(db, srv.url, max_batch_events=25, timeout=0.3))
     events = evening(140, realistic=True)
     try:
         for i in range(0, len(events), 150):  # the agent keeps writing while sync runs
@@ -298,10 +298,8 @@ def test_long_outage_100k_backlog_memory_flat_then_drains(tmp_path, db, writer):
     write_events(writer, events, chunk=20_000)
     del events
     port = free_port()
-    cfg = make_cfg(
-        db, f"http://127.0.0.1:{port}/ingest", max_batch_events=5000, max_batch_bytes=4_000_000,
-        timeout=5.0,
-    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/ingest"
+    cfg = make_cfg(db, url, max_batch_events=5000, max_batch_bytes=4_000_000)
 
     async def scenario(rss: RssSampler):
         engine = make_engine(cfg)
@@ -445,7 +443,8 @@ async def test_inflight_batch_is_resent_identically_after_a_mode_change(db, writ
     for i in range(5):
         write_events(writer, lifecycle(f"s{i}", i))
     mode = ["normal"]
-    engine = make_engine(make_cfg(db, srv.url, max_batch_events=12), mode_provider=lambda: mode[0])
+    cfg = make_cfg(db, srv.url, max_batch_events=12, timeout=0.3)
+    engine = make_engine(cfg, mode_provider=lambda: mode[0])
     try:
         first = await engine.sync_once()
         assert first.retryable and srv.log.count() == 12  # stored, answer lost
