@@ -51,6 +51,11 @@ class Rig:
     cfg: Config
     db: Path
     clock: TransmitterClock
+    agent_running: bool = True
+
+    async def stop_agent(self) -> None:
+        self.agent_running = False
+        await self.agent.stop()
 
 
 @contextlib.asynccontextmanager
@@ -75,10 +80,12 @@ async def running_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     )
     agent = Agent(cfg)
     await agent.start()
+    rig = Rig(sim, agent, cfg, db, clock)
     try:
-        yield Rig(sim, agent, cfg, db, clock)
+        yield rig
     finally:
-        await agent.stop()
+        if rig.agent_running:
+            await agent.stop()
         await sim.stop()
 
 
@@ -234,19 +241,25 @@ async def test_refused_action_shows_an_error_and_changes_nothing(rig):
 
 
 async def test_transmitter_refuses_a_pager_already_in_use(rig):
-    app = board(rig)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(lambda: app.snapshots_seen > 0)
-        rig.sim.model.create(1, label="elsewhere")  # in use, but the board has not heard of it
-        await pilot.press("a")
-        await wait_for(lambda: isinstance(app.screen, PartyForm))
-        await pilot.press(*"Gus", "enter")
-        result = await last_result(app, 1)
-        assert not result.ok and result.kind == "add"
-        assert "already" in (result.error or "")
-        assert rig.sim.model.active[1].label == "elsewhere"
-        # Nothing of the refused request shows (the agent may learn of the other session).
-        assert all(p.label != "Gus" for p in app.main_screen.parties.values())
+    await rig.stop_agent()  # nobody records anything: the board cannot know pager 1 is taken
+    context = await create_context()
+    client = ControllerClient(context, "127.0.0.1", rig.sim.port, timeout=1.0)
+    app = BoardApp(rig.db, client=client, config=rig.cfg)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(lambda: app.snapshots_seen > 0)
+            rig.sim.model.create(1, label="elsewhere")  # taken at another stand
+            await pilot.press("a")
+            await wait_for(lambda: isinstance(app.screen, PartyForm))
+            assert app.screen.query_one("#number").value == "1"
+            await pilot.press(*"Gus", "enter")
+            result = await last_result(app, 1)
+            assert not result.ok and result.kind == "add"
+            assert "already" in (result.error or "")
+            assert rig.sim.model.active[1].label == "elsewhere"
+            assert numbers_on_board(app) == []
+    finally:
+        await context.shutdown()
 
 
 async def test_silent_or_stopped_transmitter_is_reported_and_the_board_keeps_working(rig):

@@ -95,16 +95,27 @@ def _fields(v) -> dict:
     return asdict(v)
 
 
-async def test_unchanged_data_repaints_nothing_and_the_minute_moves_only_timers(db):
+async def test_unchanged_data_repaints_nothing_and_the_minute_moves_only_timers(db, monkeypatch):
+    updates: list[tuple] = []
+    original = PartyTable.update_cell
+
+    def counting_update_cell(self, row_key, column_key, value, **kw):
+        updates.append((row_key, column_key))
+        return original(self, row_key, column_key, value, **kw)
+
+    monkeypatch.setattr(PartyTable, "update_cell", counting_update_cell)
     clock = MovableClock()
     app = staff(db, clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
         table = app.main_screen.query_one(PartyTable)
+        updates.clear()
+        clock.advance(59)  # same minute: the table's timers do not move
         app._tick()
-        assert table.last_changes == 0
+        assert updates == []
+        assert app.main_screen.query_one("#clock").render().plain == "Fri 19:30:59"
         before = {k: table.cells_of(k) for k in table.row_keys}
-        clock.advance(61)
+        clock.advance(2)  # 19:31:01
         app._tick()
         after = {k: table.cells_of(k) for k in table.row_keys}
         changed_columns = {
@@ -115,9 +126,12 @@ async def test_unchanged_data_repaints_nothing_and_the_minute_moves_only_timers(
         }
         # waited, left/late, time since paged — and the number's tone when a party turns late
         assert changed_columns <= {0, 3, 5, 6}
-        assert 0 < table.last_changes <= 3 * len(before)
-        # Pager 21 (goal 15 min, waited 14) turns late with a word and a marker.
-        assert app.main_screen.cells_by_number(21)[5] == ("▲ LATE <1m", "late")
+        assert 0 < len(updates) <= 4 * len(before)
+        # Pager 21 (goal 15 min, arrived 19:16) turns late with a word and a marker.
+        assert app.main_screen.cells_by_number(21)[5] == ("<1m left", "soon")
+        clock.advance(60)
+        app._tick()
+        assert app.main_screen.cells_by_number(21)[5] == ("▲ LATE 1m", "late")
 
 
 async def test_filter_by_party_size_and_search(db):
@@ -222,12 +236,17 @@ async def test_repage_only_offered_for_a_paged_party(db):
         assert app.action_results == []
 
 
-async def test_timers_move_with_the_clock(db):
+async def test_timers_move_with_the_clock_once_a_minute(db):
     clock = MovableClock(NOW)
     app = staff(db, clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
-        assert app.main_screen.cells_by_number(3)[6][0] == "◆ PAGED 0:45"
+        assert app.main_screen.cells_by_number(3)[6][0] == "◆ PAGED <1m"  # paged 45 s ago
+        assert app.main_screen.cells_by_number(30)[3][0] == "<1m"  # arrived 40 s ago
         clock.advance(30)
         app._tick()
-        assert app.main_screen.cells_by_number(3)[6][0] == "◆ PAGED 1:15"
+        assert app.main_screen.cells_by_number(3)[6][0] == "◆ PAGED <1m"
+        clock.advance(60)  # 19:31:30
+        app._tick()
+        assert app.main_screen.cells_by_number(3)[6][0] == "◆ PAGED 1m"
+        assert app.main_screen.cells_by_number(30)[3][0] == "1m"

@@ -16,6 +16,7 @@ changes nothing.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -221,6 +222,10 @@ class BoardApp(App):
             self._consumed.set()
         if self.on_shown is not None:
             self.on_shown(snap)
+        if not self.ready.is_set() and snap.ready:
+            # Everything built so far lives as long as the app: keep it out of the collector's
+            # full passes, which otherwise stall a frame now and then (tens of ms on a Pi).
+            self.call_after_refresh(_freeze_heap)
         self.ready.set()
 
     _estimated = False
@@ -448,6 +453,11 @@ class BoardApp(App):
         if isinstance(screen, StaffScreen):
             for action, title, help_text in STAFF_COMMANDS:
                 yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+
+
+def _freeze_heap() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 def run_board(

@@ -123,6 +123,12 @@ def local(moment: datetime, zone: tzinfo | None) -> datetime:
     return moment.astimezone(zone) if zone is not None else moment.astimezone()
 
 
+def minute_of(moment: datetime) -> datetime:
+    """The table's time base: timers move together once a minute (one repaint a minute, not
+    one a second; every duration on the board is shown in whole minutes anyway)."""
+    return moment.replace(second=0, microsecond=0)
+
+
 def minutes(seconds: float | None) -> str:
     """Coarse durations for the table: ``<1m``, ``12m``, ``1h05``."""
     if seconds is None:
@@ -134,16 +140,6 @@ def minutes(seconds: float | None) -> str:
     if m < 60:
         return f"{m}m"
     return f"{m // 60}h{m % 60:02d}"
-
-
-def clock_text(seconds: float | None) -> str:
-    """Fine durations (time since paged): ``0:45``, ``12:03``, then coarse above an hour."""
-    if seconds is None:
-        return ""
-    s = max(0, int(seconds))
-    if s >= 3600:
-        return minutes(s)
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def age_text(seconds: float | None) -> str:
@@ -243,7 +239,7 @@ def party_cells(p: Party, now: datetime, m: Markers = UNICODE) -> tuple[Cell, ..
         left = (f"{minutes(slack)} left", "soon" if slack <= SOON_SECONDS else "ok")
     if p.paged:
         since = p.notified or p.first_notified
-        text = f"{m.paged} PAGED {clock_text((now - since).total_seconds()) if since else ''}"
+        text = f"{m.paged} PAGED {minutes((now - since).total_seconds()) if since else ''}"
         if p.page_count > 1:
             text += f" {m.times}{p.page_count}"
         state: Cell = (text.rstrip(), "paged")
@@ -940,12 +936,14 @@ class Overlay:
         self.ttl = ttl
         self.monotonic = monotonic
         self._items: dict[str, tuple[dict[str, Any] | None, float]] = {}
+        self.version = 0  # bumped on every change, so a view knows when to recompute
 
     def __len__(self) -> int:
         return len(self._items)
 
     def put(self, uuid: str, row: dict[str, Any] | None) -> None:
         self._items[uuid] = (row, self.monotonic() + self.ttl)
+        self.version += 1
 
     def settle(self, rows: Iterable[dict[str, Any]]) -> None:
         store = {r["uuid"]: r for r in rows}
@@ -963,6 +961,7 @@ class Overlay:
                 caught_up = newer or all(have.get(k) == row.get(k) for k in _SETTLE_KEYS)
             if caught_up:
                 del self._items[uuid]
+                self.version += 1
 
     def merge(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The store's rows with the replies applied, oldest first."""

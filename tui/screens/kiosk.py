@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from tui.data import banner, local, parse_iso
-from tui.widgets.header import BannerLine, BigNumbers
+from tui.widgets.header import BannerLine, BigNumbers, set_text
 
 if TYPE_CHECKING:
     from tui.app import BoardApp
@@ -82,7 +82,7 @@ class KioskScreen(Screen):
         now = app.clock()
         m = app.markers
         snap = app.snapshot
-        self.query_one("#kiosk-clock", Static).update(local(now, app.zone).strftime("%H:%M"))
+        set_text(self.query_one("#kiosk-clock", Static), local(now, app.zone).strftime("%H:%M"))
         self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m, kiosk=True))
         rows = list(snap.sessions) if snap is not None and snap.ready else []
         paged = sorted(
@@ -93,20 +93,24 @@ class KioskScreen(Screen):
         waiting = [r for r in rows if r.get("state") != "paged"]  # store order: oldest first
         paged_numbers = [int(r["number"]) for r in paged]
         waiting_numbers = [int(r["number"]) for r in waiting]
-        self.query_one("#paging-title", Static).update(
+        set_text(
+            self.query_one("#paging-title", Static),
             f"{m.paged} NOW PAGING {m.sep} please come to the host stand"
             if paged_numbers
-            else f"{m.paged} NOW PAGING {m.sep} nobody right now"
+            else f"{m.paged} NOW PAGING {m.sep} nobody right now",
         )
         self.query_one("#paging", BigNumbers).show(paged_numbers)
-        self.query_one("#waiting-title", Static).update(
-            f"{m.waiting} WAITING ({len(waiting_numbers)})"
+        set_text(
+            self.query_one("#waiting-title", Static),
+            f"{m.waiting} WAITING ({len(waiting_numbers)})",
         )
         self.query_one("#waiting-big", BigNumbers).show(waiting_numbers)
-        self.query_one("#waiting", Static).update(
-            "   ".join(f"{n:>3}" for n in waiting_numbers) if waiting_numbers else ""
+        set_text(
+            self.query_one("#waiting", Static),
+            "   ".join(f"{n:>3}" for n in waiting_numbers) if waiting_numbers else "",
+            layout=True,
         )
-        self.query_one("#estimates", Static).update(self._estimates_text())
+        set_text(self.query_one("#estimates", Static), self._estimates_text(), layout=True)
         # When the agent last wrote (its heartbeat), not when this screen last looked: a dead
         # agent leaves the stamp behind the clock.
         stamp = None

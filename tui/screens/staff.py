@@ -19,12 +19,13 @@ from tui.data import (
     health_segments,
     local,
     matches,
+    minute_of,
     party_cells,
     stats_segments,
     sync_segments,
     visible_extras,
 )
-from tui.widgets.header import BannerLine, Line
+from tui.widgets.header import BannerLine, Line, set_text
 from tui.widgets.table import PartyTable
 
 if TYPE_CHECKING:
@@ -41,6 +42,17 @@ STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("filter_size", "Filter by party size", "Cycle all → 1–2 → 3–4 → 5–6 → 7+"),
     ("search", "Search", "Find parties by label or pager number"),
     ("history", "History", "Today's finished parties: seated vs removed, quoted vs actual"),
+)
+ROW_FIELDS = (
+    "number",
+    "label",
+    "party_size",
+    "goal_seconds",
+    "created",
+    "first_notified",
+    "notified",
+    "state",
+    "page_count",
 )
 NEEDS_SELECTION = frozenset({"page", "repage", "seat", "remove", "edit"})
 
@@ -68,6 +80,10 @@ class StaffScreen(Screen):
         self.search = ""
         self.parties: dict[str, Party] = {}
         self._binding_state: tuple[str | None, bool] | None = None
+        self._table_key: tuple | None = None
+        self._row_cache: dict[str, tuple[tuple, Party, tuple]] = {}
+        self._cache_minute = None
+        self._shown: list = []
 
     def compose(self) -> ComposeResult:
         ansi = self.app.ansi
@@ -100,25 +116,24 @@ class StaffScreen(Screen):
         now = app.clock()
         snap = app.snapshot
         m = app.markers
-        self.query_one("#clock", Static).update(local(now, app.zone).strftime("%a %H:%M:%S"))
-        rows = app.board_rows()
-        self.parties = {r["uuid"]: Party.from_row(r) for r in rows}
-        shown = [
-            (uuid, party_cells(p, now, m))
-            for uuid, p in self.parties.items()
-            if matches(p, bucket=self.bucket, search=self.search)
-        ]
-        table = self.query_one(PartyTable)
-        table.apply(shown)
+        set_text(self.query_one("#clock", Static), local(now, app.zone).strftime("%a %H:%M:%S"))
+        table_now = minute_of(now)
+        key = (id(snap), app.overlay.version, self.bucket, self.search, table_now)
+        if key != self._table_key:
+            # Only when something the table shows can have changed: new data, a reply, a filter,
+            # or the minute turned.
+            self._table_key = key
+            self._rebuild(app.board_rows(), table_now)
+        shown = self._shown
         empty = self.query_one("#empty", Static)
         empty.display = not shown
         if not shown:
             if self.parties and (self.bucket is not None or self.search):
-                empty.update("No party matches the filter (Esc clears it)")
+                set_text(empty, "No party matches the filter (Esc clears it)", layout=True)
             elif snap is not None and snap.ready:
-                empty.update("No parties waiting. Press a to add one.")
+                set_text(empty, "No parties waiting. Press a to add one.", layout=True)
             else:
-                empty.update("")
+                set_text(empty, "", layout=True)
         if snap is not None and snap.ready:
             self.query_one("#stats", Line).show(stats_segments(snap, m))
             self.query_one("#health", Line).show(
@@ -138,6 +153,32 @@ class StaffScreen(Screen):
             self.query_one("#backhaul", Line).show([])
         self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m))
         self._sync_bindings()
+
+    def _rebuild(self, rows: list[dict], table_now) -> None:
+        """Rows → parties → cells (reusing a row's cells while it and the minute are unchanged)."""
+        m = self.app.markers
+        if self._cache_minute != table_now:
+            self._row_cache.clear()
+            self._cache_minute = table_now
+        cache = self._row_cache
+        fresh: dict[str, tuple[tuple, Party, tuple]] = {}
+        parties: dict[str, Party] = {}
+        shown = []
+        for r in rows:
+            uuid = r["uuid"]
+            sig = tuple(r.get(k) for k in ROW_FIELDS)
+            hit = cache.get(uuid)
+            if hit is None or hit[0] != sig:
+                party = Party.from_row(r)
+                hit = (sig, party, party_cells(party, table_now, m))
+            fresh[uuid] = hit
+            parties[uuid] = hit[1]
+            if matches(hit[1], bucket=self.bucket, search=self.search):
+                shown.append((uuid, hit[2]))
+        self._row_cache = fresh
+        self.parties = parties
+        self._shown = shown
+        self.query_one(PartyTable).apply(shown)
 
     def _sync_bindings(self) -> None:
         party = self.selected

@@ -11,6 +11,15 @@ from textual.widgets import Static
 from tui.data import Banner, Cell, big_number, tone_style
 
 
+def set_text(widget: Static, text: str, *, layout: bool = False) -> None:
+    """Update a Static only when its text changed; no layout pass unless asked (a layout of the
+    whole screen costs far more than repainting one line)."""
+    if getattr(widget, "_pe_text", None) == text:
+        return
+    widget._pe_text = text  # type: ignore[attr-defined]
+    widget.update(text, layout=layout)
+
+
 def segments_text(segments: Sequence[Cell], *, ansi: bool = False) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     for part, tone in segments:
@@ -32,8 +41,9 @@ class Line(Static):
         if segments == self._segments:
             return  # repaint only when a visible value changes
         self._segments = segments
+        relayout = self.display != bool(segments)
         self.display = bool(segments)
-        self.update(segments_text(segments, ansi=self.ansi))
+        self.update(segments_text(segments, ansi=self.ansi), layout=relayout)
 
 
 class BannerLine(Static):

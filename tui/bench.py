@@ -1,0 +1,487 @@
+"""`pager-edge bench board`: what the wait-board costs with 500 active sessions and timers ticking.
+
+The board runs in a child process attached to a pseudo-terminal of the requested size (a real
+Textual driver: frames are rendered to ANSI and written, as on a host-stand screen); the parent
+drains the terminal, and a writer thread in the parent commits changes to the store through its own
+connection, as the agent does. Only the board's process is measured:
+
+* CPU share of one core (``time.process_time`` over wall time; all of the board's threads), first
+  with timers only, then with timers plus N store changes a second;
+* update time (snapshot/tick → table diffed and applied) and frame time (layout + render + write);
+* store change → visible latency: from the writer's commit to the end of the first frame that shows
+  it (both processes read CLOCK_MONOTONIC).
+
+``--headless`` runs the board in-process with Textual's headless driver instead (no ANSI output).
+Figures, never assertions: the test suite does not time anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import random
+import select
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+MARKER_UUID = "bench-marker"
+TARGETS = {"cpu_percent": 5.0, "update_ms": 50.0, "visible_p95_ms": 250.0}
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_store(path: Path, sessions: int, *, seed: int = 0) -> None:
+    """`sessions` active parties spread over the last hour, about one in ten paged."""
+    from agent.lifecycle import SessionView
+    from agent.store import Store, WriteBatch
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    views: dict[str, SessionView] = {}
+    # The marker is the oldest party: first row, always on screen.
+    views[MARKER_UUID] = SessionView(
+        uuid=MARKER_UUID,
+        number=1,
+        transmitter_id=1,
+        label="bench 0",
+        party_size=2,
+        goal_seconds=900,
+        created=_iso(now - timedelta(minutes=70)),
+    )
+    for i in range(1, sessions):
+        created = now - timedelta(seconds=rng.uniform(0, 3600))
+        paged = rng.random() < 0.1
+        notified = _iso(created + timedelta(seconds=rng.uniform(60, 600))) if paged else None
+        views[f"s-{i}"] = SessionView(
+            uuid=f"s-{i}",
+            number=i + 1,
+            transmitter_id=i + 1,
+            label=rng.choice(["Martin", "Okafor", "Nguyen", None, "Schmidt", "Ito", "Alvarez"]),
+            party_size=rng.randint(1, 8),
+            goal_seconds=rng.choice([600, 900, 1200, 1500, 1800]),
+            created=_iso(created),
+            first_notified=notified,
+            notified=notified,
+            state="paged" if paged else "waiting",
+            page_count=1 if paged else 0,
+        )
+    store = Store(path, synchronous="NORMAL")
+    try:
+        store.write_batch(
+            WriteBatch(
+                views=views,
+                health={"state": "connected", "heartbeat_at": _iso(now), "last_ping_at": _iso(now)},
+                snapshots=[
+                    ("statistics", _iso(now), {"guestsServed": 120, "percentOnTime": 91,
+                                               "averageTimeServed": 1100, "percentLate": 9,
+                                               "numSessions": 130 + sessions}),
+                    ("settings", _iso(now), {"defaultTargetGoal": 900}),
+                ],
+            )
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
+class Writer(threading.Thread):
+    """Commits `rate` changes a second between `start_at` and `stop_at` (monotonic): the marker's
+    label carries a sequence number; each commit also pages or edits another party."""
+
+    def __init__(self, db: Path, rate: float, start_at: float, stop_at: float, sessions: int):
+        super().__init__(name="bench-writer", daemon=True)
+        self.db, self.rate, self.start_at, self.stop_at = db, rate, start_at, stop_at
+        self.sessions = sessions
+        self.commits: dict[int, float] = {}
+        self.write_ms: list[float] = []
+
+    def run(self) -> None:
+        import dataclasses
+
+        from agent.store import Store, WriteBatch
+
+        store = Store(self.db, synchronous="NORMAL")
+        rng = random.Random(1)
+        try:
+            views = store.load_views()
+            while time.monotonic() < self.start_at:
+                time.sleep(0.01)
+            seq = 0
+            due = time.monotonic()
+            while time.monotonic() < self.stop_at:
+                seq += 1
+                now = datetime.now(UTC)
+                changed = {
+                    MARKER_UUID: dataclasses.replace(views[MARKER_UUID], label=f"bench {seq}")
+                }
+                other = views[f"s-{rng.randrange(1, self.sessions)}"]
+                if rng.random() < 0.5:
+                    other = dataclasses.replace(
+                        other,
+                        state="paged",
+                        notified=_iso(now),
+                        first_notified=other.first_notified or _iso(now),
+                        page_count=other.page_count + 1,
+                    )
+                else:
+                    other = dataclasses.replace(other, party_size=rng.randint(1, 8))
+                views[other.uuid] = changed[other.uuid] = other
+                t0 = time.monotonic()
+                store.write_batch(WriteBatch(views=changed, health={"heartbeat_at": _iso(now)}))
+                t1 = time.monotonic()
+                self.commits[seq] = t1
+                self.write_ms.append((t1 - t0) * 1000)
+                due += 1.0 / self.rate
+                time.sleep(max(0.0, due - time.monotonic()))
+        finally:
+            store.close()
+
+
+# --- the board side (child process) ----------------------------------------------------------
+
+
+def instrument(app, record: dict[str, Any]) -> None:
+    """Time every frame and update, and note when each marker sequence number became visible."""
+    from textual.screen import Screen
+
+    from tui.app import BoardApp
+
+    frames: list[tuple[float, float]] = record["frames"]
+    updates: list[tuple[float, float]] = record["updates"]
+    shown: dict[int, float] = record["shown"]
+
+    original_frame = Screen._on_timer_update
+
+    def timed_frame(self):
+        t0 = time.perf_counter()
+        original_frame(self)
+        frames.append((time.monotonic(), (time.perf_counter() - t0) * 1000))
+
+    Screen._on_timer_update = timed_frame  # type: ignore[method-assign]
+
+    original_refresh = BoardApp._refresh_screens
+
+    def timed_refresh(self, *, from_store: bool):
+        t0 = time.perf_counter()
+        original_refresh(self, from_store=from_store)
+        updates.append((time.monotonic(), (time.perf_counter() - t0) * 1000))
+
+    BoardApp._refresh_screens = timed_refresh  # type: ignore[method-assign]
+
+    def on_shown(snap) -> None:
+        for row in snap.sessions:
+            if row["uuid"] == MARKER_UUID:
+                label = row.get("label") or ""
+                if label.startswith("bench "):
+                    seq = int(label.split()[1])
+                    if seq and seq not in shown:
+                        app.call_after_refresh(lambda s=seq: shown.setdefault(s, time.monotonic()))
+                break
+
+    app.on_shown = on_shown
+
+
+def child_main(args_json: str) -> None:
+    """Run the board (in the pty, or headless), then write the figures to args["out"]."""
+    args = json.loads(args_json)
+    from agent.config import Config, with_overrides
+    from tui.app import BoardApp
+
+    cfg = with_overrides(Config(), board={"refresh_interval": args["refresh"], "stale_after": 600})
+    app = BoardApp(args["db"], config=cfg, kiosk=args["kiosk"])
+    record: dict[str, Any] = {"frames": [], "updates": [], "shown": {}, "marks": {}}
+    instrument(app, record)
+    phase1, phase2 = args["phase1"], args["phase2"]
+
+    def mark(name: str) -> None:
+        record["marks"][name] = (time.monotonic(), time.process_time())
+
+    async def schedule() -> None:
+        import asyncio
+
+        while app.snapshots_seen == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.0)  # let the first full paint settle
+        mark("start")
+        Path(args["ready"]).write_text(json.dumps({"phase2_at": time.monotonic() + phase1}))
+        await asyncio.sleep(phase1)
+        mark("phase2")
+        await asyncio.sleep(phase2)
+        mark("end")
+        app.exit()
+
+    async def main() -> None:
+        async def pilot(_pilot) -> None:
+            await schedule()
+
+        size = tuple(args["size"]) if args["headless"] else None
+        await app.run_async(headless=args["headless"], size=size, auto_pilot=pilot)
+
+    import asyncio
+
+    asyncio.run(main())
+    Path(args["out"]).write_text(
+        json.dumps({k: v for k, v in record.items()}, default=lambda o: list(o))
+    )
+
+
+# --- the parent -------------------------------------------------------------------------------
+
+
+def _run_in_pty(cmd: list[str], size: tuple[int, int], timeout: float) -> int:
+    """Run `cmd` on a pseudo-terminal of `size` (cols, rows), draining its output."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    cols, rows = size
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - child
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        env.pop("TEXTUAL", None)
+        os.execvpe(cmd[0], cmd, env)
+    deadline = time.monotonic() + timeout
+    status = None
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    os.read(fd, 65536)
+                except OSError:
+                    break
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+        else:
+            os.kill(pid, 9)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        if status is None:
+            _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summarize(record: dict[str, Any], commits: dict[int, float]) -> dict[str, Any]:
+    marks = record["marks"]
+    (t0, c0), (t1, c1), (t2, c2) = marks["start"], marks["phase2"], marks["end"]
+
+    def phase(lo: float, hi: float, cpu: float) -> dict[str, float]:
+        frames = [d for t, d in record["frames"] if lo <= t < hi]
+        updates = [d for t, d in record["updates"] if lo <= t < hi]
+        return {
+            "seconds": round(hi - lo, 2),
+            "cpu_percent": round(100 * cpu / (hi - lo), 2),
+            "frames": len(frames),
+            "frame_ms_p50": round(_pct(frames, 50), 2),
+            "frame_ms_max": round(max(frames, default=0.0), 2),
+            "updates": len(updates),
+            "update_ms_p50": round(_pct(updates, 50), 2),
+            "update_ms_max": round(max(updates, default=0.0), 2),
+        }
+
+    shown = {int(k): v for k, v in record["shown"].items()}
+    latencies = []
+    for seq, committed in commits.items():
+        # The first frame showing this change, or a later one (a newer label replaced it).
+        visible = min((t for s, t in shown.items() if s >= seq and t >= committed), default=None)
+        if visible is not None:
+            latencies.append((visible - committed) * 1000)
+    return {
+        "timers_only": phase(t0, t1, c1 - c0),
+        "timers_and_changes": phase(t1, t2, c2 - c1),
+        "visible_ms": {
+            "n": len(latencies),
+            "of": len(commits),
+            "p50": round(_pct(latencies, 50), 1),
+            "p95": round(_pct(latencies, 95), 1),
+            "max": round(max(latencies, default=float("nan")), 1),
+        },
+    }
+
+
+def machine() -> dict[str, Any]:
+    import textual
+
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or "?",
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "textual": textual.__version__,
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+def format_report(
+    result: dict[str, Any], *, sessions: int, size: tuple[int, int], rate: float, mode: str
+) -> str:
+    m = result["machine"]
+    a, b, v = result["timers_only"], result["timers_and_changes"], result["visible_ms"]
+    cpu = max(a["cpu_percent"], b["cpu_percent"])
+    update = max(a["update_ms_max"], b["update_ms_max"], a["frame_ms_max"], b["frame_ms_max"])
+
+    def ok(value: float, target: float) -> str:
+        return "ok" if value <= target else "MISSED"
+
+    lines = [
+        f"pager-edge bench board: {sessions} active sessions, {size[0]}×{size[1]}, {mode}, "
+        f"refresh {result['refresh']} s",
+        f"machine: {m['platform']} ({m['machine']}, {m['cpus']} CPUs), Python {m['python']}, "
+        f"Textual {m['textual']}, SQLite {m['sqlite']}",
+    ]
+    for title, p in (("timers only", a), (f"timers + {rate:g} changes/s", b)):
+        lines.append(
+            f"  {title:<26} CPU {p['cpu_percent']:5.2f} % of one core over {p['seconds']:.0f} s; "
+            f"update p50 {p['update_ms_p50']:.1f} ms max {p['update_ms_max']:.1f} ms "
+            f"({p['updates']}); frame p50 {p['frame_ms_p50']:.1f} ms max "
+            f"{p['frame_ms_max']:.1f} ms ({p['frames']})"
+        )
+    lines.append(
+        f"  change → visible           p50 {v['p50']:.0f} ms, p95 {v['p95']:.0f} ms, "
+        f"max {v['max']:.0f} ms ({v['n']} of {v['of']} commits seen)"
+    )
+    lines.append(
+        f"  targets: CPU ≤ {TARGETS['cpu_percent']:g} % ({ok(cpu, TARGETS['cpu_percent'])}), "
+        f"longest update/frame ≤ {TARGETS['update_ms']:g} ms ({update:.1f} ms, "
+        f"{ok(update, TARGETS['update_ms'])}), visible p95 ≤ {TARGETS['visible_p95_ms']:g} ms "
+        f"({ok(v['p95'], TARGETS['visible_p95_ms'])})"
+    )
+    return "\n".join(lines)
+
+
+def run_bench(
+    *,
+    sessions: int = 500,
+    size: tuple[int, int] = (120, 40),
+    rate: float = 4.0,
+    phase1: float = 10.0,
+    phase2: float = 20.0,
+    refresh: float = 0.2,
+    headless: bool = False,
+    kiosk: bool = False,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="pe-bench-board-") as tmp:
+        tmpdir = Path(tmp)
+        db = tmpdir / "bench.db"
+        build_store(db, sessions)
+        args = {
+            "db": str(db),
+            "out": str(tmpdir / "result.json"),
+            "ready": str(tmpdir / "ready.json"),
+            "size": list(size),
+            "phase1": phase1,
+            "phase2": phase2,
+            "refresh": refresh,
+            "headless": headless,
+            "kiosk": kiosk,
+        }
+        cmd = [sys.executable, "-m", "tui.bench", json.dumps(args)]
+        result_box: dict[str, int] = {}
+
+        def board() -> None:
+            budget = phase1 + phase2 + 60
+            if headless:
+                import subprocess
+
+                result_box["rc"] = subprocess.run(cmd, timeout=budget, check=False).returncode
+            else:
+                result_box["rc"] = _run_in_pty(cmd, size, budget)
+
+        runner = threading.Thread(target=board, name="bench-board")
+        runner.start()
+        ready = Path(args["ready"])
+        deadline = time.monotonic() + 60
+        while not ready.exists() and runner.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not ready.exists():
+            runner.join(timeout=5)
+            raise click.ClickException(f"the board did not start (exit status {result_box})")
+        time.sleep(0.05)
+        phase2_at = json.loads(ready.read_text())["phase2_at"]
+        writer = Writer(db, rate, phase2_at, phase2_at + phase2 - 0.5, sessions)
+        writer.start()
+        runner.join()
+        writer.join(timeout=5)
+        out = Path(args["out"])
+        if not out.exists():
+            raise click.ClickException(f"the board exited without figures ({result_box})")
+        record = json.loads(out.read_text())
+    result = summarize(record, writer.commits)
+    result["machine"] = machine()
+    result["refresh"] = refresh
+    result["writer_commit_ms_p50"] = round(_pct(writer.write_ms, 50), 2)
+    return result
+
+
+@click.command("board")
+@click.option("--sessions", type=int, default=500, show_default=True)
+@click.option("--size", default="120x40", show_default=True, help="terminal COLSxROWS")
+@click.option("--rate", type=float, default=4.0, show_default=True, help="store changes a second")
+@click.option("--timers-seconds", type=float, default=10.0, show_default=True)
+@click.option("--changes-seconds", type=float, default=20.0, show_default=True)
+@click.option("--refresh", type=float, default=0.2, show_default=True, help="poll interval, s")
+@click.option("--headless", is_flag=True, help="Textual's headless driver instead of a pty")
+@click.option("--kiosk", is_flag=True, help="measure the kiosk instead of the staff board")
+@click.option("--json", "as_json", is_flag=True)
+def board_bench_cmd(
+    sessions: int,
+    size: str,
+    rate: float,
+    timers_seconds: float,
+    changes_seconds: float,
+    refresh: float,
+    headless: bool,
+    kiosk: bool,
+    as_json: bool,
+) -> None:
+    """Wait-board CPU share, update time and change-to-screen latency."""
+    try:
+        cols, rows = (int(x) for x in size.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter("expected COLSxROWS, e.g. 120x40", param_hint="--size") from None
+    result = run_bench(
+        sessions=sessions,
+        size=(cols, rows),
+        rate=rate,
+        phase1=timers_seconds,
+        phase2=changes_seconds,
+        refresh=refresh,
+        headless=headless,
+        kiosk=kiosk,
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    mode = ("kiosk" if kiosk else "staff board") + (", headless" if headless else ", pty")
+    click.echo(format_report(result, sessions=sessions, size=(cols, rows), rate=rate, mode=mode))
+
+
+if __name__ == "__main__":  # the board side, started by run_bench
+    child_main(sys.argv[1])
