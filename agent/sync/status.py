@@ -71,19 +71,3 @@ def sync_status(store: Any, *, now: float | None = None) -> dict[str, Any]:
         "alert": row["alert"],
         "running_pid": running,
     }
-
-
-def summary(s: dict[str, Any]) -> str:
-    """One line for people: the board's footer and ``sync --once``."""
-    parts = [f"{s['backlog']} pending"]
-    if s.get("last_success"):
-        parts.append(f"last success {s['last_success']}")
-    else:
-        parts.append("never synced")
-    if s["quarantined"]:
-        parts.append(f"{s['quarantined']} QUARANTINED")
-    if s.get("last_error") and s["backlog"]:
-        parts.append(f"last error: {s['last_error']}")
-    if s.get("alert"):
-        parts.append(f"ALERT: {s['alert']}")
-    return "sync: " + ", ".join(parts)
