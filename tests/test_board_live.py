@@ -250,3 +250,31 @@ async def test_timers_move_with_the_clock_once_a_minute(db):
         app._tick()
         assert app.main_screen.cells_by_number(3)[6][0] == "◆ PAGED 1m"
         assert app.main_screen.cells_by_number(30)[3][0] == "1m"
+
+
+async def test_off_screen_changes_wait_until_scrolled_into_view(tmp_path, monkeypatch):
+    pin_extras(monkeypatch, {})
+    many = [
+        view(f"m-{n}", n, label=f"Guest {n}", party_size=2, goal_seconds=3600,
+             created=ago(90 - n), state="waiting")
+        for n in range(1, 61)
+    ]  # fmt: skip
+    db = make_store(tmp_path / "many.db", many, finished=False)
+    app = staff(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        table = app.main_screen.query_one(PartyTable)
+        assert table.row_count == 60 and 55 not in table.visible_rows()
+        far, near = many[54], many[1]  # pager 55 is off screen, pager 2 on screen
+        write(
+            db,
+            far.__class__(**{**_fields(far), "label": "Renamed far"}),
+            near.__class__(**{**_fields(near), "label": "Renamed near"}),
+        )
+        await wait_for(lambda: table.pending == 1)
+        assert str(table.get_cell("m-2", "label")) == "Renamed near"
+        assert str(table.get_cell("m-55", "label")) == "Guest 55"  # not repainted yet…
+        assert app.main_screen.parties_by_number(55).label == "Renamed far"  # …but known
+        await pilot.press("pagedown", "ctrl+end")  # the host scrolls down
+        await wait_for(lambda: table.pending == 0)
+        assert str(table.get_cell("m-55", "label")) == "Renamed far"

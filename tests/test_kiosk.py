@@ -154,3 +154,26 @@ async def test_kiosk_starts_before_the_database_and_picks_it_up(tmp_path, monkey
         assert 7 in app.screen.query_one("#paging", BigNumbers).numbers
         stamp = str(app.screen.query_one("#stamp").render())
         assert stamp == "last updated 19:29:57"  # the agent's last heartbeat
+
+
+def busy_views() -> list:
+    out = []
+    for n in range(1, 53):
+        paged = n % 4 == 0
+        created = NOW - timedelta(minutes=60 - n)
+        stamp = (NOW - timedelta(minutes=n % 7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(
+            view(f"b-{n}", 100 + n, label=f"{SECRET_LABEL}-{n}", party_size=1 + n % 6,
+                 goal_seconds=1200, created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 first_notified=stamp if paged else None, notified=stamp if paged else None,
+                 state="paged" if paged else "waiting", page_count=1 if paged else 0)
+        )  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_kiosk_busy_evening(snap_compare, tmp_path, monkeypatch, size):
+    """13 pagers paging and 39 waiting: what does not fit says so ("+N more")."""
+    pin_extras(monkeypatch, {})
+    db = make_store(tmp_path / "busy.db", busy_views())
+    assert snap_compare(kiosk(db), terminal_size=size, run_before=estimates_shown)
