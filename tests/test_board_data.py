@@ -388,3 +388,54 @@ def test_finished_today_and_quote_samples(tmp_path):
     assert len(samples) == 21
     assert src.estimates(900)[1][1].seconds == 27 * 60
     assert len(active_views()) == 8
+
+
+def test_source_adds_configured_sections_and_survives_a_broken_one(tmp_path):
+    db = make_store(tmp_path / "board.db")
+
+    def broken(store):
+        raise RuntimeError("operator API module exploded")
+
+    def backhaul(store):
+        return {"backhaul": {"online": True, "used_bytes": 10}}
+
+    src = BoardSource(db, clock=fixed_clock(), sections=[broken, backhaul])
+    s = src.poll()
+    assert s is not None and s.ready
+    assert s.extras["backhaul"] == {"online": True, "used_bytes": 10}
+    assert "agent" not in s.extras and "transmitter" not in s.extras
+
+
+def test_backhaul_reading_from_the_store_reaches_the_header(tmp_path):
+    """The backhaul feature's own status section, fed by a reading stored like the agent does."""
+    from datetime import UTC, datetime
+
+    from agent.backhaul.reading import Reading
+    from agent.config import BackhaulConfig
+    from tests.board_fixtures import board_config
+    from tui.app import status_sections
+    from tui.data import backhaul_segments
+
+    db = make_store(tmp_path / "board.db")
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = Store(db)
+    try:
+        store.add_backhaul_reading(
+            Reading(
+                provider="control_center",
+                taken_at=now,
+                online=True,
+                cycle_bytes=2_000_000_000,
+                usage_taken_at=now,
+            ).to_row()
+        )
+    finally:
+        store.close()
+    cfg = board_config(db)
+    cfg = cfg.__class__(**{**cfg.__dict__, "backhaul": BackhaulConfig(
+        enabled=True, base_url="https://cc.example", cap_bytes=5_000_000_000)})  # fmt: skip
+    src = BoardSource(db, sections=status_sections(cfg))
+    s = src.poll()
+    assert s is not None
+    line = "".join(t for t, _ in backhaul_segments(s.extras.get("backhaul")))
+    assert line.startswith("Backhaul ● online · 2.0 GB of 5.0 GB (40%)")

@@ -62,6 +62,18 @@ VERBS = {
 }
 
 
+def status_sections(cfg: Config) -> list[Callable[[Any], dict[str, Any]]]:
+    """Header sections of optional features that need the site's configuration to compute."""
+    sections = []
+    if cfg.backhaul.enabled:
+        try:
+            from agent.backhaul.latest import status_section
+        except ImportError:  # pragma: no cover - feature not installed
+            return sections
+        sections.append(status_section(cfg.backhaul))
+    return sections
+
+
 def console_mode() -> bool:
     """The bare Linux console: 16 colours and no box glyphs."""
     return os.environ.get("TERM", "") == "linux"
@@ -127,7 +139,13 @@ class BoardApp(App):
         self.site_title = f"pager-edge {self.markers.sep} {self.config.site.name}"
         self.kiosk_title = self.config.site.name
         self.paged_style = tone_style("paged", ansi=self.ansi)
-        self.source = BoardSource(self.db_path, clock=self.clock, zone=self.zone, kiosk=kiosk)
+        self.source = BoardSource(
+            self.db_path,
+            clock=self.clock,
+            zone=self.zone,
+            kiosk=kiosk,
+            sections=() if kiosk else status_sections(self.config),
+        )
         self.snapshot: Snapshot | None = None
         self.overlay = Overlay()
         self.action_results: list[BoardApp.ActionDone] = []

@@ -549,8 +549,10 @@ class BoardSource:
         clock: Clock = utc_clock,
         zone: tzinfo | None = None,
         kiosk: bool = False,
+        sections: Sequence[Callable[[Store], dict[str, Any]]] = (),
     ):
         self.path = Path(path)
+        self.sections = tuple(sections)  # extra status sections, e.g. backhaul from its config
         self.clock = clock
         self.zone = zone
         self.kiosk = kiosk
@@ -650,7 +652,13 @@ class BoardSource:
         try:
             status = collect_status(store, now=self.clock())
         except Exception:  # an optional section must never take the board down
-            return {}
+            status = {}
+        for section in self.sections:
+            try:
+                for key, value in section(store).items():
+                    status.setdefault(key, value)
+            except Exception:
+                continue
         return {
             k: v for k, v in status.items() if k not in _BASE_STATUS_KEYS and isinstance(v, dict)
         }
