@@ -35,6 +35,7 @@ from typing import Any
 import click
 
 MARKER_UUID = "bench-marker"
+MARKER_BASE = 1000  # the marker's pager number is MARKER_BASE + the change's sequence number
 TARGETS = {"cpu_percent": 5.0, "update_ms": 50.0, "visible_p95_ms": 250.0}
 
 
@@ -56,7 +57,7 @@ def build_store(path: Path, sessions: int, *, seed: int = 0) -> None:
     # The marker is the oldest party: first row, always on screen.
     views[MARKER_UUID] = SessionView(
         uuid=MARKER_UUID,
-        number=1,
+        number=MARKER_BASE,
         transmitter_id=1,
         label="bench 0",
         party_size=2,
@@ -125,8 +126,11 @@ class Writer(threading.Thread):
             while time.monotonic() < self.stop_at:
                 seq += 1
                 now = datetime.now(UTC)
+                # The sequence number shows as the marker's pager number (kiosk) and label (staff).
                 changed = {
-                    MARKER_UUID: dataclasses.replace(views[MARKER_UUID], label=f"bench {seq}")
+                    MARKER_UUID: dataclasses.replace(
+                        views[MARKER_UUID], number=MARKER_BASE + seq, label=f"bench {seq}"
+                    )
                 }
                 other = views[f"s-{rng.randrange(1, self.sessions)}"]
                 if rng.random() < 0.5:
@@ -185,11 +189,9 @@ def instrument(app, record: dict[str, Any]) -> None:
     def on_shown(snap) -> None:
         for row in snap.sessions:
             if row["uuid"] == MARKER_UUID:
-                label = row.get("label") or ""
-                if label.startswith("bench "):
-                    seq = int(label.split()[1])
-                    if seq and seq not in shown:
-                        app.call_after_refresh(lambda s=seq: shown.setdefault(s, time.monotonic()))
+                seq = int(row["number"]) - MARKER_BASE
+                if seq > 0 and seq not in shown:
+                    app.call_after_refresh(lambda s=seq: shown.setdefault(s, time.monotonic()))
                 break
 
     app.on_shown = on_shown
@@ -443,7 +445,7 @@ def run_bench(
 @click.command("board")
 @click.option("--sessions", type=int, default=500, show_default=True)
 @click.option("--size", default="120x40", show_default=True, help="terminal COLSxROWS")
-@click.option("--rate", type=float, default=4.0, show_default=True, help="store changes a second")
+@click.option("--rate", type=float, default=1.0, show_default=True, help="store changes a second")
 @click.option("--timers-seconds", type=float, default=10.0, show_default=True)
 @click.option("--changes-seconds", type=float, default=20.0, show_default=True)
 @click.option("--refresh", type=float, default=0.2, show_default=True, help="poll interval, s")

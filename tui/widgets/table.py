@@ -37,6 +37,7 @@ class DiffTable(DataTable):
         self._pending: dict[str, tuple[Cell, ...]] = {}
         self.defer = True  # hold back changes of off-screen rows
         self._cell_cache: dict[tuple, tuple[object, object]] = {}
+        self._row_cache: dict[tuple, tuple[tuple, object]] = {}
         self._keys = [key for key, _title, _width in columns]
         for key, title, width in columns:
             self.add_column(title, key=key, width=width)
@@ -177,12 +178,52 @@ class DiffTable(DataTable):
         self._cell_cache[key] = (value, lines)
         return lines
 
+    def _render_line_in_row(self, row_key, line_no, base_style, cursor_location, hover_location):
+        # Same idea one level up: a body row is re-assembled only when one of its cells, its
+        # position, its cursor/hover state or the column widths changed.
+        try:
+            if self.cursor_type != "row" or row_key is self._header_row_key:
+                raise LookupError
+            row_index = self._row_locations.get(row_key)
+            values = tuple(self._data[row_key].values())
+            widths = tuple(c.get_render_width(self) for c in self.ordered_columns)
+        except (LookupError, AttributeError, TypeError):
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        key = (
+            row_key,
+            row_index,
+            line_no,
+            base_style,
+            cursor_location.row == row_index,
+            hover_location.row == row_index,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            widths,
+            self.size.width,
+        )
+        hit = self._row_cache.get(key)
+        if hit is not None and len(hit[0]) == len(values):
+            if all(a is b for a, b in zip(hit[0], values, strict=True)):
+                return hit[1]
+        pair = super()._render_line_in_row(
+            row_key, line_no, base_style, cursor_location, hover_location
+        )
+        if len(self._row_cache) >= self._CELL_CACHE_MAX:
+            self._row_cache.clear()
+        self._row_cache[key] = (values, pair)
+        return pair
+
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._cell_cache.clear()
+        self._row_cache.clear()
 
     def notify_style_update(self) -> None:
         self._cell_cache.clear()
+        self._row_cache.clear()
         super().notify_style_update()
 
     @property
