@@ -76,3 +76,15 @@ def test_staff_add_form_with_suggested_quote_120x40(snap_compare, pinned_db):
         await pilot.pause()
 
     assert snap_compare(staff(pinned_db), terminal_size=(120, 40), run_before=add)
+
+
+def test_staff_cursor_moved_80x24(snap_compare, pinned_db):
+    """Row renders are cached: only the row under the cursor may look selected."""
+
+    async def move(pilot):
+        await shown(pilot)
+        await pilot.press("down", "down", "down", "up")
+        await pilot.pause()
+        assert pilot.app.main_screen.selected.number == 3
+
+    assert snap_compare(staff(pinned_db), terminal_size=(80, 24), run_before=move)
