@@ -278,3 +278,25 @@ async def test_off_screen_changes_wait_until_scrolled_into_view(tmp_path, monkey
         await pilot.press("pagedown", "ctrl+end")  # the host scrolls down
         await wait_for(lambda: table.pending == 0)
         assert str(table.get_cell("m-55", "label")) == "Renamed far"
+
+
+async def test_add_form_validates_before_anything_is_sent(db):
+    from tui.screens.dialogs import PartyForm
+
+    app = staff(db)  # no client: anything that got through would be reported as read-only
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, PartyForm))
+        form = app.screen
+        assert form.query_one("#number").value == "1"  # 3, 7, 9, 12… are taken; 1 is free
+        await pilot.press("shift+tab", "ctrl+a", "ctrl+k", "1", "2", "enter")  # pager 12: on board
+        await pilot.pause()
+        assert "Pager 12 is already in use" in str(form.query_one("#form-error").render())
+        await pilot.press("ctrl+a", "ctrl+k", "5", "tab", "tab", "0", "enter")  # party of 0
+        await pilot.pause()
+        assert "Party size: 1 to 99" in str(form.query_one("#form-error").render())
+        assert app.screen is form and app.action_results == []
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.id == "staff" and app.action_results == []

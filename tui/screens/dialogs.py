@@ -88,13 +88,18 @@ class PartyForm(ModalScreen[PartyFields | None]):
                     id="number",
                     disabled=self.edit,
                     max_length=5,
+                    compact=True,
                 )
             with Horizontal(classes="field"):
                 yield Label("Label", classes="field-label")
-                yield Input(label or "", id="label", max_length=MAX_LABEL, placeholder="name")
+                yield Input(
+                    label or "", id="label", max_length=MAX_LABEL, placeholder="name", compact=True
+                )
             with Horizontal(classes="field"):
                 yield Label("Party size", classes="field-label")
-                yield Input("" if size is None else str(size), type="integer", id="size")
+                yield Input(
+                    "" if size is None else str(size), type="integer", id="size", compact=True
+                )
             with Horizontal(classes="field"):
                 yield Label("Goal (min)", classes="field-label")
                 yield Input(
@@ -102,12 +107,15 @@ class PartyForm(ModalScreen[PartyFields | None]):
                     type="integer",
                     id="goal",
                     placeholder="default",
+                    compact=True,
                 )
             yield Static("", id="quote-basis", classes="hint")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Save" if self.edit else "Add", variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+                yield Button(
+                    "Save" if self.edit else "Add", variant="primary", id="ok", compact=True
+                )
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         if not self.edit:
@@ -213,8 +221,8 @@ class ConfirmDialog(ModalScreen[bool]):
         with Vertical(id="confirm", classes="dialog"):
             yield Static(self.question, id="question")
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
-                yield Button("Keep (n)", id="no")
+                yield Button(f"{self.yes} (y)", variant="error", id="yes", compact=True)
+                yield Button("Keep (n)", id="no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
