@@ -234,6 +234,8 @@ def test_health_line_and_stale_agent():
     assert line == "Transmitter ● connected · ping 12 s ago · skew +2 s · fw 8.4.100.43"
     stale = "".join(t for t, _ in health_segments(healthy(), NOW + timedelta(minutes=3), 90))
     assert "unknown (agent not writing)" in stale
+    skewed = health_segments({**healthy(), "clock_skew_seconds": -95.0}, NOW, 90)
+    assert ("⚠ -95 s", "soon") in skewed
 
 
 def test_extras_absent_means_no_line_present_means_shown():

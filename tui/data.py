@@ -743,6 +743,9 @@ def stats_segments(snap: Snapshot, m: Markers = UNICODE) -> Segments:
     return segs
 
 
+SKEW_WARN_SECONDS = 60
+
+
 def health_segments(
     health: dict[str, Any], now: datetime, stale_after: float, m: Markers = UNICODE
 ) -> Segments:
@@ -764,7 +767,10 @@ def health_segments(
         (f" {m.sep} skew ", "muted"),
     ]
     if isinstance(skew, int | float):
-        segs.append((f"{skew:+.0f} s", "soon" if abs(skew) >= 60 else ""))
+        if abs(skew) >= SKEW_WARN_SECONDS:  # a wrong transmitter clock makes waits wrong
+            segs.append((f"{m.warn} {skew:+.0f} s", "soon"))
+        else:
+            segs.append((f"{skew:+.0f} s", ""))
     else:
         segs.append(("?", "muted"))
     if health.get("firmware"):
