@@ -39,6 +39,7 @@ from agent.lifecycle import SessionView, fold
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
+YIELD_EVERY = 4  # documents folded between two turns of the event loop
 
 
 @dataclass(slots=True)
@@ -101,12 +102,28 @@ class Ingestor:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._waiting_latency: list[float] = []
         self._write_failing_since: float | None = None
+        self._observed_second = -1
+        self._observed_text = ""
+        self._last_doc_time: datetime | None = None
+        self._last_snapshot: dict[str, dict[str, Any]] = {}
 
     # --- feeding ---------------------------------------------------------------------------
 
     def feed(self, payload: bytes) -> None:
         """Called synchronously from the observation callback: must never block or raise."""
-        self.queue.put_nowait(Incoming(payload, time.monotonic(), iso_utc(self.wall_clock()) or ""))
+        try:
+            observed = self._observed_now()
+        except Exception:  # a broken clock must not cost a notification
+            log.exception("cannot read the clock; recording the notification without it")
+            observed = ""
+        self.queue.put_nowait(Incoming(payload, time.monotonic(), observed))
+
+    def _observed_now(self) -> str:
+        now = self.wall_clock()
+        second = int(now.timestamp())
+        if second != self._observed_second:
+            self._observed_second, self._observed_text = second, iso_utc(now) or ""
+        return self._observed_text
 
     def control(self, kind: str, reason: str = "", **values: Any) -> None:
         self.queue.put_nowait(Control(kind, reason, values))
@@ -124,19 +141,28 @@ class Ingestor:
         await self._commit()
         while True:
             item = await self._next_item()
-            items = [item] if item is not None else []
-            while len(items) < self.max_batch and not self.queue.empty():
-                items.append(self.queue.get_nowait())
-            for it in items:
-                if isinstance(it, Incoming):
-                    self._on_payload(it, source="notify")
-                else:
-                    self._on_control(it)
+            handled = 0
+            while item is not None:
+                self._handle(item)
+                handled += 1
+                if handled >= self.max_batch or self.queue.empty():
+                    break
+                if handled % YIELD_EVERY == 0:
+                    # Let aiocoap run: it ACKs CON notifications from the loop, and the
+                    # transmitter sends the next one only after the ACK (NSTART=1).
+                    await asyncio.sleep(0)
+                item = self.queue.get_nowait()
             if self._resync_wanted is not None:
                 await self.resync(self._resync_wanted)
             elif self._history_due():
                 await self._fetch_history()
             await self._commit()
+
+    def _handle(self, item: Incoming | Control) -> None:
+        if isinstance(item, Incoming):
+            self._on_payload(item, source="notify")
+        else:
+            self._on_control(item)
 
     async def _next_item(self) -> Incoming | Control | None:
         """The next queue item, or None when a deferred history fetch or write retry falls due."""
@@ -213,10 +239,10 @@ class Ingestor:
 
     def apply(self, doc: Document, *, observed_at: str, source: str) -> None:
         """Fold a document's sessions and history into views, events and snapshots."""
-        if doc.statistics is not None:
-            self.pending.snapshots.append(("statistics", observed_at, doc.statistics))
-        if doc.settings is not None:
-            self.pending.snapshots.append(("settings", observed_at, doc.settings))
+        for kind, value in (("statistics", doc.statistics), ("settings", doc.settings)):
+            if value is not None and value != self._last_snapshot.get(kind):
+                self._last_snapshot[kind] = value
+                self.pending.snapshots.append((kind, observed_at, value))
         for record in doc.sessions or ():
             if record.uuid in self.ended:
                 continue
@@ -270,7 +296,9 @@ class Ingestor:
             h["firmware"] = doc.meta.firmware
         if doc.meta.device_name:
             h["device_name"] = doc.meta.device_name
-        if doc.meta.timestamp is not None:
+        if doc.meta.timestamp is not None and doc.meta.timestamp != self._last_doc_time:
+            # once per transmitter second is plenty (its clock has one-second resolution)
+            self._last_doc_time = doc.meta.timestamp
             transmitter = to_utc(doc.meta.timestamp, self.zone)
             assert transmitter is not None
             h["clock_skew_seconds"] = round((transmitter - self.wall_clock()).total_seconds(), 1)
@@ -302,7 +330,7 @@ class Ingestor:
             log.warning("resync failed (%s); will retry", exc)
             self.health["last_error"] = str(exc)
             return False
-        now = iso_utc(self.wall_clock()) or ""
+        now = self._observed_now()
         if sessions.document is not None:
             self._note_liveness(sessions.document, now)
             self.apply(sessions.document, observed_at=now, source="resync")

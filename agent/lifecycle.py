@@ -17,6 +17,7 @@ Idempotent: folding an observation into the view it produced yields nothing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal
@@ -66,6 +67,12 @@ class FoldResult:
     needs_history: bool = False
 
 
+@functools.lru_cache(maxsize=8192)
+def utc_iso(moment: datetime, zone: tzinfo | None) -> str:
+    """Transmitter wall-clock time → stored UTC string (cached: the same times recur constantly)."""
+    return iso_utc(to_utc(moment, zone)) or ""
+
+
 def fold(
     known: SessionView | None,
     record: SessionRecord,
@@ -83,7 +90,7 @@ def fold(
         return FoldResult(known)  # a finished session never changes again
 
     def utc(moment: datetime | None) -> str | None:
-        return iso_utc(to_utc(moment, zone))
+        return None if moment is None else utc_iso(moment, zone)
 
     update_at = utc(doc_time) or observed_at
     events: list[Event] = []

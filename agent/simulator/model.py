@@ -212,7 +212,10 @@ class Transmitter:
         default_target_goal: int = 300,
         statistics_clear_mark: int = 24,
         start_sequence: int = 0,
+        history_limit: int | None = None,
     ):
+        # A real device keeps a bounded history (a day's worth); None keeps everything.
+        self.history_limit = history_limit
         self._clock = clock or (lambda: wall_clock(tz))
         self.tz = tz
         self._rng = random.Random(f"t7470-uuid:{seed}")
@@ -331,7 +334,8 @@ class Transmitter:
 
     def history_document(self) -> Doc:
         doc = self._meta(["session_history"])
-        doc["session_history"] = [self._history_item(s) for s in self.history]
+        kept = self.history[-self.history_limit :] if self.history_limit else self.history
+        doc["session_history"] = [self._history_item(s) for s in kept]
         return doc
 
     def statistics_document(self) -> Doc:

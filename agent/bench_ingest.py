@@ -1,0 +1,302 @@
+"""`pager-edge bench ingest`: how fast and how lean the agent persists what the transmitter says.
+
+The simulator runs in a child process (so it does not share the agent's core) and, on command,
+plays bursts of session lifecycles (create → page → seat) as fast as it can notify. Three phases:
+
+1. ceiling — a bare aiocoap client observes and discards: the delivery rate of simulator + CoAP;
+2. ingest — the real agent pipeline (parse, sequence check, fold, group commit with
+   ``synchronous=FULL``) on the same burst: persisted notifications/s and the latency from a
+   notification's arrival to its commit (p50/p99);
+3. footprint — `pager-edge run` as its own process ingests 10,000 session lifecycles: resident
+   memory afterwards, database bytes per lifecycle event and bytes written to disk per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from agent.config import Config, with_overrides
+
+HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
+FOOTPRINT_BURST = 100  # parties seated between two looks at the store
+
+
+# --- the simulator process -------------------------------------------------------------------
+
+
+def _simulator_main(conn, history_limit: int) -> None:
+    asyncio.run(_simulator_loop(conn, history_limit))
+
+
+async def _simulator_loop(conn, history_limit: int) -> None:
+    import logging
+
+    from agent.simulator.server import Simulator
+
+    logging.disable(logging.CRITICAL)
+    sim = await Simulator.start(ping_interval=30.0, seed=1, history_limit=history_limit)
+    conn.send(sim.port)
+    loop = asyncio.get_running_loop()
+    next_number = 0
+    try:
+        while True:
+            cmd, n = await loop.run_in_executor(None, conn.recv)
+            if cmd == "stop":
+                break
+            if cmd == "close":  # seat everything still open (untimed)
+                for number in list(sim.model.active):
+                    sim.clear(number)
+                    await asyncio.sleep(0)
+                conn.send(("queued", sim.model.sequence))
+                continue
+            # n parties, a few at a time as a busy stand would produce them: "open" leaves them
+            # waiting (create → page → edit), "lifecycle" seats them too (create → page → clear)
+            lanes = 8
+            for start in range(0, n, lanes):
+                numbers = [(next_number + i) % 4000 + 1 for i in range(min(lanes, n - start))]
+                next_number += len(numbers)
+                for number in numbers:
+                    sim.create(number, label=f"Party {number} Zoë", party_size=2 + number % 5)
+                for number in numbers:
+                    sim.page(number)
+                for number in numbers:
+                    if cmd == "open":
+                        sim.update(number, party_size=1 + number % 7)
+                    else:
+                        sim.clear(number)
+                await asyncio.sleep(0)
+            conn.send(("queued", sim.model.sequence))
+    finally:
+        await sim.stop()
+
+
+class SimProcess:
+    def __init__(self, history_limit: int = HISTORY_LIMIT):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_simulator_main, args=(child, history_limit), daemon=True)
+        self.proc.start()
+        self.port: int = self.conn.recv()
+
+    def burst(self, parties: int, kind: str = "open") -> None:
+        self.conn.send((kind, parties))
+
+    def close_all(self) -> int:
+        self.conn.send(("close", 0))
+        return self.wait_queued()
+
+    def wait_queued(self) -> int:
+        return self.conn.recv()[1]
+
+    def stop(self) -> None:
+        self.conn.send(("stop", 0))
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+# --- phases ----------------------------------------------------------------------------------
+
+
+async def measure_ceiling(port: int, sim: SimProcess, lifecycles: int) -> dict[str, float]:
+    import aiocoap
+
+    ctx = await aiocoap.Context.create_client_context()
+    expected = lifecycles * 3
+    times: list[float] = []
+    done = asyncio.Event()
+
+    def on_payload(msg) -> None:
+        if b'"sessions"' in msg.payload[:60]:
+            times.append(time.perf_counter())
+            if len(times) >= expected:
+                done.set()
+
+    req = ctx.request(
+        aiocoap.Message(code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/v1/notify", observe=0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        req.observation.register_callback(on_payload)
+    await asyncio.wait_for(req.response, 5)
+    sim.burst(lifecycles)
+    try:
+        await asyncio.wait_for(done.wait(), 120)
+    finally:
+        req.observation.cancel()
+        await ctx.shutdown()
+    span = times[-1] - times[0]
+    return {"notifications": len(times), "seconds": span, "rate": (len(times) - 1) / span}
+
+
+async def measure_ingest(port: int, sim: SimProcess, lifecycles: int, db: Path) -> dict[str, float]:
+    from agent.daemon import Agent
+
+    cfg = with_overrides(
+        Config(),
+        store={"path": str(db)},
+        controller={"host": "127.0.0.1", "port": port, "ping_interval": 30.0},
+    )
+    agent = Agent(cfg)
+    await agent.start()
+    ingest = agent.ingest
+    assert ingest is not None
+    try:
+        while agent.link is None or agent.link.state != "connected":
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        base_n = ingest.counters.notifications
+        base_lat = len(ingest.latencies)
+        expected = lifecycles * 3
+        first: float | None = None
+        sim.burst(lifecycles)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            got = ingest.counters.notifications - base_n
+            if got and first is None:
+                first = time.perf_counter() - 0.001  # upper bound on the first arrival
+            if got >= expected and ingest.queue.empty() and not ingest.pending.events:
+                break
+            await asyncio.sleep(0.001)
+        end = time.perf_counter()
+        lat = sorted(list(ingest.latencies)[base_lat:])
+        got = ingest.counters.notifications - base_n
+    finally:
+        await agent.stop()
+    assert first is not None
+    return {
+        "notifications": got,
+        "seconds": end - first,
+        "rate": got / (end - first),
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[int(len(lat) * 0.99) - 1],
+        "max_ms": 1000 * lat[-1],
+        "resyncs": ingest.counters.resyncs,
+    }
+
+
+def _proc_value(pid: int, file: str, key: str) -> int:
+    for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Path) -> dict:
+    import sqlite3
+
+    db = tmp / "footprint.db"
+    cfg = tmp / "footprint.toml"
+    cfg.write_text(
+        f'[store]\npath = "{db}"\n[controller]\nhost = "127.0.0.1"\nport = {port}\n'
+        'ping_interval = 30\n[logging]\nlevel = "WARNING"\n'
+    )
+    proc = subprocess.Popen(  # noqa: ASYNC220 - the agent under test runs for the whole phase
+        [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
+    )
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if db.exists():
+                break
+        await asyncio.sleep(1.0)
+        rss_start = _proc_value(proc.pid, "status", "VmRSS:")
+        io_start = _proc_value(proc.pid, "io", "write_bytes:")
+        target = None
+        ended = events = 0
+        deadline = time.monotonic() + 600
+        for chunk in range(0, lifecycles, FOOTPRINT_BURST):
+            sim.burst(min(FOOTPRINT_BURST, lifecycles - chunk), "lifecycle")
+            target = sim.wait_queued()
+            want = min(lifecycles, chunk + FOOTPRINT_BURST)
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+                    ended = c.execute(
+                        "SELECT count(*) FROM sessions WHERE state IN ('cleared','removed')"
+                    ).fetchone()[0]
+                    events = c.execute("SELECT count(*) FROM events").fetchone()[0]
+                if ended >= want:
+                    break
+        await asyncio.sleep(1.0)
+        rss_end = _proc_value(proc.pid, "status", "VmRSS:")
+        hwm = _proc_value(proc.pid, "status", "VmHWM:")
+        io_end = _proc_value(proc.pid, "io", "write_bytes:")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    size = db.stat().st_size
+    return {
+        "sessions": ended,
+        "events": events,
+        "sequence": target,
+        "rss_start_mb": rss_start / 1024,
+        "rss_end_mb": rss_end / 1024,
+        "rss_peak_mb": hwm / 1024,
+        "db_bytes_per_event": size / events,
+        "disk_written_per_event": (io_end - io_start) / events,
+    }
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU ({cpu}), "
+        f"Python {platform.python_version()}"
+    )
+
+
+@click.command("ingest")
+@click.option("--lifecycles", type=int, default=2000, show_default=True, help="per rate phase")
+@click.option("--footprint-sessions", type=int, default=10_000, show_default=True)
+def ingest_bench_cmd(lifecycles: int, footprint_sessions: int) -> None:
+    """Persisted notifications/s vs the bare CoAP ceiling, latency, memory, bytes per event."""
+    click.echo(f"machine: {machine()}")
+    sim = SimProcess()
+    try:
+        with tempfile.TemporaryDirectory(prefix="pager-edge-bench-") as tmp:
+            ceiling = asyncio.run(measure_ceiling(sim.port, sim, lifecycles))
+            sim.wait_queued()
+            sim.close_all()
+            ingest = asyncio.run(measure_ingest(sim.port, sim, lifecycles, Path(tmp) / "i.db"))
+            sim.wait_queued()
+            sim.close_all()
+            click.echo(
+                f"ceiling (observe + discard): {ceiling['rate']:8.0f} notifications/s "
+                f"({ceiling['notifications']} in {ceiling['seconds']:.2f} s)"
+            )
+            share = 100 * ingest["rate"] / ceiling["rate"]
+            click.echo(
+                f"ingest (durable, FULL sync): {ingest['rate']:8.0f} notifications/s "
+                f"= {share:.0f} % of the ceiling; latency p50 {ingest['p50_ms']:.2f} ms, "
+                f"p99 {ingest['p99_ms']:.2f} ms, max {ingest['max_ms']:.1f} ms"
+            )
+            if footprint_sessions:
+                fp = asyncio.run(measure_footprint(sim.port, sim, footprint_sessions, Path(tmp)))
+                click.echo(
+                    f"footprint after {fp['sessions']} sessions ({fp['events']} events): "
+                    f"RSS {fp['rss_end_mb']:.1f} MB (start {fp['rss_start_mb']:.1f}, "
+                    f"peak {fp['rss_peak_mb']:.1f}); database {fp['db_bytes_per_event']:.0f} "
+                    f"bytes/event; written to disk {fp['disk_written_per_event']:.0f} bytes/event"
+                )
+    finally:
+        sim.stop()
