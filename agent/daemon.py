@@ -19,7 +19,7 @@ from pathlib import Path
 import aiocoap
 import click
 
-from agent.config import Config, load_config, with_overrides
+from agent.config import Config, ConfigError, load_config, with_overrides
 from agent.controller.client import ControllerClient, create_context
 from agent.controller.link import Link
 from agent.controller.protocol import iso_utc
@@ -47,6 +47,7 @@ class Agent:
         self.tasks: list[asyncio.Task] = []
         self.crashes: dict[str, int] = {}
         self.extra_tasks: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self.aux_store: Store | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -79,9 +80,45 @@ class Agent:
         self._spawn("ingest", self.ingest.run)
         self._spawn("link", self.link.run)
         self._spawn("heartbeat", self._heartbeat)
+        self._add_optional_tasks()
         for name, factory in self.extra_tasks:
             self._spawn(name, factory)
         log.info("agent started: transmitter %s:%d, store %s", c.host, c.port, Path(cfg.store.path))
+
+    def _add_optional_tasks(self) -> None:
+        """Cloud sync and the backhaul monitor, when configured. Mistakes stop start-up here."""
+        cfg = self.cfg
+        if not (cfg.sync.enabled or cfg.backhaul.enabled):
+            return
+        # Their own connection: the ingest writer's connection belongs to its thread.
+        self.aux_store = Store(cfg.store.path, synchronous=cfg.store.synchronous)
+        aux = self.aux_store
+
+        def link_bytes() -> int:
+            """Bytes the agent itself moved over the backhaul (both directions are billed)."""
+            from agent.sync.status import sync_status
+
+            s = sync_status(aux)
+            return int(s.get("bytes_sent") or 0) + int(s.get("bytes_received") or 0)
+
+        if cfg.backhaul.enabled:
+            from agent.backhaul.wiring import daemon_task
+
+            self.extra_tasks.append(("backhaul", daemon_task(cfg, aux, own_bytes=link_bytes)))
+        if cfg.sync.enabled:
+            from agent.backhaul.latest import mode_provider
+            from agent.sync.engine import SyncEngine, SyncSetupError
+
+            provider = None
+            if cfg.backhaul.enabled:
+                provider = mode_provider(
+                    cfg.backhaul, aux.latest_backhaul_reading, link_bytes, default=cfg.sync.mode
+                )
+            try:
+                engine = SyncEngine.from_config(cfg, mode_provider=provider)
+            except SyncSetupError as exc:
+                raise ConfigError(str(exc), path=cfg.source, key="[sync]") from None
+            self.extra_tasks.append(("sync", engine.run_forever))
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         def crashed(task_name: str, exc: BaseException) -> None:
@@ -132,6 +169,8 @@ class Agent:
             self.ingest.close()
         if self.store is not None:
             self.store.close()
+        if self.aux_store is not None:
+            self.aux_store.close()
         if self._own_context and self.context is not None:
             await self.context.shutdown()
         log.info("agent stopped cleanly")

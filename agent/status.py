@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from agent.export import open_readonly, resolve_db
+from agent.config import Config, load_config
+from agent.export import open_readonly
 from agent.store import Store
 
 
@@ -18,7 +19,9 @@ def _age(iso: str | None, now: datetime) -> float | None:
     return round((now - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds(), 1)
 
 
-def collect_status(store: Store, *, now: datetime | None = None) -> dict[str, Any]:
+def collect_status(
+    store: Store, *, now: datetime | None = None, config: Config | None = None
+) -> dict[str, Any]:
     """The status document; extended by the sync and backhaul tasks' own sections."""
     now = now or datetime.now(UTC)
     h = store.health()
@@ -59,7 +62,21 @@ def collect_status(store: Store, *, now: datetime | None = None) -> dict[str, An
     }
     for extra in _EXTRA_SECTIONS:
         status.update(extra(store))
+    if config is not None and config.backhaul.enabled:
+        status.update(_backhaul_section(store, config))
     return status
+
+
+def _backhaul_section(store: Store, config: Config) -> dict[str, Any]:
+    from agent.backhaul.latest import status_section
+
+    def own_bytes(st: Store) -> int:
+        from agent.sync.status import sync_status
+
+        s = sync_status(st)
+        return int(s.get("bytes_sent") or 0) + int(s.get("bytes_received") or 0)
+
+    return status_section(config.backhaul, own_bytes)(store)
 
 
 def _sync_section(store: Store) -> dict[str, Any]:
@@ -99,9 +116,15 @@ def format_status(s: dict[str, Any]) -> str:
         f"counters:     {c['events']} events, {c['gaps']} gaps, {c['resyncs']} resyncs, "
         f"{c['malformed']} malformed, {c['reconnects']} reconnects"
     )
-    for key in s:
-        if key not in ("agent", "transmitter", "counters", "sessions", "store"):
-            lines.append(f"{key}:".ljust(14) + json.dumps(s[key], default=str))
+    if "sync" in s:
+        y = s["sync"]
+        lines.append(
+            f"sync:         backlog {y.get('backlog')}, last success {y.get('last_success') or 'never'}, "
+            f"{y.get('bytes_sent') or 0} bytes sent, {y.get('quarantined') or 0} quarantined"
+            + (f" — {y['alert']}" if y.get("alert") else "")
+        )
+    if "backhaul" in s:
+        lines.append(f"backhaul:     {s['backhaul'].get('summary')}")
     lines.append(f"store:        {s['store']['path']} ({s['store']['bytes'] / 1e6:.1f} MB)")
     return "\n".join(lines)
 
@@ -112,9 +135,10 @@ def format_status(s: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status_cmd(config_path: str | None, db_path: str | None, as_json: bool) -> None:
     """Transmitter health, counters and session figures from the agent's store."""
-    store = open_readonly(resolve_db(config_path, db_path))
+    cfg = load_config(config_path)
+    store = open_readonly(db_path or cfg.store.path)
     try:
-        s = collect_status(store)
+        s = collect_status(store, config=cfg)
     finally:
         store.close()
     click.echo(json.dumps(s, indent=2) if as_json else format_status(s))
