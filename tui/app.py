@@ -151,6 +151,8 @@ class BoardApp(App):
         self.action_results: list[BoardApp.ActionDone] = []
         self.estimates: list[tuple[str, Quote]] = []  # kiosk: estimated wait by party size
         self.snapshots_seen = 0
+        self._estimated = False
+        self._default_goal: int | None = None
         self.worker_errors: list[BaseException | None] = []
         self.ready = asyncio.Event()  # set once the first snapshot has been shown
         self._stop = threading.Event()
@@ -226,11 +228,7 @@ class BoardApp(App):
     def on_board_app_snapshot_ready(self, message: SnapshotReady) -> None:
         try:
             snap = message.snapshot
-            if snap.ready or self.snapshot is None or not self.snapshot.ready:
-                self.snapshot = snap
-            elif not snap.ready:
-                # The database vanished or is being rebuilt: keep the rows, show the problem.
-                self.snapshot = snap
+            self.snapshot = snap  # not ready: the banner says why, and no stale rows are shown
             self.snapshots_seen += 1
             self.overlay.settle(snap.sessions)
             self._refresh_screens(from_store=True)
@@ -245,8 +243,6 @@ class BoardApp(App):
             # full passes, which otherwise stall a frame now and then (tens of ms on a Pi).
             self.call_after_refresh(_freeze_heap)
         self.ready.set()
-
-    _estimated = False
 
     def _tick(self) -> None:
         self._refresh_screens(from_store=False)
@@ -330,8 +326,6 @@ class BoardApp(App):
             if isinstance(goal, int) and goal > 0:
                 self._default_goal = goal
         return self._default_goal
-
-    _default_goal: int | None = None
 
     def _added(self, fields) -> None:
         if fields is not None:

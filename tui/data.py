@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+from agent.controller.protocol import iso_utc, to_utc
 from agent.store import Store, StoreError
 
 Clock = Callable[[], datetime]
@@ -906,8 +907,6 @@ def record_row(
 
     `base` is what the board showed before, so the re-page count stays right.
     """
-    from agent.controller.protocol import iso_utc, to_utc
-
     if record.ended:
         return None
     row = dict(base or {})
