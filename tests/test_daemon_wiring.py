@@ -103,3 +103,27 @@ def test_run_refuses_sync_without_a_token(tmp_path, monkeypatch):
     assert r.returncode == 2, r.stderr
     assert "configuration error" in r.stderr and "[sync]" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+async def test_run_notifies_systemd_ready_watchdog_and_stopping(tmp_path):
+    from tests.notify_socket import FakeNotifySocket
+
+    db = tmp_path / "agent.db"
+    sim, _clock = await _sim(seed=2)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config_text(db, sim.port, ping_interval=PING))
+    with FakeNotifySocket() as sock:
+        proc = spawn_agent(cfg, **sock.env(watchdog_usec=400_000))
+        try:
+            ready = sock.wait_for("READY", timeout=20)
+            assert ready.pid == proc.pid  # NotifyAccess=main
+            pings = [m for m in sock.collect(1.2) if m.get("WATCHDOG") == "1"]
+            assert len(pings) >= 3  # every half WATCHDOG_USEC while healthy
+            assert all(m.pid == proc.pid for m in pings)
+            proc.send_signal(signal.SIGTERM)
+            sock.wait_for("STOPPING", timeout=10)
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            await sim.stop()
