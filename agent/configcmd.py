@@ -22,6 +22,7 @@ def check_cmd(config_path: str | None) -> None:
         secrets_note = f"{cfg.secrets.path} (0600, {len(names)} key(s): {', '.join(names)})"
     else:
         secrets_note = "none (environment only)"
+    _check_optional(cfg)
     zone = cfg.controller.timezone or "host local zone"
     click.echo(f"{cfg.source or 'built-in defaults'}: OK")
     click.echo(f"  site:        {cfg.site.id}")
@@ -32,3 +33,26 @@ def check_cmd(config_path: str | None) -> None:
     )
     click.echo(f"  backhaul:    {cfg.backhaul.provider if cfg.backhaul.enabled else 'disabled'}")
     click.echo(f"  secrets:     {secrets_note}")
+
+
+def _check_optional(cfg) -> None:
+    """What `pager-edge run` would refuse at start-up for sync and backhaul, said now."""
+    from agent.config import ConfigError, secret
+
+    if cfg.sync.enabled:
+        from agent.sync.engine import TOKEN_ENV, SyncSetupError, check_endpoint
+
+        try:
+            check_endpoint(cfg.sync.endpoint)
+        except SyncSetupError as exc:
+            raise ConfigError(str(exc), path=cfg.source, key="[sync] endpoint") from None
+        if not secret(cfg, TOKEN_ENV):
+            raise ConfigError(
+                f"sync is enabled but {TOKEN_ENV} is not set (environment or [secrets] path file)",
+                path=cfg.source,
+                key="[sync]",
+            )
+    if cfg.backhaul.enabled:
+        from agent.backhaul.wiring import make_client
+
+        make_client(cfg)  # checks [backhaul] keys and the provider's secrets, sends nothing

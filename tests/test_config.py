@@ -88,3 +88,28 @@ def test_malformed_secrets_line_does_not_echo_the_line(tmp_path):
     with pytest.raises(ConfigError) as exc:
         read_secrets_file(f)
     assert "just-a-secret" not in str(exc.value) and "line 1" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('[sync]\nenabled = true\nendpoint = "http://10.0.0.5/x"\n', "loopback"),
+        (
+            '[sync]\nenabled = true\nendpoint = "https://ingest.example/x"\n',
+            "PAGER_EDGE_SYNC_TOKEN",
+        ),
+        (
+            '[backhaul]\nenabled = true\nbase_url = "https://rws.example/rws/api/v1/"\n'
+            'iccid = "8988216716970004975"\nusername = "u"\n',
+            "PAGER_EDGE_CC_API_KEY",
+        ),
+    ],
+)
+def test_config_check_refuses_what_run_would_refuse(tmp_path, monkeypatch, text, needle):
+    for name in ("PAGER_EDGE_SYNC_TOKEN", "PAGER_EDGE_CC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    result = CliRunner().invoke(cli, ["config", "check", "--config", str(f)], standalone_mode=False)
+    assert isinstance(result.exception, ConfigError)
+    assert needle in str(result.exception)
