@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -82,19 +83,28 @@ async def run_demo(
     db: Path,
     kiosk: bool,
 ) -> bool:
-    from agent.simulator.flow import run_flow
+    from agent.simulator.clock import wall_clock
+    from agent.simulator.flow import GuestFlow
     from agent.simulator.server import Simulator
 
+    shift = [timedelta(0)]  # moves the simulated transmitter's clock back while warm-starting
     sim = await Simulator.start(
-        host="127.0.0.1", port=0, ping_interval=DEMO_PING_INTERVAL, seed=seed, drop_rate=drop_rate
+        host="127.0.0.1",
+        port=0,
+        ping_interval=DEMO_PING_INTERVAL,
+        seed=seed,
+        drop_rate=drop_rate,
+        clock=lambda: wall_clock() + shift[0],
     )
+    _warm_start(sim, shift, random.Random(seed))
     cfg = with_overrides(
         Config(),
         store={"path": str(db)},
         controller={"host": "127.0.0.1", "port": sim.port, "ping_interval": DEMO_PING_INTERVAL},
     )
     agent = Agent(cfg)
-    flow_task = asyncio.create_task(run_flow(sim, flow, seed=seed, speed=speed), name="flow")
+    guests = GuestFlow(sim, flow, speed=speed, seed=seed, compress_goals=True)
+    flow_task = asyncio.create_task(guests.run(), name="flow")
     started = time.monotonic()
     ok = True
     try:
@@ -118,6 +128,39 @@ async def run_demo(
         await agent.stop()
         await sim.stop()
     return ok
+
+
+WARM_START = [
+    # (minutes ago created, party size, goal s, label, minutes ago paged or None, seated?)
+    (22, 2, 600, "Müller", 12, True),
+    (19, 4, 900, "Okonkwo", 5, True),
+    (14, 3, 600, "Zoë & Sam", None, False),
+    (11, 2, 480, "李娜", 2, False),
+    (9, 6, 1200, "Birthday — table for 6", None, False),
+    (6, 2, 300, "", None, False),
+    (4, 5, 900, "José", None, False),
+    (2, 1, 300, None, None, False),
+]
+
+
+def _warm_start(sim, shift: list[timedelta], rng: random.Random) -> None:
+    """A restaurant in full swing at start-up: back-dated parties through the device clock."""
+    numbers = rng.sample(range(1, 100), len(WARM_START))
+    steps = []
+    for (created, size, goal, label, paged, seated), number in zip(
+        WARM_START, numbers, strict=True
+    ):
+        steps.append(
+            (created, "create", number, {"goal": goal, "label": label, "party_size": size})
+        )
+        if paged is not None:
+            steps.append((paged, "page", number, {}))
+            if seated:
+                steps.append((paged - 1, "clear", number, {}))
+    for minutes_ago, op, number, kwargs in sorted(steps, key=lambda s: -s[0]):
+        shift[0] = -timedelta(minutes=minutes_ago)
+        getattr(sim, op)(number, **kwargs)
+    shift[0] = timedelta(0)
 
 
 async def _headless(db: Path, duration: float | None, started: float) -> None:
@@ -145,7 +188,7 @@ async def _headless(db: Path, duration: float | None, started: float) -> None:
 @click.option("--headless", is_flag=True, help="no screen: print progress and a summary")
 @click.option("--duration", type=float, help="stop after this many seconds")
 @click.option("--flow", type=click.Choice(["steady", "rush"]), default="steady", show_default=True)
-@click.option("--speed", type=float, default=20.0, show_default=True, help="guest-flow time-lapse")
+@click.option("--speed", type=float, default=10.0, show_default=True, help="guest-flow time-lapse")
 @click.option("--seed", type=int, help="random seed (default: random)")
 @click.option("--drop-rate", type=float, default=0.0, help="fraction of notifications to drop")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="keep the database here")

@@ -202,6 +202,7 @@ class GuestFlow:
         seed: int | None = None,
         pool: range = range(1, 100),
         sleep: Callable[[float], Any] = asyncio.sleep,
+        compress_goals: bool = False,
     ):
         if profile not in PROFILES:
             raise ValueError(f"unknown flow profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -213,6 +214,9 @@ class GuestFlow:
         self.rng = random.Random(seed)
         self.pool = pool
         self._sleep = sleep
+        # With a time-lapse on a real transmitter clock (the demo), quote goals in lapsed time
+        # too, so parties are paged around their quote — a few of them late — as in real life.
+        self.compress_goals = compress_goals
         self._parties: set[asyncio.Task[None]] = set()
         self._reserved: set[int] = set()
         self.parties_started = 0
@@ -248,7 +252,8 @@ class GuestFlow:
         rng, sim = self.rng, self.sim
         try:
             goal = pick_goal(rng)
-            sim.create(number, goal=goal, label=pick_label(rng), party_size=pick_party(rng))
+            quoted = max(60, round(goal / self.speed)) if self.compress_goals else goal
+            sim.create(number, goal=quoted, label=pick_label(rng), party_size=pick_party(rng))
             self._reserved.discard(number)
             wait = goal * rng.uniform(0.6, 1.15)
             if rng.random() < 0.08:  # walk-away: gone before being paged
