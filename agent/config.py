@@ -59,9 +59,8 @@ class ControllerConfig:
 class StoreConfig:
     path: str = "pager-edge.db"
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    # Group commit: a batch is committed when it holds this many documents or is this old.
+    # Group commit: at most this many documents per transaction (batches grow with load).
     commit_max_items: int = 256
-    commit_max_delay: float = 0.005
     # Alert (never drop unsynced events) when the database file grows beyond this size.
     max_db_bytes: int = 512 * 1024 * 1024
 

@@ -96,7 +96,7 @@ class Ingestor:
         self.pending = WriteBatch()
         self.health: dict[str, Any] = {}
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
-        self.committed = asyncio.Event()
+        self._inflight: asyncio.Future | None = None
         self._resync_wanted: str | None = None
         self._history_wanted_since: float | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
@@ -360,16 +360,32 @@ class Ingestor:
     # --- writing ---------------------------------------------------------------------------
 
     async def _commit(self) -> None:
-        """Hand the pending batch to the writer thread; on failure keep it and retry later."""
+        """Start writing the pending batch in the writer thread — pipelined group commit.
+
+        The previous batch may still be committing: wait for it first (one transaction at a time,
+        in order), then hand over everything folded meanwhile. The loop goes on folding the next
+        batch while this one is fsynced, so batches grow with load and the CPU and the disk
+        overlap. A failed write is merged back in front of what came since and retried.
+        """
+        if self._inflight is not None:
+            await asyncio.wait({self._inflight})
         self.health.update(gaps=self.counters.gaps, malformed=self.counters.malformed)
         self.pending.health = dict(self.health)
         batch = self.pending
         if not batch:
             return
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._writer, self.store.write_batch, batch)
-        except Exception as exc:  # disk full, I/O error, locked: keep everything, retry
+        waits, self._waiting_latency = self._waiting_latency, []
+        self.pending = WriteBatch()
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._writer, self.store.write_batch, batch
+        )
+        self._inflight = fut
+        fut.add_done_callback(lambda f: self._written(f, batch, waits))
+
+    def _written(self, fut: asyncio.Future, batch: WriteBatch, waits: list[float]) -> None:
+        self._inflight = None
+        exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
+        if exc is not None:  # disk full, I/O error, locked: keep everything, retry
             self.counters.write_errors += 1
             if self._write_failing_since is None:
                 self._write_failing_since = time.monotonic()
@@ -377,24 +393,36 @@ class Ingestor:
                 "cannot write to the store (%s); keeping %d event(s) in memory and retrying "
                 "(%d write failures so far)",
                 exc,
-                len(batch.events),
+                len(batch.events) + len(self.pending.events),
                 self.counters.write_errors,
             )
+            self.pending = _merge(batch, self.pending)
+            self._waiting_latency = waits + self._waiting_latency
             return
         if self._write_failing_since is not None:
             log.warning("store writable again; %d pending event(s) written", len(batch.events))
             self._write_failing_since = None
         self.counters.events += len(batch.events)
         done = time.monotonic()
-        self.latencies.extend(done - t for t in self._waiting_latency)
-        self._waiting_latency.clear()
-        self.pending = WriteBatch()
-        self.committed.set()
-        self.committed.clear()
+        self.latencies.extend(done - t for t in waits)
 
     async def flush(self) -> None:
-        """Write whatever is pending (used at shutdown)."""
+        """Write whatever is pending and wait for it (used at shutdown)."""
         await self._commit()
+        if self._inflight is not None:
+            await asyncio.wait({self._inflight})
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+
+
+def _merge(first: WriteBatch, then: WriteBatch) -> WriteBatch:
+    """`first` (failed, older) followed by `then` (folded since): one batch in order."""
+    views = dict(first.views)
+    views.update(then.views)  # newer views win
+    return WriteBatch(
+        events=first.events + then.events,
+        views=views,
+        health=then.health or first.health,
+        snapshots=first.snapshots + then.snapshots,
+    )

@@ -301,3 +301,44 @@ async def test_vendor_exact_notifications_without_metadata_are_ingested(tmp_path
     finally:
         await agent.stop()
         await sim.stop()
+
+
+async def test_disk_full_keeps_events_in_memory_and_writes_them_when_space_returns(
+    tmp_path, monkeypatch
+):
+    import sqlite3 as sqlite
+
+    from agent.store import Store as StoreClass
+
+    db = tmp_path / "agent.db"
+    sim, clock = await _sim(seed=23)
+    agent = Agent(make_config(db, sim.port, ping_interval=PING))
+    real_write = StoreClass.write_batch
+    full = {"on": False, "refused": 0}
+
+    def write_batch(self, batch):
+        if full["on"]:
+            full["refused"] += 1
+            raise sqlite.OperationalError("database or disk is full")
+        return real_write(self, batch)
+
+    monkeypatch.setattr(StoreClass, "write_batch", write_batch)
+    try:
+        await agent.start()
+        await eventually(lambda: health(db).get("state") == "connected")
+        actions = scripted_scenario(seed=23)
+        await play(sim, actions[:40], clock, delay=0.002)
+        await eventually(lambda: len(exported(db)) > 5)
+        full["on"] = True
+        await play(sim, actions[40:120], clock, delay=0.002)
+        await eventually(lambda: full["refused"] >= 2)
+        assert agent.ingest.counters.write_errors >= 2
+        assert agent.ingest.pending.events  # kept in memory, not dropped
+        full["on"] = False  # space freed
+        await play(sim, actions[120:], clock, delay=0.002)
+        expected = await converges(db, sim)
+        _assert_events_consistent(db, expected)
+        assert not agent.crashes
+    finally:
+        await agent.stop()
+        await sim.stop()
