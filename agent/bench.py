@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+from pathlib import Path
+
 import click
 
 from agent.cli import LazyGroup
@@ -21,3 +25,22 @@ HELP = {
 @click.group("bench", cls=LazyGroup, lazy=BENCHES, short_help=HELP)
 def bench_group() -> None:
     """Benchmarks; each prints its figures and the machine it ran on."""
+
+
+def machine_description(*extras: str) -> str:
+    """The machine a figure was measured on: CPU model and count, OS, Python (+ library versions)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    parts = [
+        f"{cpu}, {os.cpu_count()} CPUs",
+        f"{platform.system()} {platform.release()} {platform.machine()}",
+        f"Python {platform.python_version()}",
+        *extras,
+    ]
+    return ", ".join(parts)

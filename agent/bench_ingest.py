@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -264,28 +262,17 @@ async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Pa
     }
 
 
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU ({cpu}), "
-        f"Python {platform.python_version()}"
-    )
-
-
 @click.command("ingest")
 @click.option("--lifecycles", type=int, default=2000, show_default=True, help="per rate phase")
 @click.option("--footprint-sessions", type=int, default=10_000, show_default=True)
 @click.option("--rounds", type=int, default=3, show_default=True)
 def ingest_bench_cmd(lifecycles: int, footprint_sessions: int, rounds: int) -> None:
     """Persisted notifications/s vs the bare CoAP ceiling, latency, memory, bytes per event."""
-    click.echo(f"machine: {machine()}")
+    import aiocoap.meta
+
+    from agent.bench import machine_description
+
+    click.echo(f"machine: {machine_description(f'aiocoap {aiocoap.meta.version}')}")
     sim = SimProcess()
     try:
         with tempfile.TemporaryDirectory(prefix="pager-edge-bench-") as tmp:

@@ -8,28 +8,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from agent.config import Config, parse_config
 from agent.export import session_records
+from agent.simulator.clock import VirtualClock
 from agent.store import Store, StoreError
 
+__all__ = ["VirtualClock"]
+
 ZONE = "America/New_York"
-
-
-class VirtualClock:
-    """The simulated transmitter's wall clock: advanced explicitly by the scenario."""
-
-    def __init__(self, start: datetime = datetime(2026, 3, 7, 18, 0, 0)):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def config_text(db: Path, port: int, *, ping_interval: float = 0.3, **controller: Any) -> str:

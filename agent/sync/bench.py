@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import random
 import shutil
 import tempfile
@@ -163,18 +161,9 @@ async def _naive(db: Path) -> Figures:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, httpx {httpx.__version__}"
-    )
+    from agent.bench import machine_description
+
+    return machine_description(f"httpx {httpx.__version__}")
 
 
 def run_bench(
