@@ -233,6 +233,7 @@ def test_cage_foot_chain_runs_headless(tmp_path):
         res = subprocess.run(
             [*unshare, str(tmp), *nobody, *argv],
             env=env,
+            cwd=work,  # the private /tmp would hide a checkout that lives under /tmp
             capture_output=True,
             text=True,
             timeout=30,
