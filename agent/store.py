@@ -243,12 +243,11 @@ class Store:
     def __init__(self, path: str | Path, *, readonly: bool = False, synchronous: str = "FULL"):
         self.path = Path(path)
         self.readonly = readonly
+        self.immutable = False
         if readonly:
             if not self.path.exists():
                 raise StoreError(f"{self.path}: no database yet (is the agent running?)")
-            conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=5
-            )
+            conn = self._open_readonly()
             version = _user_version(conn)
             if version == 0:
                 conn.close()
@@ -271,6 +270,31 @@ class Store:
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self._last_snapshot: dict[str, str] = {}
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection; `immutable` when WAL files cannot be created.
+
+        A reader of a WAL database needs the ``-shm`` file. While the agent runs it exists; after
+        a clean stop SQLite removes it, and a reader without write access to the directory (the
+        kiosk user) cannot recreate it. With no ``-wal`` file nothing can be half-written, so the
+        file is then read as immutable until :meth:`stale` says the agent writes again.
+        """
+        uri = f"file:{self.path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+            if Path(f"{self.path}-wal").exists():
+                raise
+        self.immutable = True
+        return sqlite3.connect(f"{uri}&immutable=1", uri=True, check_same_thread=False)
+
+    @property
+    def stale(self) -> bool:
+        """An immutable reader must reopen once the agent writes (a WAL file appears) again."""
+        return self.immutable and Path(f"{self.path}-wal").exists()
 
     def close(self) -> None:
         self.conn.close()

@@ -569,6 +569,8 @@ class BoardSource:
     # connection --------------------------------------------------------------------------
 
     def _open(self) -> Store | None:
+        if self._store is not None and self._store.stale:
+            self._drop()  # read as immutable while the agent was stopped; it writes again
         if self._store is None:
             try:
                 self._store = Store(self.path, readonly=True)

@@ -1,0 +1,162 @@
+"""The SQLite store: migrations with a backup first, untouched on failure, read-only readers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from agent import store as store_mod
+from agent.lifecycle import Event, SessionView
+from agent.store import SCHEMA_VERSION, Store, StoreError, WriteBatch, migrate
+
+
+def _v1_database(path: Path) -> None:
+    """A database as the first release wrote it: migration 1 only, with one session."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    store_mod.MIGRATIONS[0](sqlite_utils.Database(conn))
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO sessions (uuid, number, state, page_count) VALUES ('u-1', 7, 'waiting', 0)"
+    )
+    conn.close()
+
+
+def _dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [*conn.iterdump(), f"user_version={conn.execute('PRAGMA user_version').fetchone()}"]
+    finally:
+        conn.close()
+
+
+def test_migration_backs_up_the_old_file_first(tmp_path):
+    assert SCHEMA_VERSION >= 2, "this test needs at least one migration after the first"
+    db = tmp_path / "pager-edge.db"
+    _v1_database(db)
+    before = _dump(db)
+    assert migrate(db) == 1
+    backup = tmp_path / "pager-edge.db.v1.bak"
+    assert backup.exists() and _dump(backup) == before
+    s = Store(db)
+    try:
+        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert s.load_views()["u-1"].number == 7  # data carried over
+    finally:
+        s.close()
+
+
+def test_failed_migration_leaves_the_database_untouched_and_says_so(tmp_path, monkeypatch):
+    db = tmp_path / "pager-edge.db"
+    _v1_database(db)
+    before = _dump(db)
+
+    def broken(d: sqlite_utils.Database) -> None:
+        d["sync_like"].create({"id": int}, pk="id")
+        raise RuntimeError("disk went away")
+
+    monkeypatch.setattr(store_mod, "MIGRATIONS", [store_mod.MIGRATIONS[0], broken])
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    with pytest.raises(StoreError, match="left untouched") as exc:
+        migrate(db)
+    assert "v1 to v2" in str(exc.value) and "disk went away" in str(exc.value)
+    assert _dump(db) == before
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path):
+    db = tmp_path / "x.db"
+    Store(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this pager-edge"):
+        Store(db)
+    with pytest.raises(StoreError, match="newer than this pager-edge"):
+        Store(db, readonly=True)
+
+
+def test_readers_wait_for_a_database_that_does_not_exist_or_is_not_initialised(tmp_path):
+    with pytest.raises(StoreError, match="no database yet"):
+        Store(tmp_path / "missing.db", readonly=True)
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    with pytest.raises(StoreError, match="not initialised"):
+        Store(empty, readonly=True)
+
+
+def _populated(db: Path) -> None:
+    s = Store(db)
+    view = SessionView(
+        uuid="u-9", number=9, label="Zoë", state="waiting", created="2026-01-01T18:00:00Z"
+    )
+    s.write_batch(
+        WriteBatch(
+            events=[
+                (
+                    Event("created", "u-9", 9, "2026-01-01T18:00:00Z"),
+                    "2026-01-01T18:00:01Z",
+                    "notify",
+                )
+            ],
+            views={"u-9": view},
+        )
+    )
+    s.close()  # clean close: SQLite checkpoints and removes -wal/-shm
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root + setpriv")
+def test_a_reader_without_write_access_reads_a_stopped_agents_database(tmp_path):
+    """The kiosk user may read the file but not create -shm next to it once the agent stopped."""
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="pe-store-", dir="/var/tmp"))  # pytest's tmp is 0700
+    request_cleanup = data
+    db = data / "pager-edge.db"
+    _populated(db)
+    assert not Path(f"{db}-wal").exists()
+    data.chmod(0o755)
+    db.chmod(0o644)
+    code = (
+        "import sys; from agent.store import Store; s = Store(sys.argv[1], readonly=True); "
+        "print(s.immutable, [r['label'] for r in s.active_sessions()])"
+    )
+    r = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            code,
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd="/",
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    shutil.rmtree(request_cleanup, ignore_errors=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True ['Zoë']"
+
+
+def test_an_immutable_reader_knows_when_to_reopen(tmp_path):
+    db = tmp_path / "pager-edge.db"
+    _populated(db)
+    reader = Store(db, readonly=True)
+    assert not reader.immutable and not reader.stale  # root can create -shm: normal read-only
+    reader.immutable = True  # as the kiosk user would have it
+    writer = Store(db)  # the agent starts again: a WAL file appears
+    writer.set_health(state="connected")
+    assert reader.stale
+    writer.close()
+    reader.close()
