@@ -191,7 +191,7 @@ def _validate(cfg: Config) -> None:
     if c.timezone:
         try:
             ZoneInfo(c.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ConfigError(
                 f"expected an IANA time zone such as 'Europe/Paris', got {c.timezone!r}",
                 path=p,
@@ -273,7 +273,9 @@ def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
         )
         for name, kv in sections.items()
     }
-    return dataclasses.replace(cfg, **changes)
+    out = dataclasses.replace(cfg, **changes)
+    _validate(out)
+    return out
 
 
 def read_secrets_file(path: str | Path) -> dict[str, str]:
@@ -283,14 +285,21 @@ def read_secrets_file(path: str | Path) -> dict[str, str]:
         st = p.stat()
     except FileNotFoundError:
         raise ConfigError("secrets file not found", path=p) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the secrets file: {exc.strerror}", path=p) from None
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise ConfigError(
             f"secrets file must be mode 0600 (only its owner may read it), "
             f"it is {stat.S_IMODE(st.st_mode):04o}",
             path=p,
         )
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read the secrets file: {reason}", path=p) from None
     out: dict[str, str] = {}
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

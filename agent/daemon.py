@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,10 +76,18 @@ class Agent:
             watchdog_intervals=c.watchdog_intervals,
             max_backoff=c.max_backoff,
         )
+        try:
+            self._add_optional_tasks()  # a configuration mistake stops start-up before anything runs
+        except BaseException:
+            self.store.close()
+            if self.aux_store is not None:
+                self.aux_store.close()
+            if self._own_context:
+                await self.context.shutdown()
+            raise
         self._spawn("ingest", self.ingest.run)
         self._spawn("link", self.link.run)
         self._spawn("heartbeat", self._heartbeat)
-        self._add_optional_tasks()
         for name, factory in self.extra_tasks:
             self._spawn(name, factory)
         log.info("agent started: transmitter %s:%d, store %s", c.host, c.port, Path(cfg.store.path))
@@ -93,13 +100,10 @@ class Agent:
         # Their own connection: the ingest writer's connection belongs to its thread.
         self.aux_store = Store(cfg.store.path, synchronous=cfg.store.synchronous)
         aux = self.aux_store
+        from agent.sync.status import link_bytes as store_link_bytes
 
         def link_bytes() -> int:
-            """Bytes the agent itself moved over the backhaul (both directions are billed)."""
-            from agent.sync.status import sync_status
-
-            s = sync_status(aux)
-            return int(s.get("bytes_sent") or 0) + int(s.get("bytes_received") or 0)
+            return store_link_bytes(aux)
 
         if cfg.backhaul.enabled:
             from agent.backhaul.wiring import daemon_task
@@ -155,17 +159,21 @@ class Agent:
         for t in link_tasks:
             t.cancel()
         await asyncio.gather(*link_tasks, return_exceptions=True)
-        if self.ingest is not None:
-            deadline = time.monotonic() + 5.0
-            while not self.ingest.queue.empty() and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
         if self.ingest is not None:
+            # Everything aiocoap already ACKed is in the queue: fold it (no more requests to the
+            # transmitter at this point) and commit it before saying goodbye.
+            self.ingest.drain()
             self.ingest.health.update(state="stopped", stopped_at=iso_utc(datetime.now(UTC)))
-            await self.ingest.flush()
+            if not await self.ingest.flush():
+                log.error(
+                    "could not write the last %d event(s) before stopping; the next start's "
+                    "resync recovers what the transmitter still knows",
+                    len(self.ingest.pending.events),
+                )
             self.ingest.close()
         if self.store is not None:
             self.store.close()

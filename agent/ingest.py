@@ -18,6 +18,7 @@ import asyncio
 import collections
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +99,11 @@ class Ingestor:
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
         self._inflight: asyncio.Future | None = None
         self._resync_wanted: str | None = None
-        self._history_wanted_since: float | None = None
+        self._history_due_at: float | None = None  # monotonic time of the next history fetch
+        self._history_retry = history_delay
+        self._awaiting_end: set[str] = set()  # "cleared" seen, history has not said how yet
+        self._resync_at = -1.0  # monotonic time the last resync's sessions snapshot was taken
+        self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._waiting_latency: list[float] = []
         self._write_failing_since: float | None = None
@@ -159,16 +164,23 @@ class Ingestor:
             await self._commit()
 
     def _handle(self, item: Incoming | Control) -> None:
-        if isinstance(item, Incoming):
-            self._on_payload(item, source="notify")
-        else:
-            self._on_control(item)
+        """One queue item; nothing a document contains may take the ingest task down."""
+        try:
+            if isinstance(item, Incoming):
+                self._on_payload(item, source="notify")
+            else:
+                self._on_control(item)
+        except Exception as exc:
+            payload = item.payload if isinstance(item, Incoming) else b""
+            log.exception("unexpected failure handling a document")
+            self._malformed(f"unexpected: {exc!r}", payload)
+            self.want_resync("a document could not be handled")
 
     async def _next_item(self) -> Incoming | Control | None:
         """The next queue item, or None when a deferred history fetch or write retry falls due."""
         waits = []
-        if self._history_wanted_since is not None:
-            waits.append(self._history_wanted_since + self.history_delay - time.monotonic())
+        if self._history_due_at is not None:
+            waits.append(self._history_due_at - time.monotonic())
         if self._write_failing_since is not None:
             waits.append(1.0)
         if not waits:
@@ -181,10 +193,7 @@ class Ingestor:
 
     def _history_due(self) -> bool:
         """Seatings come in bursts; one history fetch (blockwise, it grows all day) serves a burst."""
-        return (
-            self._history_wanted_since is not None
-            and time.monotonic() - self._history_wanted_since >= self.history_delay
-        )
+        return self._history_due_at is not None and time.monotonic() >= self._history_due_at
 
     # --- documents -------------------------------------------------------------------------
 
@@ -203,11 +212,11 @@ class Ingestor:
             for reason in doc.rejected:
                 self._malformed(reason, item.payload)
             self.want_resync("malformed session item")
-        if not self._sequence_ok(doc):
+        if not self._sequence_ok(doc, item.received):
             return
         self.apply(doc, observed_at=item.observed_at, source=source)
 
-    def _sequence_ok(self, doc: Document) -> bool:
+    def _sequence_ok(self, doc: Document, received: float) -> bool:
         """Decide from ``globalSessionSequence`` whether to apply `doc` and whether to resync."""
         seq = doc.meta.sequence
         if seq is None:
@@ -218,6 +227,10 @@ class Ingestor:
             return True
         delta = sequence_delta(self.last_seq, seq)
         changes_sessions = doc.sessions is not None and not doc.is_ping
+        if delta <= 0 and received <= self._resync_at:
+            # Sent before the resync's snapshot, handled after it: already reflected there.
+            self.counters.duplicates += 1
+            return False
         if delta < 0:
             # Older than what we have: a late (reordered) notification or a restarted transmitter.
             self.counters.gaps += 1
@@ -243,14 +256,15 @@ class Ingestor:
             if value is not None and value != self._last_snapshot.get(kind):
                 self._last_snapshot[kind] = value
                 self.pending.snapshots.append((kind, observed_at, value))
-        for record in doc.sessions or ():
+        records = [(r, source) for r in doc.sessions or ()]
+        records += [(r, "history") for r in doc.history or ()]
+        for record, src in records:
             if record.uuid in self.ended:
                 continue
-            self._fold(record, doc, observed_at, source)
-        for record in doc.history or ():
-            if record.uuid in self.ended:
-                continue
-            self._fold(record, doc, observed_at, "history")
+            try:
+                self._fold(record, doc, observed_at, src)
+            except ValueError as exc:  # e.g. a time that cannot be converted
+                self._malformed(f"session {record.uuid}: {exc}", b"")
 
     def _fold(self, record, doc: Document, observed_at: str, source: str) -> None:
         known = self.views.get(record.uuid)
@@ -258,9 +272,10 @@ class Ingestor:
             known, record, zone=self.zone, doc_time=doc.meta.timestamp, observed_at=observed_at
         )
         view = result.view
+        if result.needs_history:
+            self._awaiting_end.add(record.uuid)
+            self._want_history()
         if view is None or (view == known and not result.events):
-            if result.needs_history:
-                self._want_history()
             return
         for ev in result.events:
             self.pending.events.append((ev, observed_at, source))
@@ -268,14 +283,14 @@ class Ingestor:
         if view.ended:
             self.views.pop(view.uuid, None)
             self.ended.add(view.uuid)
+            self._awaiting_end.discard(view.uuid)
         else:
             self.views[view.uuid] = view
-        if result.needs_history:
-            self._want_history()
 
-    def _want_history(self) -> None:
-        if self._history_wanted_since is None:
-            self._history_wanted_since = time.monotonic()
+    def _want_history(self, delay: float | None = None) -> None:
+        due = time.monotonic() + (self.history_delay if delay is None else delay)
+        if self._history_due_at is None or due < self._history_due_at:
+            self._history_due_at = due
 
     def _malformed(self, reason: str, payload: bytes) -> None:
         self.counters.malformed += 1
@@ -325,37 +340,50 @@ class Ingestor:
         log.info("resyncing with the transmitter: %s", reason)
         try:
             sessions = await self.client.get_sessions()
-            history = await self.client.get_history()
         except ControllerError as exc:
             log.warning("resync failed (%s); will retry", exc)
             self.health["last_error"] = str(exc)
             return False
+        self._resync_at = time.monotonic()
         now = self._observed_now()
         if sessions.document is not None:
             self._note_liveness(sessions.document, now)
             self.apply(sessions.document, observed_at=now, source="resync")
             if sessions.document.meta.sequence is not None:
                 self.last_seq = sessions.document.meta.sequence
-        self._note_liveness(history, now)
-        self.apply(history, observed_at=now, source="resync")
+        if not await self._fetch_history(source="resync"):
+            return False
         self._resync_wanted = None
-        self._history_wanted_since = None
         self.counters.resyncs += 1
         self.health.update(resyncs=self.counters.resyncs, gaps=self.counters.gaps)
         return True
 
-    async def _fetch_history(self) -> None:
+    async def _fetch_history(self, source: str = "history") -> bool:
+        """Fold ``/v1/sessions/history``; fetch again later while an ended session is missing."""
+        self._history_due_at = None
         if self.client is None:
-            self._history_wanted_since = None
-            return
+            return False
         try:
             history = await self.client.get_history()
         except ControllerError as exc:
             log.warning("history fetch failed (%s); will retry", exc)
-            self._history_wanted_since = time.monotonic()
-            return
-        self._history_wanted_since = None
-        self.apply(history, observed_at=iso_utc(self.wall_clock()) or "", source="history")
+            self._want_history(self._history_retry)
+            self._history_retry = min(self._history_retry * 2, 30.0)
+            return False
+        now = self._observed_now()
+        self._note_liveness(history, now)
+        self.apply(history, observed_at=now, source=source)
+        self._awaiting_end -= self.ended
+        if self._awaiting_end:
+            # The session ended but history does not list it yet: ask again, less and less often.
+            log.info(
+                "%d ended session(s) not in history yet; asking again", len(self._awaiting_end)
+            )
+            self._want_history(self._history_retry)
+            self._history_retry = min(self._history_retry * 2, 30.0)
+        else:
+            self._history_retry = self.history_delay
+        return True
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -370,22 +398,43 @@ class Ingestor:
         if self._inflight is not None:
             await asyncio.wait({self._inflight})
         self.health.update(gaps=self.counters.gaps, malformed=self.counters.malformed)
-        self.pending.health = dict(self.health)
+        if self.health != self._health_written:
+            self.pending.health = dict(self.health)
+            self._health_written = dict(self.health)
         batch = self.pending
         if not batch:
             return
         waits, self._waiting_latency = self._waiting_latency, []
         self.pending = WriteBatch()
-        fut = asyncio.get_running_loop().run_in_executor(
-            self._writer, self.store.write_batch, batch
-        )
+        fut = asyncio.get_running_loop().run_in_executor(self._writer, self._write, batch)
         self._inflight = fut
         fut.add_done_callback(lambda f: self._written(f, batch, waits))
+
+    def _write(self, batch: WriteBatch) -> None:
+        """In the writer thread. A batch SQLite refuses for its *content* (not for the disk) is
+        written item by item, and what still fails is logged in full and counted — one bad value
+        must not block every later commit."""
+        try:
+            self.store.write_batch(batch)
+            return
+        except sqlite3.OperationalError:
+            raise  # disk full, locked, I/O: keep the batch and retry it whole
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+            log.error("the store refused a batch (%s); writing it item by item", exc)
+        for single in _split(batch):
+            try:
+                self.store.write_batch(single)
+            except sqlite3.OperationalError:
+                raise
+            except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+                self.counters.malformed += 1
+                log.error("could not store %r (%s); set aside", single, exc)
 
     def _written(self, fut: asyncio.Future, batch: WriteBatch, waits: list[float]) -> None:
         self._inflight = None
         exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if exc is not None:  # disk full, I/O error, locked: keep everything, retry
+            self._health_written = {}
             self.counters.write_errors += 1
             if self._write_failing_since is None:
                 self._write_failing_since = time.monotonic()
@@ -406,14 +455,36 @@ class Ingestor:
         done = time.monotonic()
         self.latencies.extend(done - t for t in waits)
 
-    async def flush(self) -> None:
-        """Write whatever is pending and wait for it (used at shutdown)."""
+    def drain(self) -> None:
+        """Handle everything still queued, without talking to the transmitter (shutdown)."""
+        self._resync_wanted = None
+        while not self.queue.empty():
+            self._handle(self.queue.get_nowait())
+
+    async def flush(self) -> bool:
+        """Write whatever is pending and wait for it (shutdown); False if the write failed."""
         await self._commit()
         if self._inflight is not None:
             await asyncio.wait({self._inflight})
+        return not self.pending.events
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
+
+
+def _split(batch: WriteBatch) -> list[WriteBatch]:
+    """One batch per event (with its session's view), then the rest, to isolate a bad value."""
+    parts = []
+    views = dict(batch.views)
+    for ev in batch.events:
+        uuid = ev[0].uuid
+        part = WriteBatch(events=[ev])
+        if uuid in views:
+            part.views[uuid] = views.pop(uuid)
+        parts.append(part)
+    parts += [WriteBatch(views={u: v}) for u, v in views.items()]
+    parts.append(WriteBatch(health=batch.health, snapshots=batch.snapshots))
+    return parts
 
 
 def _merge(first: WriteBatch, then: WriteBatch) -> WriteBatch:

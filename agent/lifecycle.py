@@ -122,7 +122,7 @@ def fold(
     else:
         view = known
         changes: dict[str, Any] = {}
-        if record.label != known.label:  # null is a real value: "no label"
+        if record.has_label and record.label != known.label:  # null is a value: "no label"
             changes["label"] = record.label
         # History items omit partySize; an absent number means "not reported", not a change.
         for attr in ("party_size", "goal_seconds"):

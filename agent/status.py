@@ -27,7 +27,9 @@ def collect_status(
     h = store.health()
     counts = store.session_counts()
     heartbeat_age = _age(h.get("heartbeat_at"), now)
-    agent_running = bool(h) and not h.get("stopped_at") and (heartbeat_age or 1e9) < 30
+    agent_running = (
+        bool(h) and not h.get("stopped_at") and heartbeat_age is not None and heartbeat_age < 30
+    )
     status: dict[str, Any] = {
         "agent": {
             "running": agent_running,
@@ -69,14 +71,9 @@ def collect_status(
 
 def _backhaul_section(store: Store, config: Config) -> dict[str, Any]:
     from agent.backhaul.latest import status_section
+    from agent.sync.status import link_bytes
 
-    def own_bytes(st: Store) -> int:
-        from agent.sync.status import sync_status
-
-        s = sync_status(st)
-        return int(s.get("bytes_sent") or 0) + int(s.get("bytes_received") or 0)
-
-    return status_section(config.backhaul, own_bytes)(store)
+    return status_section(config.backhaul, link_bytes)(store)
 
 
 def _sync_section(store: Store) -> dict[str, Any]:

@@ -7,7 +7,6 @@
 * ``health`` — one row: controller link state and counters, agent heartbeat.
 * ``snapshots`` — statistics and settings documents, stored when they change.
 * ``backhaul_readings`` — operator API readings of the backhaul SIM.
-* ``kv`` — small named values (sync cursor and the like), JSON-encoded.
 
 sqlite-utils creates and migrates the schema and serves the ad-hoc reads; the hot write path uses
 prepared statements on the same connection, because ingest latency is measured in milliseconds.
@@ -19,18 +18,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from agent.lifecycle import ENDED, Event, SessionView
+from agent.lifecycle import Event, SessionView
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +124,6 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         {"id": int, "taken_at": str, "provider": str, "doc": str},
         pk="id",
     )
-    db["kv"].create({"key": str, "value": str, "updated_at": str}, pk="key")
 
 
 def _m2_sync(db: sqlite_utils.Database) -> None:
@@ -269,7 +265,6 @@ class Store:
         conn.row_factory = sqlite3.Row
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
-        self._last_snapshot: dict[str, str] = {}
 
     def _open_readonly(self) -> sqlite3.Connection:
         """A read-only connection; `immutable` when WAL files cannot be created.
@@ -348,14 +343,13 @@ class Store:
                 )
             if batch.health:
                 self._write_health(cur, batch.health)
-            for kind, taken_at, doc in batch.snapshots:
-                text = json.dumps(doc, sort_keys=True, ensure_ascii=False)
-                if self._last_snapshot.get(kind) != text:
-                    cur.execute(
-                        "INSERT INTO snapshots (kind, taken_at, doc) VALUES (?, ?, ?)",
-                        (kind, taken_at, text),
-                    )
-                    self._last_snapshot[kind] = text
+            cur.executemany(
+                "INSERT INTO snapshots (kind, taken_at, doc) VALUES (?, ?, ?)",
+                [
+                    (kind, taken_at, json.dumps(doc, sort_keys=True, ensure_ascii=False))
+                    for kind, taken_at, doc in batch.snapshots
+                ],
+            )
         return ids
 
     @staticmethod
@@ -371,26 +365,23 @@ class Store:
         with self.conn:
             self._write_health(self.conn.cursor(), values)
 
-    def set_kv(self, key: str, value: Any) -> None:
+    def add_backhaul_reading(self, row: dict[str, Any]) -> None:
+        """Store an operator reading (``Reading.to_row()``) as a JSON document.
+
+        One plain INSERT: a schema read followed by a write in one transaction (what a
+        self-altering insert does) can be refused outright while the ingest writer commits.
+        """
         with self.conn:
             self.conn.execute(
-                "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (key, json.dumps(value), utc_now_iso()),
+                "INSERT INTO backhaul_readings (taken_at, provider, doc) VALUES (?, ?, ?)",
+                (
+                    row.get("taken_at"),
+                    row.get("provider"),
+                    json.dumps(row, default=str, ensure_ascii=False),
+                ),
             )
 
-    def add_backhaul_reading(self, row: dict[str, Any]) -> None:
-        """Store an operator reading; its scalar keys become columns as they first appear."""
-        flat = {k: v for k, v in row.items() if isinstance(v, str | int | float | bool | None)}
-        flat["doc"] = json.dumps(row, default=str, ensure_ascii=False)
-        with self.conn:
-            self.db["backhaul_readings"].insert(flat, alter=True)
-
     # read side -----------------------------------------------------------------------------
-
-    def get_kv(self, key: str, default: Any = None) -> Any:
-        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (not for this connection's own writes)."""
@@ -497,24 +488,3 @@ class Store:
             if p.exists():
                 total += p.stat().st_size
         return total
-
-
-def disk_free_bytes(path: str | Path) -> int:
-    return shutil.disk_usage(Path(path).resolve().parent).free
-
-
-def view_dict(view: SessionView) -> dict[str, Any]:
-    return asdict(view)
-
-
-__all__ = [
-    "ENDED",
-    "MIGRATIONS",
-    "SCHEMA_VERSION",
-    "Store",
-    "StoreError",
-    "WriteBatch",
-    "disk_free_bytes",
-    "migrate",
-    "os",
-]

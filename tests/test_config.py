@@ -113,3 +113,21 @@ def test_config_check_refuses_what_run_would_refuse(tmp_path, monkeypatch, text,
     result = CliRunner().invoke(cli, ["config", "check", "--config", str(f)], standalone_mode=False)
     assert isinstance(result.exception, ConfigError)
     assert needle in str(result.exception)
+
+
+def test_more_config_mistakes_are_reported_not_raised(tmp_path):
+    from agent.config import with_overrides
+
+    with pytest.raises(ConfigError, match="IANA"):
+        parse_config('[controller]\ntimezone = "America"\n')  # a directory in the zone database
+    with pytest.raises(ConfigError, match="port 1–65535"):
+        with_overrides(Config(), controller={"port": 0})  # `pager-edge run --port 0`
+    f = tmp_path / "s.env"
+    f.write_bytes(b"\xff\xfe\x00KEY=1\n")
+    f.chmod(0o600)
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        read_secrets_file(f)
+    d = tmp_path / "dir.env"
+    d.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="cannot read the secrets file"):
+        read_secrets_file(d)

@@ -71,7 +71,7 @@ def test_history_item_without_party_size_or_state():
         (b'{"responseTypes":["sessions"]}', "missing"),
         (b'{"responseTypes":["sessions"],"sessions":{}}', "array"),
         (b'{"responseTypes":["ping"],"globalSessionSequence":"x"}', "globalSessionSequence"),
-        (b'{"responseTypes":["ping"],"globalSessionSequence":70000}', "out of range"),
+        (b'{"responseTypes":["ping"],"globalSessionSequence":5000000000}', "out of range"),
         (b'{"responseTypes":["ping"],"timestamp":"yesterday"}', "timestamp"),
         (b"\xff\xfe", "not JSON"),
     ],

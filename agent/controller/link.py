@@ -63,8 +63,11 @@ class Link:
         """Keep an observation alive forever (cancel to stop)."""
         delays = backoff_delays(initial=min(1.0, self.ping_interval), cap=self.max_backoff)
         while True:
+            started = time.monotonic()
             ok = await self._observe_once()
-            if ok:
+            if ok and time.monotonic() - started >= self.ping_interval:
+                # Only an observation that lived resets the backoff: a transmitter that accepts
+                # and drops at once must not get a registration and a full resync every second.
                 delays = backoff_delays(initial=min(1.0, self.ping_interval), cap=self.max_backoff)
             self.reconnects += 1
             await asyncio.sleep(next(delays))

@@ -20,7 +20,12 @@ KNOWN_TYPES = frozenset({"sessions", "statistics", "settings", "session_history"
 SESSION_STATES = frozenset({"started", "paged", "cleared"})
 CLEAR_TYPES = frozenset({"STOP", "REMOVED"})
 SEQUENCE_MODULUS = 1 << 16
+MAX_SEQUENCE = (1 << 32) - 1  # the docs leave the width open: 16-bit wraps, a wider one may not
 MAX_PAGER_NUMBER = 65535
+MAX_SQL_INT = (1 << 63) - 1
+# Timestamps outside this range are firmware "unset" values or garbage; they would also overflow
+# the conversion to UTC (0001-01-01 minus an offset does not exist).
+MIN_YEAR, MAX_YEAR = 1970, 2200
 
 SessionState = Literal["started", "paged", "cleared"]
 ClearType = Literal["STOP", "REMOVED"]
@@ -55,6 +60,7 @@ class SessionRecord:
     state: SessionState | None = None
     clear_type: ClearType | None = None  # only in history
     session_sequence: int | None = None
+    has_label: bool = True  # False when the item had no `label` key at all (not "no label")
 
     @property
     def ended(self) -> bool:
@@ -86,12 +92,18 @@ def parse_timestamp(value: Any, *, key: str) -> datetime | None:
     if not isinstance(value, str):
         raise ValueError(f"{key}: expected a timestamp string, got {type(value).__name__}")
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{key}: not an ISO 8601 timestamp: {value[:40]!r}") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise ValueError(f"{key}: implausible timestamp {value[:40]!r}")
+    return moment
 
 
-def _int(value: Any, *, key: str, optional: bool = True) -> int | None:
+def _int(
+    value: Any, *, key: str, optional: bool = True, lo: int = -MAX_SQL_INT, hi: int = MAX_SQL_INT
+) -> int | None:
+    """A whole number within [lo, hi] (never beyond what SQLite stores: 1e20 would wedge it)."""
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -100,6 +112,8 @@ def _int(value: Any, *, key: str, optional: bool = True) -> int | None:
         if not math.isfinite(value) or value != int(value):
             raise ValueError(f"{key}: expected a whole number, got {value!r}")
         value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{key}: out of range: {value}")
     return value
 
 
@@ -115,9 +129,12 @@ def to_utc(local: datetime | None, zone: tzinfo | None) -> datetime | None:
     """Transmitter wall-clock time → aware UTC. `zone=None` means the host's local zone."""
     if local is None:
         return None
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=zone) if zone is not None else local.astimezone()
-    return local.astimezone(UTC)
+    try:
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=zone) if zone is not None else local.astimezone()
+        return local.astimezone(UTC)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"timestamp {local} cannot be converted to UTC: {exc}") from None
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -137,10 +154,8 @@ def parse_session(raw: Any, *, history: bool = False) -> SessionRecord:
     uuid = raw.get("uuid")
     if not isinstance(uuid, str) or not uuid.strip() or len(uuid) > 64:
         raise ValueError("uuid: expected a non-empty string")
-    number = _int(raw.get("number"), key="number", optional=False)
+    number = _int(raw.get("number"), key="number", optional=False, lo=0, hi=MAX_PAGER_NUMBER)
     assert number is not None
-    if not 0 <= number <= MAX_PAGER_NUMBER:
-        raise ValueError(f"number: out of range: {number}")
     state = raw.get("state")
     if state is not None and state not in SESSION_STATES:
         raise ValueError(f"state: unknown value {str(state)[:20]!r}")
@@ -152,16 +167,19 @@ def parse_session(raw: Any, *, history: bool = False) -> SessionRecord:
     return SessionRecord(
         uuid=uuid,
         number=number,
-        id=_int(raw.get("id"), key="id"),
-        party_size=_int(raw.get("partySize"), key="partySize"),
-        goal_seconds=_int(raw.get("goalInSeconds"), key="goalInSeconds"),
+        id=_int(raw.get("id"), key="id", lo=0),
+        party_size=_int(raw.get("partySize"), key="partySize", lo=0, hi=10_000),
+        goal_seconds=_int(raw.get("goalInSeconds"), key="goalInSeconds", lo=0, hi=1 << 31),
         label=_str(raw.get("label"), key="label"),
+        has_label="label" in raw,
         created=parse_timestamp(raw.get("created") or raw.get("started"), key="created"),
         notified=parse_timestamp(raw.get("notified"), key="notified"),
         cleared=parse_timestamp(raw.get("cleared"), key="cleared"),
         state=state,
         clear_type=clear_type,
-        session_sequence=_int(raw.get("sessionSequence"), key="sessionSequence"),
+        session_sequence=_int(
+            raw.get("sessionSequence"), key="sessionSequence", lo=0, hi=MAX_SEQUENCE
+        ),
     )
 
 
@@ -201,7 +219,9 @@ def parse_document(payload: bytes | str, *, max_bytes: int = 256 * 1024) -> Docu
     if not isinstance(types_, list) or not all(isinstance(t, str) for t in types_):
         raise ProtocolError("responseTypes: expected an array of strings")
     try:
-        seq = _int(doc.get("globalSessionSequence"), key="globalSessionSequence")
+        seq = _int(
+            doc.get("globalSessionSequence"), key="globalSessionSequence", lo=0, hi=MAX_SEQUENCE
+        )
         meta = Metadata(
             response_types=tuple(types_),
             sequence=seq,
@@ -211,8 +231,6 @@ def parse_document(payload: bytes | str, *, max_bytes: int = 256 * 1024) -> Docu
         )
     except ValueError as exc:
         raise ProtocolError(str(exc)) from None
-    if seq is not None and not 0 <= seq < SEQUENCE_MODULUS:
-        raise ProtocolError(f"globalSessionSequence: out of range: {seq}")
 
     rejected: list[str] = []
     sessions = history = None
@@ -241,7 +259,13 @@ def parse_document(payload: bytes | str, *, max_bytes: int = 256 * 1024) -> Docu
 
 
 def sequence_delta(previous: int, current: int) -> int:
-    """Signed distance from `previous` to `current` on the 16-bit circle: -32768..32767."""
+    """Signed distance from `previous` to `current`.
+
+    On the 16-bit circle (-32768..32767) while both fit 16 bits, as the one example (65535 as an
+    "unset" sessionSequence) suggests; a counter that grows past 65535 is compared plainly.
+    """
+    if previous >= SEQUENCE_MODULUS or current >= SEQUENCE_MODULUS:
+        return current - previous
     d = (current - previous) % SEQUENCE_MODULUS
     return d - SEQUENCE_MODULUS if d >= SEQUENCE_MODULUS // 2 else d
 

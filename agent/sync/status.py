@@ -71,3 +71,9 @@ def sync_status(store: Any, *, now: float | None = None) -> dict[str, Any]:
         "alert": row["alert"],
         "running_pid": running,
     }
+
+
+def link_bytes(store: Any) -> int:
+    """Bytes the agent itself moved over the backhaul, both directions (operators bill both)."""
+    s = sync_status(store)
+    return int(s.get("bytes_sent") or 0) + int(s.get("bytes_received") or 0)
