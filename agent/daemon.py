@@ -50,6 +50,7 @@ class Agent:
 
     async def start(self) -> None:
         cfg = self.cfg
+        self._add_optional_tasks()  # a configuration mistake stops start-up before anything runs
         if self.context is None:
             self.context = await create_context(cfg.controller.transport)
         c = cfg.controller
@@ -76,15 +77,6 @@ class Agent:
             watchdog_intervals=c.watchdog_intervals,
             max_backoff=c.max_backoff,
         )
-        try:
-            self._add_optional_tasks()  # a configuration mistake stops start-up before anything runs
-        except BaseException:
-            self.store.close()
-            if self.aux_store is not None:
-                self.aux_store.close()
-            if self._own_context:
-                await self.context.shutdown()
-            raise
         self._spawn("ingest", self.ingest.run)
         self._spawn("link", self.link.run)
         self._spawn("heartbeat", self._heartbeat)
@@ -97,32 +89,37 @@ class Agent:
         cfg = self.cfg
         if not (cfg.sync.enabled or cfg.backhaul.enabled):
             return
-        # Their own connection: the ingest writer's connection belongs to its thread.
-        self.aux_store = Store(cfg.store.path, synchronous=cfg.store.synchronous)
-        aux = self.aux_store
         from agent.sync.status import link_bytes as store_link_bytes
+
+        # Their own connection: the ingest writer's connection belongs to its thread.
+        aux = Store(cfg.store.path, synchronous=cfg.store.synchronous)
 
         def link_bytes() -> int:
             return store_link_bytes(aux)
 
-        if cfg.backhaul.enabled:
-            from agent.backhaul.wiring import daemon_task
-
-            self.extra_tasks.append(("backhaul", daemon_task(cfg, aux, own_bytes=link_bytes)))
-        if cfg.sync.enabled:
-            from agent.backhaul.latest import mode_provider
-            from agent.sync.engine import SyncEngine, SyncSetupError
-
-            provider = None
+        try:
             if cfg.backhaul.enabled:
-                provider = mode_provider(
-                    cfg.backhaul, aux.latest_backhaul_reading, link_bytes, default=cfg.sync.mode
-                )
-            try:
-                engine = SyncEngine.from_config(cfg, mode_provider=provider)
-            except SyncSetupError as exc:
-                raise ConfigError(str(exc), path=cfg.source, key="[sync]") from None
-            self.extra_tasks.append(("sync", engine.run_forever))
+                from agent.backhaul.wiring import daemon_task
+
+                self.extra_tasks.append(("backhaul", daemon_task(cfg, aux, own_bytes=link_bytes)))
+            if cfg.sync.enabled:
+                from agent.backhaul.latest import mode_provider
+                from agent.sync.engine import SyncEngine, SyncSetupError
+
+                provider = None
+                if cfg.backhaul.enabled:
+                    provider = mode_provider(
+                        cfg.backhaul, aux.latest_backhaul_reading, link_bytes, default=cfg.sync.mode
+                    )
+                try:
+                    engine = SyncEngine.from_config(cfg, mode_provider=provider)
+                except SyncSetupError as exc:
+                    raise ConfigError(str(exc), path=cfg.source, key="[sync]") from None
+                self.extra_tasks.append(("sync", engine.run_forever))
+        except BaseException:
+            aux.close()
+            raise
+        self.aux_store = aux
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         def crashed(task_name: str, exc: BaseException) -> None:
@@ -155,10 +152,6 @@ class Agent:
 
     async def stop(self) -> None:
         """Stop taking notifications, drain and commit what is queued, close everything."""
-        link_tasks = [t for t in self.tasks if t.get_name() != "ingest"]
-        for t in link_tasks:
-            t.cancel()
-        await asyncio.gather(*link_tasks, return_exceptions=True)
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

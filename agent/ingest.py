@@ -106,7 +106,7 @@ class Ingestor:
         self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._waiting_latency: list[float] = []
-        self._write_failing_since: float | None = None
+        self._write_failing = False
         self._observed_second = -1
         self._observed_text = ""
         self._last_doc_time: datetime | None = None
@@ -167,7 +167,7 @@ class Ingestor:
         """One queue item; nothing a document contains may take the ingest task down."""
         try:
             if isinstance(item, Incoming):
-                self._on_payload(item, source="notify")
+                self._on_payload(item)
             else:
                 self._on_control(item)
         except Exception as exc:
@@ -181,8 +181,8 @@ class Ingestor:
         waits = []
         if self._history_due_at is not None:
             waits.append(self._history_due_at - time.monotonic())
-        if self._write_failing_since is not None:
-            waits.append(1.0)
+        if self._write_failing:
+            waits.append(1.0)  # retry the write
         if not waits:
             return await self.queue.get()
         try:
@@ -197,7 +197,7 @@ class Ingestor:
 
     # --- documents -------------------------------------------------------------------------
 
-    def _on_payload(self, item: Incoming, *, source: str) -> None:
+    def _on_payload(self, item: Incoming) -> None:
         self.counters.notifications += 1
         try:
             doc = parse_document(item.payload, max_bytes=self.max_payload_bytes)
@@ -214,7 +214,7 @@ class Ingestor:
             self.want_resync("malformed session item")
         if not self._sequence_ok(doc, item.received):
             return
-        self.apply(doc, observed_at=item.observed_at, source=source)
+        self.apply(doc, observed_at=item.observed_at, source="notify")
 
     def _sequence_ok(self, doc: Document, received: float) -> bool:
         """Decide from ``globalSessionSequence`` whether to apply `doc` and whether to resync."""
@@ -410,34 +410,36 @@ class Ingestor:
         self._inflight = fut
         fut.add_done_callback(lambda f: self._written(f, batch, waits))
 
-    def _write(self, batch: WriteBatch) -> None:
-        """In the writer thread. A batch SQLite refuses for its *content* (not for the disk) is
-        written item by item, and what still fails is logged in full and counted — one bad value
-        must not block every later commit."""
+    def _write(self, batch: WriteBatch) -> int:
+        """In the writer thread; returns how many items were set aside.
+
+        A batch SQLite refuses for its *content* (not for the disk) is written item by item, and
+        what still fails is logged in full — one bad value must not block every later commit.
+        """
         try:
             self.store.write_batch(batch)
-            return
+            return 0
         except sqlite3.OperationalError:
             raise  # disk full, locked, I/O: keep the batch and retry it whole
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             log.error("the store refused a batch (%s); writing it item by item", exc)
+        set_aside = 0
         for single in _split(batch):
             try:
                 self.store.write_batch(single)
             except sqlite3.OperationalError:
                 raise
             except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
-                self.counters.malformed += 1
+                set_aside += 1
                 log.error("could not store %r (%s); set aside", single, exc)
+        return set_aside
 
     def _written(self, fut: asyncio.Future, batch: WriteBatch, waits: list[float]) -> None:
         self._inflight = None
         exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if exc is not None:  # disk full, I/O error, locked: keep everything, retry
-            self._health_written = {}
             self.counters.write_errors += 1
-            if self._write_failing_since is None:
-                self._write_failing_since = time.monotonic()
+            self._write_failing = True
             log.error(
                 "cannot write to the store (%s); keeping %d event(s) in memory and retrying "
                 "(%d write failures so far)",
@@ -448,9 +450,12 @@ class Ingestor:
             self.pending = _merge(batch, self.pending)
             self._waiting_latency = waits + self._waiting_latency
             return
-        if self._write_failing_since is not None:
+        if self._write_failing:
             log.warning("store writable again; %d pending event(s) written", len(batch.events))
-            self._write_failing_since = None
+            self._write_failing = False
+        if set_aside := fut.result():
+            self.counters.malformed += set_aside
+            self.health["malformed"] = self.counters.malformed
         self.counters.events += len(batch.events)
         done = time.monotonic()
         self.latencies.extend(done - t for t in waits)

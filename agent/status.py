@@ -62,28 +62,14 @@ def collect_status(
         "sessions": counts,
         "store": {"path": str(store.path), "bytes": store.file_bytes()},
     }
-    for extra in _EXTRA_SECTIONS:
-        status.update(extra(store))
+    from agent.sync.status import link_bytes, sync_status  # lazy: keeps status light
+
+    status["sync"] = sync_status(store)
     if config is not None and config.backhaul.enabled:
-        status.update(_backhaul_section(store, config))
+        from agent.backhaul.latest import status_section
+
+        status.update(status_section(config.backhaul, link_bytes)(store))
     return status
-
-
-def _backhaul_section(store: Store, config: Config) -> dict[str, Any]:
-    from agent.backhaul.latest import status_section
-    from agent.sync.status import link_bytes
-
-    return status_section(config.backhaul, link_bytes)(store)
-
-
-def _sync_section(store: Store) -> dict[str, Any]:
-    from agent.sync.status import sync_status  # lazy: keeps status light
-
-    return {"sync": sync_status(store)}
-
-
-# Sections contributed by optional features (sync, backhaul): (store) -> {"name": {...}}.
-_EXTRA_SECTIONS: list = [_sync_section]
 
 
 def format_status(s: dict[str, Any]) -> str:

@@ -158,6 +158,14 @@ def _user_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
+def _refuse_newer(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: database schema v{version} is newer than this pager-edge "
+            f"(v{SCHEMA_VERSION}); upgrade pager-edge or restore an older database"
+        )
+
+
 def migrate(path: str | Path, *, backup: bool = True) -> int:
     """Bring the file at `path` to the current schema; returns the version it had.
 
@@ -169,11 +177,7 @@ def migrate(path: str | Path, *, backup: bool = True) -> int:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         old = _user_version(conn)
-        if old > SCHEMA_VERSION:
-            raise StoreError(
-                f"{path}: database schema v{old} is newer than this pager-edge (v{SCHEMA_VERSION}); "
-                "upgrade pager-edge or restore an older database"
-            )
+        _refuse_newer(path, old)
         if old == SCHEMA_VERSION:
             return old
         if existed and backup and old > 0:
@@ -250,12 +254,11 @@ class Store:
                 raise StoreError(
                     f"{self.path}: database not initialised yet (is the agent starting?)"
                 )
-            if version > SCHEMA_VERSION:
+            try:
+                _refuse_newer(self.path, version)
+            except StoreError:
                 conn.close()
-                raise StoreError(
-                    f"{self.path}: database schema v{version} is newer than this pager-edge "
-                    f"(v{SCHEMA_VERSION}); upgrade pager-edge"
-                )
+                raise
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             migrate(self.path)

@@ -392,20 +392,20 @@ def test_finished_today_and_quote_samples(tmp_path):
     assert len(active_views()) == 8
 
 
-def test_source_adds_configured_sections_and_survives_a_broken_one(tmp_path):
+def test_source_adds_status_sections_and_survives_a_broken_one(tmp_path, monkeypatch):
     db = make_store(tmp_path / "board.db")
-
-    def broken(store):
-        raise RuntimeError("operator API module exploded")
-
-    def backhaul(store):
-        return {"backhaul": {"online": True, "used_bytes": 10}}
-
-    src = BoardSource(db, clock=fixed_clock(), sections=[broken, backhaul])
+    src = BoardSource(db, clock=fixed_clock())
     s = src.poll()
     assert s is not None and s.ready
-    assert s.extras["backhaul"] == {"online": True, "used_bytes": 10}
+    assert "sync" in s.extras  # the optional sections of `pager-edge status`
     assert "agent" not in s.extras and "transmitter" not in s.extras
+
+    def broken(store, **kw):
+        raise RuntimeError("operator API module exploded")
+
+    monkeypatch.setattr("agent.status.collect_status", broken)
+    s = BoardSource(db, clock=fixed_clock()).poll()
+    assert s is not None and s.ready and s.extras == {}
 
 
 def test_backhaul_reading_from_the_store_reaches_the_header(tmp_path):
@@ -415,7 +415,6 @@ def test_backhaul_reading_from_the_store_reaches_the_header(tmp_path):
     from agent.backhaul.reading import Reading
     from agent.config import BackhaulConfig
     from tests.board_fixtures import board_config
-    from tui.app import status_sections
     from tui.data import backhaul_segments
 
     db = make_store(tmp_path / "board.db")
@@ -436,7 +435,7 @@ def test_backhaul_reading_from_the_store_reaches_the_header(tmp_path):
     cfg = board_config(db)
     cfg = cfg.__class__(**{**cfg.__dict__, "backhaul": BackhaulConfig(
         enabled=True, base_url="https://cc.example", cap_bytes=5_000_000_000)})  # fmt: skip
-    src = BoardSource(db, sections=status_sections(cfg))
+    src = BoardSource(db, config=cfg)
     s = src.poll()
     assert s is not None
     line = "".join(t for t, _ in backhaul_segments(s.extras.get("backhaul")))

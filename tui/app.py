@@ -62,18 +62,6 @@ VERBS = {
 }
 
 
-def status_sections(cfg: Config) -> list[Callable[[Any], dict[str, Any]]]:
-    """Header sections of optional features that need the site's configuration to compute."""
-    sections = []
-    if cfg.backhaul.enabled:
-        try:
-            from agent.backhaul.latest import status_section
-        except ImportError:  # pragma: no cover - feature not installed
-            return sections
-        sections.append(status_section(cfg.backhaul))
-    return sections
-
-
 def console_mode() -> bool:
     """The bare Linux console: 16 colours and no box glyphs."""
     return os.environ.get("TERM", "") == "linux"
@@ -144,7 +132,7 @@ class BoardApp(App):
             clock=self.clock,
             zone=self.zone,
             kiosk=kiosk,
-            sections=() if kiosk else status_sections(self.config),
+            config=None if kiosk else self.config,
         )
         self.snapshot: Snapshot | None = None
         self.overlay = Overlay()

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+from agent.config import Config
 from agent.controller.protocol import iso_utc, to_utc
 from agent.store import Store, StoreError
 
@@ -550,10 +551,10 @@ class BoardSource:
         clock: Clock = utc_clock,
         zone: tzinfo | None = None,
         kiosk: bool = False,
-        sections: Sequence[Callable[[Store], dict[str, Any]]] = (),
+        config: Config | None = None,
     ):
         self.path = Path(path)
-        self.sections = tuple(sections)  # extra status sections, e.g. backhaul from its config
+        self.config = config  # lets the status sections that need it (backhaul) be computed
         self.clock = clock
         self.zone = zone
         self.kiosk = kiosk
@@ -653,15 +654,9 @@ class BoardSource:
         from agent.status import collect_status
 
         try:
-            status = collect_status(store, now=self.clock())
+            status = collect_status(store, now=self.clock(), config=self.config)
         except Exception:  # an optional section must never take the board down
             status = {}
-        for section in self.sections:
-            try:
-                for key, value in section(store).items():
-                    status.setdefault(key, value)
-            except Exception:
-                continue
         return {
             k: v for k, v in status.items() if k not in _BASE_STATUS_KEYS and isinstance(v, dict)
         }

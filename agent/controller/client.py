@@ -56,10 +56,6 @@ async def create_context(transport: str = "") -> aiocoap.Context:
     return await aiocoap.Context.create_client_context()
 
 
-def _code_str(code: Code) -> str:
-    return code.dotted
-
-
 def _error_text(payload: bytes) -> str:
     """The readable part of an error body (JSON with an error/message key, or plain text)."""
     try:
@@ -129,7 +125,7 @@ class ControllerClient:
             raise ControllerUnreachable(
                 f"cannot reach the transmitter at {self.host}:{self.port}: {exc}"
             ) from None
-        code = _code_str(resp.code)
+        code = resp.code.dotted
         if not resp.code.is_successful():
             detail = _error_text(resp.payload)
             friendly = _FRIENDLY.get(code)

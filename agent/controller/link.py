@@ -61,14 +61,18 @@ class Link:
 
     async def run(self) -> None:
         """Keep an observation alive forever (cancel to stop)."""
-        delays = backoff_delays(initial=min(1.0, self.ping_interval), cap=self.max_backoff)
+
+        def fresh():
+            return backoff_delays(initial=min(1.0, self.ping_interval), cap=self.max_backoff)
+
+        delays = fresh()
         while True:
             started = time.monotonic()
             ok = await self._observe_once()
             if ok and time.monotonic() - started >= self.ping_interval:
                 # Only an observation that lived resets the backoff: a transmitter that accepts
                 # and drops at once must not get a registration and a full resync every second.
-                delays = backoff_delays(initial=min(1.0, self.ping_interval), cap=self.max_backoff)
+                delays = fresh()
             self.reconnects += 1
             await asyncio.sleep(next(delays))
 
