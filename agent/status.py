@@ -64,7 +64,10 @@ def collect_status(
     }
     from agent.sync.status import link_bytes, sync_status  # lazy: keeps status light
 
-    status["sync"] = sync_status(store)
+    sync = sync_status(store)
+    # Unused, a sync "backlog" is noise; `sync --once` from a timer counts as used.
+    if config is None or config.sync.enabled or config.sync.endpoint or sync.get("bytes_sent"):
+        status["sync"] = sync
     if config is not None and config.backhaul.enabled:
         from agent.backhaul.latest import status_section
 
