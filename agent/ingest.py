@@ -41,6 +41,12 @@ from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 4  # documents folded between two turns of the event loop
+# A snapshot (resync) or a ping shows the transmitter's sequence *now*; data notifications sent
+# before it may still be on their way (queued behind an unacknowledged CON under NSTART=1, or
+# retransmitted once). They count as late, not lost, if they arrive within this many seconds ...
+REORDER_GRACE = 2.0
+# ... and trail the snapshot by at most this many sequence numbers (a restart resets to 0).
+REORDER_WINDOW = 256
 
 
 @dataclass(slots=True)
@@ -81,6 +87,7 @@ class Ingestor:
         max_batch: int = 256,
         history_delay: float = 0.25,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reorder_grace: float = REORDER_GRACE,
     ):
         self.store = store
         self.client = client
@@ -89,6 +96,7 @@ class Ingestor:
         self.max_batch = max_batch
         self.history_delay = history_delay
         self.wall_clock = wall_clock
+        self.reorder_grace = reorder_grace
         self.queue: asyncio.Queue[Incoming | Control] = asyncio.Queue()
         self.counters = Counters()
         self.views: dict[str, SessionView] = store.load_views()
@@ -103,6 +111,9 @@ class Ingestor:
         self._history_retry = history_delay
         self._awaiting_end: set[str] = set()  # "cleared" seen, history has not said how yet
         self._resync_at = -1.0  # monotonic time the last resync's sessions snapshot was taken
+        self._resync_seq: int | None = None  # that snapshot's sequence
+        # (sequence, deadline): a ping showed this sequence before its data notifications came
+        self._ahead: tuple[int, float] | None = None
         self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._waiting_latency: list[float] = []
@@ -157,6 +168,7 @@ class Ingestor:
                     # transmitter sends the next one only after the ACK (NSTART=1).
                     await asyncio.sleep(0)
                 item = self.queue.get_nowait()
+            self._check_ahead(time.monotonic())
             if self._resync_wanted is not None:
                 await self.resync(self._resync_wanted)
             elif self._history_due():
@@ -183,6 +195,8 @@ class Ingestor:
             waits.append(self._history_due_at - time.monotonic())
         if self._write_failing:
             waits.append(1.0)  # retry the write
+        if self._ahead is not None:
+            waits.append(self._ahead[1] - time.monotonic())
         if not waits:
             return await self.queue.get()
         try:
@@ -226,9 +240,7 @@ class Ingestor:
             self.last_seq = seq
             return True
         delta = sequence_delta(self.last_seq, seq)
-        changes_sessions = doc.sessions is not None and not doc.is_ping
-        if delta <= 0 and received <= self._resync_at:
-            # Sent before the resync's snapshot, handled after it: already reflected there.
+        if delta <= 0 and self._reflected_in_snapshot(seq, received):
             self.counters.duplicates += 1
             return False
         if delta < 0:
@@ -236,19 +248,47 @@ class Ingestor:
             self.counters.gaps += 1
             self.want_resync(f"sequence went back from {self.last_seq} to {seq}")
             return False
-        if changes_sessions:
-            if delta == 0:
-                self.counters.duplicates += 1
-                return False
-            if delta > 1:
-                self.counters.gaps += 1
-                self.want_resync(f"missed {delta - 1} notification(s) before {seq}")
-        elif delta > 0:
-            # A ping or settings document already shows a newer sequence: a change was lost.
+        if doc.is_ping:
+            # A ping carries the sequence of the latest change without being one. If it is newer
+            # than the last change seen, its notification may still be on the way behind the
+            # ping; if it has not come within the grace, it was lost.
+            if delta > 0 and self._ahead is None:
+                self._ahead = (seq, received + self.reorder_grace)
+            return True
+        # Every other notification is one change (sessions, statistics or settings): one number.
+        if delta == 0:
+            self.counters.duplicates += 1
+            return False
+        if delta > 1:
             self.counters.gaps += 1
-            self.want_resync(f"missed notification(s) up to {seq}")
+            self.want_resync(f"missed {delta - 1} notification(s) before {seq}")
         self.last_seq = seq
         return True
+
+    def _reflected_in_snapshot(self, seq: int, received: float) -> bool:
+        """True for a notification the last resync's snapshot already contains.
+
+        Either it was received before the snapshot was taken and handled after it, or it was
+        sent before the snapshot but overtaken by the response (a piggybacked response does not
+        wait behind an unacknowledged CON; a queued notification does).
+        """
+        if received <= self._resync_at:
+            return True
+        if self._resync_seq is None or received - self._resync_at > self.reorder_grace:
+            return False
+        return -REORDER_WINDOW <= sequence_delta(self._resync_seq, seq) <= 0
+
+    def _check_ahead(self, now: float) -> None:
+        """Resync if the notifications a ping announced have not arrived within the grace."""
+        if self._ahead is None or self.last_seq is None:
+            return
+        seq, deadline = self._ahead
+        if sequence_delta(self.last_seq, seq) <= 0:
+            self._ahead = None
+        elif now >= deadline:
+            self._ahead = None
+            self.counters.gaps += 1
+            self.want_resync(f"missed notification(s) up to {seq}")
 
     def apply(self, doc: Document, *, observed_at: str, source: str) -> None:
         """Fold a document's sessions and history into views, events and snapshots."""
@@ -350,7 +390,7 @@ class Ingestor:
             self._note_liveness(sessions.document, now)
             self.apply(sessions.document, observed_at=now, source="resync")
             if sessions.document.meta.sequence is not None:
-                self.last_seq = sessions.document.meta.sequence
+                self.last_seq = self._resync_seq = sessions.document.meta.sequence
         if not await self._fetch_history(source="resync"):
             return False
         self._resync_wanted = None

@@ -1,0 +1,135 @@
+"""``globalSessionSequence`` bookkeeping in the ingestor, one document at a time.
+
+A false gap costs a resync (two requests, one of them a blockwise history that grows all day); a
+missed gap loses a lifecycle step until the next resync. These pin down which is which, including
+the two races the CoAP tests showed on loopback: a ping that overtakes the notifications it
+counts, and notifications overtaken by a resync's snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from agent.ingest import REORDER_WINDOW, Incoming, Ingestor
+from agent.store import Store
+
+GRACE = 2.0
+
+
+@pytest.fixture
+def ingest(tmp_path):
+    store = Store(tmp_path / "agent.db")
+    ing = Ingestor(store, None, zone=None, reorder_grace=GRACE)
+    yield ing
+    ing.close()
+    store.close()
+
+
+def _doc(seq: int, kind: str = "sessions", number: int = 5) -> bytes:
+    doc: dict = {"responseTypes": [kind], "globalSessionSequence": seq}
+    if kind == "sessions":
+        doc["sessions"] = [
+            {
+                "uuid": f"s-{number}",
+                "number": number,
+                "created": "2026-03-07T18:00:00",
+                "state": "started",
+                "partySize": 2,
+            }
+        ]
+    elif kind == "statistics":
+        doc["statistics"] = {"served": 0}
+    return json.dumps(doc).encode()
+
+
+def _feed(ing: Ingestor, payload: bytes, at: float) -> None:
+    ing._on_payload(Incoming(payload, at, "2026-03-07T18:00:00Z"))
+
+
+def _resync_done(ing: Ingestor, seq: int, at: float) -> None:
+    """What a successful resync leaves behind (the CoAP part is covered by the agent tests)."""
+    ing._resync_at = at
+    ing.last_seq = ing._resync_seq = seq
+    ing._resync_wanted = None
+
+
+def test_consecutive_changes_of_any_kind_are_not_gaps(ingest):
+    t = time.monotonic()
+    for seq, kind in [(10, "sessions"), (11, "statistics"), (12, "sessions"), (13, "settings")]:
+        _feed(ingest, _doc(seq, kind), t)
+    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    assert ingest.last_seq == 13
+
+
+def test_a_skipped_number_is_a_gap_at_once(ingest):
+    t = time.monotonic()
+    _feed(ingest, _doc(10), t)
+    _feed(ingest, _doc(12), t)
+    assert ingest.counters.gaps == 1 and "missed 1" in ingest._resync_wanted
+
+
+def test_a_ping_ahead_of_its_notification_waits_for_it(ingest):
+    t = time.monotonic()
+    _feed(ingest, _doc(10), t)
+    _feed(ingest, _doc(12, "ping"), t)  # rendered after changes 11 and 12 were queued behind it
+    _feed(ingest, _doc(11), t + 0.01)
+    _feed(ingest, _doc(12), t + 0.02)
+    ingest._check_ahead(t + GRACE + 1)
+    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    assert ingest._ahead is None
+
+
+def test_a_ping_ahead_whose_notification_never_comes_is_a_gap_after_the_grace(ingest):
+    t = time.monotonic()
+    _feed(ingest, _doc(10), t)
+    _feed(ingest, _doc(11, "ping"), t)
+    ingest._check_ahead(t + GRACE / 2)
+    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    ingest._check_ahead(t + GRACE)
+    assert ingest.counters.gaps == 1 and "up to 11" in ingest._resync_wanted
+
+
+def test_the_next_change_after_a_lost_one_is_a_gap_without_waiting(ingest):
+    t = time.monotonic()
+    _feed(ingest, _doc(10), t)
+    _feed(ingest, _doc(11, "ping"), t)
+    _feed(ingest, _doc(12), t + 0.1)  # 11 was lost
+    assert ingest.counters.gaps == 1 and ingest._resync_wanted
+
+
+def test_notifications_the_snapshot_already_holds_are_duplicates(ingest):
+    t = time.monotonic()
+    _feed(ingest, _doc(10), t)
+    _resync_done(ingest, 20, t + 0.1)
+    _feed(ingest, _doc(21), t + 0.2)
+    # 15..20 were sent before the snapshot but overtaken by the response
+    for seq in range(15, 21):
+        _feed(ingest, _doc(seq), t + 0.3)
+    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    assert ingest.counters.duplicates == 6
+    assert ingest.last_seq == 21
+
+
+def test_an_old_number_long_after_the_snapshot_is_a_gap(ingest):
+    t = time.monotonic()
+    _resync_done(ingest, 20, t)
+    _feed(ingest, _doc(19), t + GRACE + 0.5)
+    assert ingest.counters.gaps == 1 and "went back" in ingest._resync_wanted
+
+
+def test_a_restart_right_after_a_resync_is_still_a_restart(ingest):
+    t = time.monotonic()
+    _resync_done(ingest, REORDER_WINDOW + 500, t)
+    _feed(ingest, _doc(1), t + 0.1)  # the transmitter rebooted: its sequence starts again
+    assert ingest.counters.gaps == 1 and "went back" in ingest._resync_wanted
+
+
+def test_the_snapshot_window_wraps_with_the_sequence(ingest):
+    t = time.monotonic()
+    _resync_done(ingest, 3, t)
+    _feed(ingest, _doc(65534), t + 0.1)  # sent before the wrap, overtaken by the snapshot
+    _feed(ingest, _doc(4), t + 0.2)
+    assert ingest.counters.gaps == 0 and ingest.counters.duplicates == 1
