@@ -300,3 +300,17 @@ async def test_add_form_validates_before_anything_is_sent(db):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.id == "staff" and app.action_results == []
+
+
+async def test_a_snapshot_arriving_while_the_board_closes_is_harmless(db):
+    """CI once caught the poll thread delivering a snapshot as the app tore its screen down
+    (the test ended right after a page). The screen's widgets are gone then: nothing to show."""
+    app = staff(db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        snap = app.snapshot
+        await app.main_screen.query("*").remove()  # as shutdown prunes the screen's children
+        app.post_message(BoardApp.SnapshotReady(snap))
+        await pilot.pause()
+        assert app.snapshots_seen >= 2
+    assert app.worker_errors == []

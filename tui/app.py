@@ -28,6 +28,7 @@ from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -239,7 +240,12 @@ class BoardApp(App):
         t0 = time.perf_counter()
         screen = self.main_screen
         if screen.is_mounted and screen.is_attached:
-            screen.refresh_view()  # type: ignore[attr-defined]
+            # A snapshot can arrive while the app closes and the screen's widgets are being
+            # removed; that must not turn a clean exit into a traceback.
+            try:
+                screen.refresh_view()  # type: ignore[attr-defined]
+            except NoMatches:
+                log.debug("board: screen widgets not there (closing?); refresh skipped")
         if from_store and self.screen.id == "history":
             self.load_history()
         self.update_ms.append((time.perf_counter() - t0) * 1000)
