@@ -272,7 +272,10 @@ class BoardApp(App):
 
     def _show_history(self, rows: list[dict[str, Any]]) -> None:
         if self.screen.id == "history":
-            self.screen.show(rows)  # type: ignore[attr-defined]
+            try:
+                self.screen.show(rows)  # type: ignore[attr-defined]
+            except NoMatches:  # closed meanwhile, as above
+                log.debug("board: history screen widgets not there; rows dropped")
 
     @work(thread=True, exclusive=True, group="estimates", exit_on_error=False)
     def load_estimates(self) -> None:
