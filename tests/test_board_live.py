@@ -303,8 +303,8 @@ async def test_add_form_validates_before_anything_is_sent(db):
 
 
 async def test_a_snapshot_arriving_while_the_board_closes_is_harmless(db):
-    """CI once caught the poll thread delivering a snapshot as the app tore its screen down
-    (the test ended right after a page). The screen's widgets are gone then: nothing to show."""
+    """Two full suites run side by side caught the poll thread delivering a snapshot as the app
+    tore its screen down (a test ended right after a page). The widgets are gone: nothing to show."""
     app = staff(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
