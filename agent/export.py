@@ -1,6 +1,9 @@
 """`pager-edge export`: sessions (default) or lifecycle events as JSONL or CSV on stdout.
 
-The record shapes are a contract other scripts rely on; keep them stable.
+The record shapes are a contract other scripts rely on; keep them stable. JSONL carries exactly
+what the transmitter said. CSV is for spreadsheets, which run a cell starting with ``=``, ``+``,
+``-``, ``@``, tab or carriage return as a formula — and labels come from anyone on the LAN — so
+such cells get a leading ``'`` (OWASP's advice) unless ``--raw`` asks for the text unchanged.
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ import csv
 import json
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any
 
 import click
 
 from agent.config import load_config
+from agent.display import spreadsheet_safe
 from agent.store import Store, StoreError
 
 SESSION_FIELDS = (
@@ -41,13 +45,23 @@ def event_records(store: Store) -> Iterable[dict[str, Any]]:
         yield {k: row[k] for k in EVENT_FIELDS}
 
 
-def write_records(records: Iterable[dict[str, Any]], fields: tuple[str, ...], fmt: str, out) -> int:
+def write_records(
+    records: Iterable[dict[str, Any]],
+    fields: tuple[str, ...],
+    fmt: str,
+    out: IO[str],
+    *,
+    raw: bool = False,
+) -> int:
     n = 0
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        cell = (lambda v: v) if raw else spreadsheet_safe
+        # RFC 4180 line ends: the writer quotes a cell holding any character of the terminator,
+        # so a label with a lone CR cannot split a record in two.
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
         writer.writeheader()
         for rec in records:
-            writer.writerow({k: "" if v is None else v for k, v in rec.items()})
+            writer.writerow({k: "" if v is None else cell(v) for k, v in rec.items()})
             n += 1
     else:
         for rec in records:
@@ -70,7 +84,7 @@ def open_readonly(path: str) -> Store:
 
 
 @click.command("export")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config.toml to use")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="database file to read")
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
@@ -78,13 +92,21 @@ def open_readonly(path: str) -> Store:
 @click.option(
     "--events", is_flag=True, help="one record per lifecycle event instead of per session"
 )
-def export_cmd(config_path: str | None, db_path: str | None, fmt: str, events: bool) -> None:
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="CSV: write text cells unchanged (by default a cell starting with = + - @ tab or CR "
+    "gets a leading ' so a spreadsheet does not run it as a formula)",
+)
+def export_cmd(
+    config_path: str | None, db_path: str | None, fmt: str, events: bool, raw: bool
+) -> None:
     """Export the recorded history (read-only; safe while the agent runs)."""
     store = open_readonly(resolve_db(config_path, db_path))
     try:
         if events:
-            write_records(event_records(store), EVENT_FIELDS, fmt, sys.stdout)
+            write_records(event_records(store), EVENT_FIELDS, fmt, sys.stdout, raw=raw)
         else:
-            write_records(session_records(store), SESSION_FIELDS, fmt, sys.stdout)
+            write_records(session_records(store), SESSION_FIELDS, fmt, sys.stdout, raw=raw)
     finally:
         store.close()

@@ -11,6 +11,8 @@ import logging
 import sys
 import threading
 
+from agent.display import printable, printable_lines
+
 _secrets: set[str] = set()
 _lock = threading.Lock()
 REDACTED = "***"
@@ -33,6 +35,16 @@ def redact(text: str) -> str:
 
 
 class RedactingFormatter(logging.Formatter):
+    """One record, one line: foreign text in a message cannot forge a second log line or send
+    escape sequences to a terminal reading the journal; secrets are redacted everywhere."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]
+        return printable_lines(super().formatException(ei))
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 

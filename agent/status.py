@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from agent.config import Config, load_config
+from agent.display import printable
 from agent.export import open_readonly
 from agent.store import Store
 
@@ -88,10 +89,12 @@ def format_status(s: dict[str, Any]) -> str:
     conn = "connected" if t["connected"] else f"DISCONNECTED ({t['state']})"
     lines.append(f"transmitter:  {conn}" + (f" since {t['since']}" if t["since"] else ""))
     if t["last_error"] and not t["connected"]:
-        lines.append(f"  last error: {t['last_error']}")
+        lines.append(f"  last error: {printable(t['last_error'])}")
     ping = t["last_ping_age_seconds"]
     lines.append(f"  last ping:  {'never' if ping is None else f'{ping:.0f} s ago'}")
-    lines.append(f"  device:     {t['device_name'] or '?'} firmware {t['firmware'] or '?'}")
+    lines.append(
+        f"  device:     {printable(t['device_name']) or '?'} firmware {printable(t['firmware']) or '?'}"
+    )
     skew = t["clock_skew_seconds"]
     lines.append(f"  clock skew: {'unknown' if skew is None else f'{skew:+.0f} s'}")
     lines.append(
@@ -107,10 +110,10 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(
             f"sync:         backlog {y.get('backlog')}, last success {y.get('last_success') or 'never'}, "
             f"{y.get('bytes_sent') or 0} bytes sent, {y.get('quarantined') or 0} quarantined"
-            + (f" — {y['alert']}" if y.get("alert") else "")
+            + (f" — {printable(y['alert'])}" if y.get("alert") else "")
         )
     if "backhaul" in s:
-        lines.append(f"backhaul:     {s['backhaul'].get('summary')}")
+        lines.append(f"backhaul:     {printable(s['backhaul'].get('summary'))}")
     lines.append(f"store:        {s['store']['path']} ({s['store']['bytes'] / 1e6:.1f} MB)")
     return "\n".join(lines)
 

@@ -35,6 +35,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from agent.config import Config
 from agent.controller.client import ControllerClient, ControllerError, ControllerUnreachable
+from agent.display import printable
 from tui.data import (
     ASCII,
     UNICODE,
@@ -400,7 +401,14 @@ class BoardApp(App):
 
     def _report(self, kind: str, number: int, error: str, *, title: str | None = None) -> None:
         verb = VERBS[kind][0]
-        self.notify(error, title=title or f"{verb} {number} failed", severity="error", timeout=8)
+        # The error text comes from the transmitter's answer: shown as text, never as markup.
+        self.notify(
+            printable(error),
+            title=title or f"{verb} {number} failed",
+            severity="error",
+            timeout=8,
+            markup=False,
+        )
         self._record(self.ActionDone(kind, number, False, error))
 
     def _record(self, message: ActionDone) -> None:

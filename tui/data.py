@@ -29,6 +29,7 @@ from typing import Any
 
 from agent.config import Config
 from agent.controller.protocol import iso_utc, to_utc
+from agent.display import printable
 from agent.store import Store, StoreError
 
 Clock = Callable[[], datetime]
@@ -249,7 +250,7 @@ def party_cells(p: Party, now: datetime, m: Markers = UNICODE) -> tuple[Cell, ..
         state = (f"{m.waiting} waiting", "late" if late else "")
     return (
         (str(p.number), "late" if late else "number"),
-        (p.label or "", ""),
+        (printable(p.label), ""),
         ("" if p.party_size is None else str(p.party_size), ""),
         (minutes(p.waited(now)), ""),
         ("" if p.goal_seconds is None else minutes(p.goal_seconds), "muted"),
@@ -283,9 +284,10 @@ def matches(p: Party, *, bucket: int | None = None, search: str = "") -> bool:
     needle = search.strip().casefold()
     if not needle:
         return True
+    label = printable(p.label).casefold()  # search what the host sees
     if needle.isdigit():
-        return str(p.number).startswith(needle) or needle in (p.label or "").casefold()
-    return needle in (p.label or "").casefold()
+        return str(p.number).startswith(needle) or needle in label
+    return needle in label
 
 
 def lowest_free_number(active: Iterable[int], *, start: int = 1, stop: int = 999) -> int | None:
@@ -335,7 +337,7 @@ def history_cells(
     ended = parse_iso(row.get("cleared"))
     return (
         (str(row["number"]), "number"),
-        (row.get("label") or "", ""),
+        (printable(row.get("label")), ""),
         ("" if row.get("party_size") is None else str(row["party_size"]), ""),
         outcome,
         ("" if goal is None else minutes(goal), "muted"),
@@ -772,7 +774,7 @@ def health_segments(
     else:
         segs.append(("?", "muted"))
     if health.get("firmware"):
-        segs += [(f" {m.sep} fw ", "muted"), (str(health["firmware"]), "muted")]
+        segs += [(f" {m.sep} fw ", "muted"), (printable(str(health["firmware"])), "muted")]
     return segs
 
 

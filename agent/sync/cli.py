@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from agent.config import load_config, with_overrides
+from agent.display import printable
 from agent.logs import setup_logging
 from agent.sync.engine import MODES, SyncEngine, SyncResult, SyncSetupError
 
@@ -129,4 +130,5 @@ def sync_cmd(
             line += f", {t['quarantined']} events QUARANTINED"
         click.echo(line + (", nothing pending" if res.done else f", {res.pending} pending"))
     if not res.done:
-        _fail(f"{res.pending} events pending: {res.error or 'not all sent'}", 1)
+        # The error may quote the receiver's answer: foreign text, made printable.
+        _fail(f"{res.pending} events pending: {printable(res.error) or 'not all sent'}", 1)

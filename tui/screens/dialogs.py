@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from agent.display import printable
 from tui.data import Quote, minutes
 
 MAX_LABEL = 40
@@ -69,7 +71,13 @@ class PartyForm(ModalScreen[PartyFields | None]):
     ):
         super().__init__()
         self.edit = edit
-        self.initial = (number, label, party_size, goal_seconds)
+        # The label is shown as the host can read it; unchanged, it is not sent back.
+        self.initial = (
+            number,
+            None if label is None else printable(label),
+            party_size,
+            goal_seconds,
+        )
         self.suggest = suggest
         self.taken = set(taken)
         self._goal_touched = edit
@@ -219,7 +227,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm", classes="dialog"):
-            yield Static(self.question, id="question")
+            yield Static(Text(self.question), id="question")  # labels inside: text, not markup
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes", compact=True)
                 yield Button("Keep (n)", id="no", compact=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from agent.display import printable
 from tui.data import (
     SIZE_BUCKETS,
     Party,
@@ -89,7 +91,7 @@ class StaffScreen(Screen):
         ansi = self.app.ansi
         with Vertical(id="top"):
             with Horizontal(id="titlebar"):
-                yield Static(self.app.site_title, id="title")
+                yield Static(Text(self.app.site_title), id="title")
                 yield Static("", id="clock")
             yield Line(ansi=ansi, id="stats")
             yield Line(ansi=ansi, id="health")
@@ -246,7 +248,7 @@ class StaffScreen(Screen):
         party = self.selected
         if party is None:
             return
-        who = f" ({party.label})" if party.label else ""
+        who = f" ({printable(party.label)})" if party.label else ""
         question = (
             f"Remove the party on pager {party.number}{who}?\n"
             "The session ends as REMOVED (walked away, no-show or mistake)."
@@ -308,5 +310,5 @@ class StaffScreen(Screen):
         bar = self.query_one("#filterbar")
         bar.display = bool(parts) or search_focused
         text = ("Filter: " + ", ".join(parts) + "  (Esc clears)") if parts else "Search:"
-        self.query_one("#filter-state", Static).update(text)
+        self.query_one("#filter-state", Static).update(Text(text))  # typed text, not markup
         self.query_one("#search-input").display = search_focused or bool(self.search)

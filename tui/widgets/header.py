@@ -17,7 +17,7 @@ def set_text(widget: Static, text: str, *, layout: bool = False) -> None:
     if getattr(widget, "_pe_text", None) == text:
         return
     widget._pe_text = text  # type: ignore[attr-defined]
-    widget.update(text, layout=layout)
+    widget.update(Text(text), layout=layout)  # plain text: nothing here is markup
 
 
 def segments_text(segments: Sequence[Cell], *, ansi: bool = False) -> Text:
