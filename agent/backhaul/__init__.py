@@ -10,7 +10,6 @@ Layout (pure parts have no I/O):
 - ``parse``   payloads and error bodies → typed records / :class:`OperatorError` (pure)
 - ``reading`` the :class:`Reading` record, its ``--json`` and store-row forms (pure)
 - ``budget``  allowance + reading + own bytes → sync mode (pure)
-- ``clock``   injectable time, so tests never wait
 - ``http``    the shared HTTP discipline: one call in flight, spacing, timeouts, error decoding
 - ``control_center`` / ``thingspace``  one async client per operator
 - ``poller``  the long-running task; ``wiring`` builds it (and the daemon task) from configuration

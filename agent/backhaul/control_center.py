@@ -16,9 +16,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from agent.backhaul import parse
-from agent.backhaul.clock import SYSTEM_CLOCK, Clock
 from agent.backhaul.http import OperatorHttp
 from agent.backhaul.reading import SessionInfo, UsageInfo
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.logs import register_secret
 
 API_ROOT = "rws/api/v1/"

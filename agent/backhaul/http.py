@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from agent.backhaul.clock import SYSTEM_CLOCK, Clock
 from agent.backhaul.errors import NetworkFailure, OperatorError
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.config import ConfigError
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,12 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from agent.backhaul.errors import OperatorError, Reaction
 from agent.backhaul.reading import SessionInfo, UsageInfo
+from agent.clock import parse_iso
 
 # --- scalars ------------------------------------------------------------------------------------
 
@@ -78,15 +79,7 @@ def parse_time(value: Any) -> datetime | None:
     if s is None:
         return None
     m = _DATE_Z.match(s)
-    if m:
-        s = m.group(1)
-    try:
-        moment = datetime.fromisoformat(s)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # both operators document UTC
-    return moment.astimezone(UTC)
+    return parse_iso(m.group(1) if m else s)  # zone-less means UTC: both operators document it
 
 
 def cycle_date(day: date) -> str:

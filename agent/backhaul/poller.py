@@ -25,9 +25,9 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from agent.backhaul.budget import Budget
-from agent.backhaul.clock import SYSTEM_CLOCK, Clock
 from agent.backhaul.errors import NetworkFailure, OperatorError
 from agent.backhaul.reading import Reading, SessionInfo, UsageInfo
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.config import BackhaulConfig
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import Any
 
 from agent.backhaul.budget import Budget, decide
 from agent.backhaul.errors import OperatorError
+from agent.clock import iso_utc, parse_iso
 from agent.config import BackhaulConfig
-from agent.controller.protocol import iso_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +224,6 @@ class Reading:
             if key not in known:
                 continue
             if key in _TIME_FIELDS and isinstance(value, str):
-                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                value = parse_iso(value)
             values[key] = value
         return cls(**values)

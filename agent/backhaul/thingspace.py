@@ -22,11 +22,10 @@ import httpx
 
 from agent.backhaul import parse
 from agent.backhaul.budget import cycle_bounds
-from agent.backhaul.clock import SYSTEM_CLOCK, Clock
 from agent.backhaul.errors import NetworkFailure, OperatorError
 from agent.backhaul.http import OperatorHttp
 from agent.backhaul.reading import SessionInfo, UsageInfo
-from agent.controller.protocol import iso_utc
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc
 from agent.logs import register_secret
 
 log = logging.getLogger(__name__)

@@ -5,17 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from agent.backhaul.reading import Reading
+from agent.display import format_bytes
 
 PROVIDER_NAMES = {"control_center": "Cisco Control Center", "thingspace": "Verizon ThingSpace"}
-
-
-def fmt_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 def fmt_age(moment: datetime | None, now: datetime) -> str:
@@ -41,8 +33,8 @@ def _used(r: Reading) -> str:
     if r.used_bytes is None:
         return "usage unknown"
     if not r.cap_bytes:
-        return f"{fmt_bytes(r.used_bytes)} used (no cap configured)"
-    return f"{fmt_bytes(r.used_bytes)} of {fmt_bytes(r.cap_bytes)} ({r.percent_used:.0f} %)"
+        return f"{format_bytes(r.used_bytes)} used (no cap configured)"
+    return f"{format_bytes(r.used_bytes)} of {format_bytes(r.cap_bytes)} ({r.percent_used:.0f} %)"
 
 
 def summary(r: Reading, now: datetime | None = None) -> str:
@@ -57,7 +49,7 @@ def summary(r: Reading, now: datetime | None = None) -> str:
     if r.used_bytes is not None:
         lines.append(f"  used:       {_used(r)}")
         end = r.cycle_end.strftime("%Y-%m-%d") if r.cycle_end else "?"
-        lines.append(f"  projected:  {fmt_bytes(r.projected_bytes)} by {end}")
+        lines.append(f"  projected:  {format_bytes(r.projected_bytes)} by {end}")
         alert = f", alert {r.alert}" if r.alert else ""
         lines.append(f"  sync mode:  {r.mode}{alert}")
     lines.append(f"  reading:    {fmt_age(r.usage_taken_at or r.session_taken_at, now)}")
@@ -72,7 +64,7 @@ def header(r: Reading | None, now: datetime | None = None) -> str:
     parts = [f"backhaul {_link(r)}"]
     if r.used_bytes is not None:
         parts.append(_used(r))
-        parts.append(f"→ {fmt_bytes(r.projected_bytes)}")
+        parts.append(f"→ {format_bytes(r.projected_bytes)}")
         parts.append(str(r.mode))
     parts.append(fmt_age(r.usage_taken_at or r.session_taken_at, now))
     if r.error:

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from agent.backhaul.clock import SYSTEM_CLOCK, Clock
 from agent.backhaul.control_center import ControlCenterClient
 from agent.backhaul.http import require_https
 from agent.backhaul.poller import BackhaulPoller, OnReading, OperatorClient
 from agent.backhaul.thingspace import ThingSpaceClient
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.config import BackhaulConfig, Config, ConfigError, secret
 
 CC_API_KEY = "PAGER_EDGE_CC_API_KEY"
