@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from agent.backhaul.cli import read_once
-from agent.backhaul.errors import OperatorError
+from agent.backhaul.reading import OperatorError
 from agent.backhaul.wiring import check_config, daemon_task, make_client
 from agent.cli import cli, main
 from agent.config import ConfigError, load_config

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.backhaul import parse
-from agent.backhaul.errors import OperatorError
+from agent.backhaul.reading import OperatorError
 from agent.logs import register_secret
 from tests import backhaul_fakes as f
 

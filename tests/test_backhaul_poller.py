@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agent.backhaul.control_center import ControlCenterClient
-from agent.backhaul.errors import NetworkFailure, OperatorError
 from agent.backhaul.latest import current, mode_provider, status_section
 from agent.backhaul.poller import BackhaulPoller
-from agent.backhaul.reading import Reading, SessionInfo, UsageInfo
+from agent.backhaul.reading import NetworkFailure, OperatorError, Reading, SessionInfo, UsageInfo
 from agent.backhaul.view import header, summary
 from agent.config import BackhaulConfig
 from agent.store import Store

@@ -6,10 +6,10 @@ retry cannot fix, and to combine the last operator figure with what the agent it
 
 Layout (pure parts have no I/O):
 
-- ``errors``  :class:`OperatorError` (code, HTTP status, message, reaction), ``NetworkFailure``
 - ``parse``   payloads and error bodies → typed records / :class:`OperatorError` (pure)
-- ``reading`` the :class:`Reading` record, its ``--json`` and store-row forms (pure)
-- ``budget``  allowance + reading + own bytes → sync mode (pure)
+- ``reading`` what everything shares (pure): the call records, :class:`OperatorError` /
+  ``NetworkFailure``, the budget (allowance + reading + own bytes → sync mode), and the
+  :class:`Reading` record with its ``--json`` and store-row forms
 - ``http``    the shared HTTP discipline: one call in flight, spacing, timeouts, error decoding
 - ``control_center`` / ``thingspace``  one async client per operator
 - ``poller``  the long-running task; ``wiring`` builds it (and the daemon task) from configuration

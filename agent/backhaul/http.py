@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from agent.backhaul.errors import NetworkFailure, OperatorError
+from agent.backhaul.reading import NetworkFailure, OperatorError
 from agent.clock import SYSTEM_CLOCK, Clock
 from agent.config import ConfigError
 

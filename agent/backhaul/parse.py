@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from agent.backhaul.errors import OperatorError, Reaction
-from agent.backhaul.reading import SessionInfo, UsageInfo
+from agent.backhaul.reading import OperatorError, Reaction, SessionInfo, UsageInfo
 from agent.clock import parse_iso
 
 # --- scalars ------------------------------------------------------------------------------------

@@ -24,9 +24,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal, Protocol
 
-from agent.backhaul.budget import Budget
-from agent.backhaul.errors import NetworkFailure, OperatorError
-from agent.backhaul.reading import Reading, SessionInfo, UsageInfo
+from agent.backhaul.reading import (
+    Budget,
+    NetworkFailure,
+    OperatorError,
+    Reading,
+    SessionInfo,
+    UsageInfo,
+)
 from agent.clock import SYSTEM_CLOCK, Clock
 from agent.config import BackhaulConfig
 

@@ -21,10 +21,14 @@ from typing import Any
 import httpx
 
 from agent.backhaul import parse
-from agent.backhaul.budget import cycle_bounds
-from agent.backhaul.errors import NetworkFailure, OperatorError
 from agent.backhaul.http import OperatorHttp
-from agent.backhaul.reading import SessionInfo, UsageInfo
+from agent.backhaul.reading import (
+    NetworkFailure,
+    OperatorError,
+    SessionInfo,
+    UsageInfo,
+    cycle_bounds,
+)
 from agent.clock import SYSTEM_CLOCK, Clock, iso_utc
 from agent.logs import register_secret
 
