@@ -6,12 +6,13 @@ retry cannot fix, and to combine the last operator figure with what the agent it
 
 Layout (pure parts have no I/O):
 
-- ``parse``   payloads and error bodies → typed records / :class:`OperatorError` (pure)
 - ``reading`` what everything shares (pure): the call records, :class:`OperatorError` /
   ``NetworkFailure``, the budget (allowance + reading + own bytes → sync mode), and the
   :class:`Reading` record with its ``--json`` and store-row forms
-- ``http``    the shared HTTP discipline: one call in flight, spacing, timeouts, error decoding
-- ``control_center`` / ``thingspace``  one async client per operator
+- ``http``    what both clients share on the wire: one call in flight, spacing, timeouts, https;
+  the lenient value parsers and error-body helpers (pure)
+- ``control_center`` / ``thingspace``  one per operator: its async client, its payloads and its
+  error codes → typed records / :class:`OperatorError`
 - ``poller``  the long-running task; ``wiring`` builds it (and the daemon task) from configuration
 - ``latest``  the stored reading re-budgeted for now: status section, sync mode provider
 - ``view``    text for people (CLI summary, board header); ``cli`` is ``pager-edge backhaul``
