@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from agent.backhaul.cli import read_once
+from agent.backhaul.monitor import check_config, daemon_task, make_client
 from agent.backhaul.reading import OperatorError
-from agent.backhaul.wiring import check_config, daemon_task, make_client
 from agent.cli import cli, main
 from agent.config import ConfigError, load_config
 from agent.store import Store
@@ -45,7 +45,7 @@ def server():
 @pytest.fixture(autouse=True)
 def no_spacing(monkeypatch):
     """Real clock here: the spacing between calls is tested with a fake clock elsewhere."""
-    monkeypatch.setattr("agent.backhaul.wiring.MIN_CALL_INTERVAL", 0.0)
+    monkeypatch.setattr("agent.backhaul.monitor.MIN_CALL_INTERVAL", 0.0)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from agent.backhaul.control_center import ControlCenterClient, api_base
 from agent.backhaul.http import require_https
-from agent.backhaul.poller import BackhaulPoller
+from agent.backhaul.monitor import BackhaulPoller
 from agent.backhaul.reading import NetworkFailure, OperatorError
 from agent.backhaul.thingspace import ThingSpaceClient
 from agent.clock import SystemClock

@@ -9,10 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agent.backhaul.control_center import ControlCenterClient
-from agent.backhaul.latest import current, mode_provider, status_section
-from agent.backhaul.poller import BackhaulPoller
+from agent.backhaul.monitor import (
+    BackhaulPoller,
+    current,
+    header,
+    mode_provider,
+    status_section,
+    summary,
+)
 from agent.backhaul.reading import NetworkFailure, OperatorError, Reading, SessionInfo, UsageInfo
-from agent.backhaul.view import header, summary
 from agent.config import BackhaulConfig
 from agent.store import Store
 from tests import backhaul_fakes as f

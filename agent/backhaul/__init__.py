@@ -13,7 +13,10 @@ Layout (pure parts have no I/O):
   the lenient value parsers and error-body helpers (pure)
 - ``control_center`` / ``thingspace``  one per operator: its async client, its payloads and its
   error codes → typed records / :class:`OperatorError`
-- ``poller``  the long-running task; ``wiring`` builds it (and the daemon task) from configuration
-- ``latest``  the stored reading re-budgeted for now: status section, sync mode provider
-- ``view``    text for people (CLI summary, board header); ``cli`` is ``pager-edge backhaul``
+- ``monitor`` the poller and its schedule; building it (and the daemon task) from configuration;
+  the stored reading re-budgeted for now (status section, sync mode provider); text for people
+  (CLI summary, board header)
+- ``cli``     ``pager-edge backhaul --once [--json]``
+
+Dependencies point one way: ``cli`` → ``monitor`` → operators → ``http`` → ``reading``.
 """

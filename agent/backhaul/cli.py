@@ -11,17 +11,17 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
+from agent.backhaul.monitor import make_poller, summary
 from agent.backhaul.reading import Reading
-from agent.backhaul.view import summary
-from agent.backhaul.wiring import make_poller
 from agent.config import Config, load_config
 from agent.logs import setup_logging
 
 
-async def read_once(cfg: Config, **kwargs) -> Reading:
+async def read_once(cfg: Config, **kwargs: Any) -> Reading:
     """One reading now (``kwargs`` go to :func:`make_poller`: transport, clock, …)."""
     poller = make_poller(cfg, **kwargs)
     try:

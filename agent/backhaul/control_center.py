@@ -238,7 +238,7 @@ class ControlCenterClient:
             clock=clock,
         )
 
-    async def _get(self, what: str, params: dict[str, str] | None = None):
+    async def _get(self, what: str, params: dict[str, str] | None = None) -> Any:
         return await self.http.request(
             "GET",
             f"devices/{self._iccid}/{what}",
