@@ -317,3 +317,25 @@ def test_error_messages_are_redacted():
     )
     assert "SECRET-echoed-by-server-1234" not in err.message
     assert "SECRET-echoed-by-server-1234" not in repr(err)
+
+
+def test_error_messages_and_codes_are_printable():
+    hostile = "bad\x1b]0;owned\x07\nFORGED line"
+    for err in (
+        cc_error(400, f.cc_error_body("E\x1b[2J1", hostile)),
+        ts_error(400, json.dumps({"errorCode": "E\x1b[2J1", "errorMessage": hostile})),
+        ts_error(401, json.dumps({"fault": {"code": "900901", "message": hostile}})),
+        ts_error(400, json.dumps({"error": "E\x1b[2J1", "error_description": hostile})),
+    ):
+        for text in (err.message, err.code, str(err), repr(err)):
+            assert not any(ch in text for ch in "\x1b\x07\n"), text
+        assert "bad\N{REPLACEMENT CHARACTER} FORGED line" in err.message
+
+
+def test_secrets_are_redacted_whatever_printable_does_to_them():
+    register_secret("SECRET-split-by-server-5678")
+    err = cc_error(401, f.cc_error_body("99999998", "key SECRET-split\u200b-by-server-5678"))
+    assert "SECRET-split-by-server-5678" not in err.message and "***" in err.message
+    register_secret("pass\tword-with-a-tab-9")  # printable alone would turn it into "pass word…"
+    err = cc_error(401, f.cc_error_body("99999998", "you sent pass\tword-with-a-tab-9"))
+    assert "word-with-a-tab-9" not in err.message and "***" in err.message

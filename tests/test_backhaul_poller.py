@@ -139,6 +139,18 @@ async def test_credential_error_stops_polling_for_good(caplog):
         await task
 
 
+async def test_log_lines_quoting_the_operator_are_one_printable_line(caplog):
+    clock = f.FakeClock(until=3000)
+    hostile = "bad\x1b]0;owned\x07\n2026-01-01 ERROR agent: forged"
+    flaky = OperatorError("30000001", 500, hostile, "retry_later")
+    limited = OperatorError("40000029", 429, hostile, "backoff")
+    client = ScriptedClient(clock, sessions=(flaky, limited, NetworkFailure(hostile), ONLINE))
+    await run_until(clock, BackhaulPoller(CFG, client, clock=clock))
+    quoted = [r.getMessage() for r in caplog.records if "forged" in r.getMessage()]
+    assert len(quoted) == 3
+    assert all(not any(ch in m for ch in "\x1b\x07\n") for m in quoted), quoted
+
+
 async def test_retry_later_waits_for_the_next_interval():
     clock = f.FakeClock(until=1300)
     flaky = OperatorError("30000001", 500, "unknown server error", "retry_later")

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from agent.backhaul.monitor import make_poller, summary
+from agent.backhaul.monitor import make_poller, printable_json, summary
 from agent.backhaul.reading import Reading
 from agent.config import Config, load_config
 from agent.logs import setup_logging
@@ -47,7 +47,7 @@ def backhaul_cmd(ctx: click.Context, once: bool, as_json: bool, config_path: str
         setup_logging("WARNING")  # redacting handler; without it warnings would print raw
     reading = asyncio.run(read_once(cfg))
     if as_json:
-        click.echo(json.dumps(reading.to_json(), ensure_ascii=False))
+        click.echo(json.dumps(printable_json(reading), ensure_ascii=False))
     else:
         click.echo(summary(reading, datetime.now(UTC)))
     if reading.error:

@@ -48,7 +48,7 @@ from agent.backhaul.reading import (
 from agent.backhaul.thingspace import ThingSpaceClient
 from agent.clock import SYSTEM_CLOCK, Clock
 from agent.config import BackhaulConfig, Config, ConfigError, secret
-from agent.display import format_bytes
+from agent.display import format_bytes, printable
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ def status_section(
         r = current(store.latest_backhaul_reading(), cfg, now, counter)
         if r is None:
             return {"backhaul": {"reading": None, "summary": header(None)}}
-        doc = r.to_json()
+        doc = printable_json(r)
         taken = r.usage_taken_at or r.session_taken_at
         doc["age_seconds"] = None if taken is None else round((now - taken).total_seconds())
         doc["summary"] = header(r, now)
@@ -389,6 +389,14 @@ def status_section(
 
 
 # --- text for people ------------------------------------------------------------------------------
+# Error messages are clean from the start (:class:`OperatorError`), but the SIM status, the rate
+# plan and a reading stored by an older version are the operator's words as they came: every text
+# value goes through `printable` on its way to a person.
+
+
+def printable_json(r: Reading) -> dict[str, Any]:
+    """The reading's ``--json`` keys, every text value made printable (``--json``, ``status``)."""
+    return {k: printable(v) if isinstance(v, str) else v for k, v in r.to_json().items()}
 
 
 def fmt_age(moment: datetime | None, now: datetime) -> str:
@@ -406,7 +414,7 @@ def fmt_age(moment: datetime | None, now: datetime) -> str:
 
 def _link(r: Reading) -> str:
     state = {True: "online", False: "offline", None: "online?"}[r.online]
-    addresses = " ".join(a for a in (r.ipv4, r.ipv6) if a)
+    addresses = " ".join(printable(a) for a in (r.ipv4, r.ipv6) if a)
     return f"{state} {addresses}".rstrip()
 
 
@@ -421,10 +429,11 @@ def _used(r: Reading) -> str:
 def summary(r: Reading, now: datetime | None = None) -> str:
     """A few lines for ``pager-edge backhaul --once``."""
     now = now or datetime.now(UTC)
-    lines = [f"{PROVIDER_NAMES.get(r.provider, r.provider)}: {_link(r)}"]
+    lines = [f"{PROVIDER_NAMES.get(r.provider) or printable(r.provider)}: {_link(r)}"]
     if r.error:
-        lines.append(f"  ERROR: {r.error}")
-    sim = " ".join(x for x in (r.sim_status, f"plan {r.rate_plan!r}" if r.rate_plan else "") if x)
+        lines.append(f"  ERROR: {printable(r.error)}")
+    plan = f"plan {printable(r.rate_plan)!r}" if r.rate_plan else ""
+    sim = " ".join(x for x in (printable(r.sim_status), plan) if x)
     if sim:
         lines.append(f"  SIM:        {sim}")
     if r.used_bytes is not None:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from agent.clock import iso_utc, parse_iso
 from agent.config import BackhaulConfig
+from agent.display import printable
 from agent.logs import redact
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -38,17 +39,27 @@ from agent.logs import redact
 Reaction = Literal["stop", "backoff", "retry_later", "relogin"]
 
 
+def _shown(text: str) -> str:
+    """Operator-supplied text made fit for people: no control or escape sequence, no line break,
+    no secret. Redacted before and after :func:`printable`, so that a secret the server echoed
+    with an invisible character inside it is caught once that character is gone."""
+    return redact(printable(redact(text)))
+
+
 class OperatorError(Exception):
     """An answer from the operator (or something posing as it) that is not the data asked for.
 
-    ``message`` is written for the person at the host stand and always passes through
-    :func:`agent.logs.redact`, because some servers echo request details back in error bodies.
+    ``message`` is written for the person at the host stand; it and ``code`` quote the server, so
+    both pass through :func:`_shown`: some servers echo request details back in error bodies, and
+    anything can pose as the operator (a captive portal, a hostile proxy) and send terminal escapes
+    or line breaks that would forge a log line. Every later use — log lines, the stored reading,
+    ``status``, the CLI — gets the clean text.
     """
 
     def __init__(self, code: str, http_status: int | None, message: str, reaction: Reaction):
-        self.code = code
+        self.code = _shown(code)
         self.http_status = http_status
-        self.message = redact(message)
+        self.message = _shown(message)
         self.reaction: Reaction = reaction
         super().__init__(self.message)
 
