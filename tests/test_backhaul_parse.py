@@ -125,6 +125,13 @@ def test_parse_time_spellings(raw, expected):
     assert parse_time(raw) == expected
 
 
+def test_a_date_at_the_edge_of_the_calendar_is_unknown_not_a_crash():
+    assert parse_time("0001-01-01T00:00:00+01:00") is None
+    assert parse_time("9999-12-31T23:59:59-01:00") is None
+    doc = json.loads(f.SEED_SESSION_INFO) | {"dateSessionEnded": "0001-01-01T00:00:00+01:00"}
+    assert cc_session_info(doc).ended_at is None
+
+
 def test_scalar_quirks():
     assert parse_int("943718") == 943718 and parse_int(None) is None
     assert parse_int(True) is None and parse_int("null") is None

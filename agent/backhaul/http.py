@@ -97,7 +97,10 @@ def parse_time(value: Any) -> datetime | None:
     if s is None:
         return None
     m = _DATE_Z.match(s)
-    return parse_iso(m.group(1) if m else s)  # zone-less means UTC: both operators document it
+    try:
+        return parse_iso(m.group(1) if m else s)  # zone-less means UTC: both operators document it
+    except OverflowError:  # year 1 or 9999 with an offset: outside what datetime can hold in UTC
+        return None
 
 
 def parse_ipv4(value: Any) -> str | None:
