@@ -53,6 +53,6 @@ def _check_optional(cfg) -> None:
                 key="[sync]",
             )
     if cfg.backhaul.enabled:
-        from agent.backhaul.wiring import make_client
+        from agent.backhaul.monitor import make_client
 
         make_client(cfg)  # checks [backhaul] keys and the provider's secrets, sends nothing

@@ -99,11 +99,11 @@ class Agent:
 
         try:
             if cfg.backhaul.enabled:
-                from agent.backhaul.wiring import daemon_task
+                from agent.backhaul.monitor import daemon_task
 
                 self.extra_tasks.append(("backhaul", daemon_task(cfg, aux, own_bytes=link_bytes)))
             if cfg.sync.enabled:
-                from agent.backhaul.latest import mode_provider
+                from agent.backhaul.monitor import mode_provider
                 from agent.sync.engine import SyncEngine, SyncSetupError
 
                 provider = None

@@ -70,7 +70,7 @@ def collect_status(
     if config is None or config.sync.enabled or config.sync.endpoint or sync.get("bytes_sent"):
         status["sync"] = sync
     if config is not None and config.backhaul.enabled:
-        from agent.backhaul.latest import status_section
+        from agent.backhaul.monitor import status_section
 
         status.update(status_section(config.backhaul, link_bytes)(store))
     return status

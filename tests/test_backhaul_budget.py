@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.backhaul.budget import cycle_bounds, decide
+from agent.backhaul.reading import cycle_bounds, decide
 
 GB = 1_000_000_000
 

@@ -14,10 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from agent.backhaul.cli import read_once
-from agent.backhaul.errors import OperatorError
-from agent.backhaul.wiring import check_config, daemon_task, make_client
+from agent.backhaul.monitor import check_config, daemon_task, make_client
+from agent.backhaul.reading import OperatorError
 from agent.cli import cli, main
 from agent.config import ConfigError, load_config
+from agent.status import collect_status, format_status
 from agent.store import Store
 from tests import backhaul_fakes as f
 
@@ -45,7 +46,7 @@ def server():
 @pytest.fixture(autouse=True)
 def no_spacing(monkeypatch):
     """Real clock here: the spacing between calls is tested with a fake clock elsewhere."""
-    monkeypatch.setattr("agent.backhaul.wiring.MIN_CALL_INTERVAL", 0.0)
+    monkeypatch.setattr("agent.backhaul.monitor.MIN_CALL_INTERVAL", 0.0)
 
 
 @pytest.fixture
@@ -282,3 +283,68 @@ def test_credentials_never_appear_anywhere(
     assert _leaks([sent], secrets), "the secrets must have been in play"
     assert _leaks(texts, secrets) == []
     assert os.environ.get("PAGER_EDGE_CC_API_KEY") == CC_KEY  # the environment itself is untouched
+
+
+# --- hostile text from the operator (or whatever poses as it) ------------------------------------
+
+HOSTILE = "bad\x1b]0;owned\x07\nFORGED 2026-01-01 ERROR agent: all good"
+SHOWN = "bad\N{REPLACEMENT CHARACTER} FORGED 2026-01-01 ERROR agent: all good"
+
+
+def _clean(text: str) -> bool:
+    return not any(ch in text for ch in "\x1b\x07\n\r")
+
+
+@pytest.mark.parametrize("scenario", ["cc_error", "ts_error", "cc_values"])
+def test_operator_text_reaches_people_without_escapes_or_line_breaks(
+    server, cc_env, ts_env, tmp_path, scenario
+):
+    """A server (or a proxy posing as it) sends a terminal title escape and a forged log line in
+    an error message, an error code, the SIM status and the rate plan: every place a person reads
+    them shows the text on one line, the escape replaced by one visible placeholder."""
+    body = json.dumps({"errorCode": "E\x1b[2J\n1", "errorMessage": HOSTILE})
+    if scenario == "cc_error":
+        serve_cc(server)
+        server.on("GET", f"{CC_ROOT}/sessionInfo", f.answer(body, 400))
+        path = f.write_config(tmp_path, server.url)
+    elif scenario == "ts_error":
+        serve_ts(server)
+        server.on("POST", "/api/m2m/v1/devices/actions/list", f.answer(body, 400))
+        path = f.write_config(tmp_path, server.url, provider="thingspace")
+    else:
+        serve_cc(server)
+        ctd = json.loads(f.SEED_CTD_USAGES) | {"status": HOSTILE, "ratePlan": HOSTILE}
+        server.on("GET", f"{CC_ROOT}/ctdUsages", f.answer(json.dumps(ctd)))
+        path = f.write_config(tmp_path, server.url)
+    failing = scenario != "cc_values"
+
+    human = invoke("--once", "--config", str(path))
+    assert human.exit_code == (1 if failing else 0), human.output
+    lines = human.stdout.splitlines()
+    assert _clean(human.stdout.replace("\n", ""))
+    assert lines[0].startswith(("Cisco Control Center:", "Verizon ThingSpace:"))
+    assert all(line.startswith("  ") for line in lines[1:])  # no line of the operator's own
+    shown_in = [line for line in lines if SHOWN in line]
+    assert shown_in and shown_in[0].startswith("  ERROR:" if failing else "  SIM:")
+
+    doc = json.loads(invoke("--once", "--json", "--config", str(path)).stdout)
+    fields = ("error", "error_code") if failing else ("sim_status", "rate_plan")
+    for key in fields:
+        assert _clean(doc[key]), (key, doc[key])
+    assert SHOWN in doc[fields[0]]
+    if failing:
+        assert doc["error_code"] == "E\N{REPLACEMENT CHARACTER} 1"
+
+    cfg = load_config(path)
+    store = Store(tmp_path / "pe.db", synchronous="NORMAL")
+    try:
+        store.add_backhaul_reading(asyncio.run(read_once(cfg)).to_row())
+        status = collect_status(store, config=cfg)
+    finally:
+        store.close()
+    section = status["backhaul"]
+    for key in fields:
+        assert _clean(section[key]) and SHOWN in section[fields[0]], (key, section[key])
+    assert all(_clean(v) for v in section.values() if isinstance(v, str))
+    text = format_status(status)
+    assert _clean(text.replace("\n", "")) and len(text.splitlines()) == text.count("\n") + 1

@@ -10,12 +10,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from agent.backhaul.clock import SystemClock
 from agent.backhaul.control_center import ControlCenterClient, api_base
-from agent.backhaul.errors import NetworkFailure, OperatorError
 from agent.backhaul.http import require_https
-from agent.backhaul.poller import BackhaulPoller
+from agent.backhaul.monitor import BackhaulPoller
+from agent.backhaul.reading import NetworkFailure, OperatorError
 from agent.backhaul.thingspace import ThingSpaceClient
+from agent.clock import SystemClock
 from agent.config import BackhaulConfig, ConfigError
 from tests import backhaul_fakes as f
 

@@ -8,8 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from agent.backhaul import parse
-from agent.backhaul.errors import OperatorError
+from agent.backhaul.control_center import (
+    CC_ERRORS,
+    cc_ctd_usages,
+    cc_error,
+    cc_session_info,
+    cc_usage_in_zone,
+    cycle_date,
+)
+from agent.backhaul.http import parse_bool, parse_int, parse_ipv4, parse_ipv6, parse_time
+from agent.backhaul.reading import OperatorError
+from agent.backhaul.thingspace import (
+    login_failure,
+    ts_access_token,
+    ts_daily_usage,
+    ts_device,
+    ts_error,
+    ts_session_report,
+    ts_session_token,
+)
 from agent.logs import register_secret
 from tests import backhaul_fakes as f
 
@@ -39,7 +56,7 @@ def utc(*args) -> datetime:
 
 
 def test_session_info_seed_null_string_ipv6_prefix_and_dates():
-    s = parse.cc_session_info(json.loads(f.SEED_SESSION_INFO))
+    s = cc_session_info(json.loads(f.SEED_SESSION_INFO))
     assert s.ipv4 is None  # "null", the string
     assert s.ipv6 == "2605:9780:309e::/64"
     assert s.started_at == utc(2016, 7, 6, 1, 31, 46, 893000)
@@ -48,18 +65,18 @@ def test_session_info_seed_null_string_ipv6_prefix_and_dates():
 
 
 def test_session_info_in_session_and_never_in_session():
-    live = parse.cc_session_info(
+    live = cc_session_info(
         {"ipAddress": "10.0.0.7", "dateSessionStarted": "2024-05-15 10:00:00.000+0000"}
     )
     assert live.online is True and live.ipv4 == "10.0.0.7" and live.ipv6 is None
-    never = parse.cc_session_info(
+    never = cc_session_info(
         {"ipAddress": None, "dateSessionStarted": None, "dateSessionEnded": None}
     )
     assert never.online is False and never.ipv4 is None and never.started_at is None
 
 
 def test_ctd_usages_seed_null_counter_is_unknown_not_zero():
-    u = parse.cc_ctd_usages(json.loads(f.SEED_CTD_USAGES))
+    u = cc_ctd_usages(json.loads(f.SEED_CTD_USAGES))
     assert u.cycle_bytes == 0 and u.sms_count == 0 and u.voice_seconds == 0
     assert u.session_count is None
     assert u.sim_status == "ACTIVATED" and u.rate_plan == "hphlr rp1"
@@ -67,7 +84,7 @@ def test_ctd_usages_seed_null_counter_is_unknown_not_zero():
 
 
 def test_usage_in_zone_seed_sums_every_plan_and_reads_timestamp_key():
-    z = parse.cc_usage_in_zone(json.loads(f.SEED_USAGE_IN_ZONE))
+    z = cc_usage_in_zone(json.loads(f.SEED_USAGE_IN_ZONE))
     assert z.as_of == utc(2016, 11, 10, 5, 31, 17, 557000)  # "timeStamp" in the example
     assert z.cycle_start == utc(2016, 10, 31, 10, 30)
     assert z.cycle_end == utc(2016, 11, 30, 10, 29, 59)
@@ -85,7 +102,7 @@ def test_usage_in_zone_documented_key_spelling_reads_the_same():
             row["SMSmtusage"] = 2
             row["SMSmousage"] = 1
             del row["smsmtusage"], row["smsmousage"]
-    z = parse.cc_usage_in_zone(doc)
+    z = cc_usage_in_zone(doc)
     assert z.as_of == utc(2016, 11, 10, 5, 31, 17, 557000)
     assert z.sms_count == 6
 
@@ -105,49 +122,56 @@ def test_usage_in_zone_documented_key_spelling_reads_the_same():
     ],
 )
 def test_parse_time_spellings(raw, expected):
-    assert parse.parse_time(raw) == expected
+    assert parse_time(raw) == expected
+
+
+def test_a_date_at_the_edge_of_the_calendar_is_unknown_not_a_crash():
+    assert parse_time("0001-01-01T00:00:00+01:00") is None
+    assert parse_time("9999-12-31T23:59:59-01:00") is None
+    doc = json.loads(f.SEED_SESSION_INFO) | {"dateSessionEnded": "0001-01-01T00:00:00+01:00"}
+    assert cc_session_info(doc).ended_at is None
 
 
 def test_scalar_quirks():
-    assert parse.parse_int("943718") == 943718 and parse.parse_int(None) is None
-    assert parse.parse_int(True) is None and parse.parse_int("null") is None
-    assert parse.parse_bool("false") is False and parse.parse_bool(None) is None
-    assert parse.parse_ipv4("null") is None and parse.parse_ipv4("10.1.2.3") == "10.1.2.3"
-    assert parse.parse_ipv6("2605:9780:309e:0::/64") == "2605:9780:309e::/64"
-    assert parse.parse_ipv6("2605:9780:309e::1") == "2605:9780:309e::1"
-    assert parse.cycle_date(datetime(2016, 11, 10).date()) == "2016-11-10Z"
+    assert parse_int("943718") == 943718 and parse_int(None) is None
+    assert parse_int(True) is None and parse_int("null") is None
+    assert parse_bool("false") is False and parse_bool(None) is None
+    assert parse_ipv4("null") is None and parse_ipv4("10.1.2.3") == "10.1.2.3"
+    assert parse_ipv6("2605:9780:309e:0::/64") == "2605:9780:309e::/64"
+    assert parse_ipv6("2605:9780:309e::1") == "2605:9780:309e::1"
+    assert cycle_date(datetime(2016, 11, 10).date()) == "2016-11-10Z"
 
 
 @pytest.mark.parametrize(("code", "status_message"), f.CC_ERROR_TABLE.items())
 def test_every_documented_control_center_code(code, status_message):
     status, server_message = status_message
-    err = parse.cc_error(status, f.cc_error_body(code, server_message))
+    err = cc_error(status, f.cc_error_body(code, server_message))
     assert isinstance(err, OperatorError)
     assert err.code == code and err.http_status == status
-    expected = parse.CC_ERRORS[code]
+    expected = CC_ERRORS[code]
     assert err.reaction == expected[0]
     assert expected[1] in err.message and code in err.message
 
 
 def test_control_center_reactions_that_matter_most():
-    creds = parse.cc_error(401, f.cc_error_body("10000001", "Invalid credentials."))
+    creds = cc_error(401, f.cc_error_body("10000001", "Invalid credentials."))
     assert creds.reaction == "stop"
     assert "credentials or allowed-IP range" in creds.message
-    assert parse.cc_error(404, f.cc_error_body("20000001", "x")).reaction == "stop"
-    assert parse.cc_error(500, f.cc_error_body("30000001", "x")).reaction == "retry_later"
+    assert cc_error(404, f.cc_error_body("20000001", "x")).reaction == "stop"
+    assert cc_error(500, f.cc_error_body("30000001", "x")).reaction == "retry_later"
 
 
 @pytest.mark.parametrize("status", [200, 400, 429, 503])
 def test_rate_limit_code_backs_off_whatever_the_status(status):
-    err = parse.cc_error(status, f.CC_RATE_LIMIT)
+    err = cc_error(status, f.CC_RATE_LIMIT)
     assert err.code == "40000029" and err.reaction == "backoff"
 
 
 def test_control_center_unknown_code_success_and_html():
-    unknown = parse.cc_error(400, f.cc_error_body("99999999", "Something new"))
+    unknown = cc_error(400, f.cc_error_body("99999999", "Something new"))
     assert unknown.reaction == "retry_later" and "Something new" in unknown.message
-    assert parse.cc_error(200, f.SEED_SESSION_INFO) is None
-    html = parse.cc_error(200, f.HTML_PAGE, "text/html; charset=utf-8")
+    assert cc_error(200, f.SEED_SESSION_INFO) is None
+    html = cc_error(200, f.HTML_PAGE, "text/html; charset=utf-8")
     assert html.code == "not_json" and "HTML" in html.message and "base_url" in html.message
 
 
@@ -155,7 +179,7 @@ def test_control_center_unknown_code_success_and_html():
 
 
 def test_session_report_seed_example():
-    r = parse.ts_session_report(json.loads(f.SEED_TS_SESSIONS))
+    r = ts_session_report(json.loads(f.SEED_TS_SESSIONS))
     assert len(r.sessions) == 1
     only = r.sessions[0]
     assert only.start is None and only.end is None  # the example literally says "string"
@@ -164,7 +188,7 @@ def test_session_report_seed_example():
 
 
 def test_session_report_rows():
-    r = parse.ts_session_report(
+    r = ts_session_report(
         {
             "sessions": [
                 {
@@ -183,24 +207,22 @@ def test_session_report_rows():
 
 
 def test_daily_usage_total_inside_cycle():
-    d = parse.ts_daily_usage(json.loads(f.TS_DAILY_USAGE))
+    d = ts_daily_usage(json.loads(f.TS_DAILY_USAGE))
     assert d.has_more is False
     assert d.total(utc(2024, 5, 1), utc(2024, 6, 1)) == (105369575 + 2000000, 3)
-    assert parse.ts_daily_usage({"usageHistory": []}).total(utc(2024, 5, 1), utc(2024, 6, 1)) == (
+    assert ts_daily_usage({"usageHistory": []}).total(utc(2024, 5, 1), utc(2024, 6, 1)) == (
         0,
         0,
     )
-    nulls = parse.ts_daily_usage(
-        {"usageHistory": [{"bytesUsed": None, "timeStamp": "2024-05-02Z"}]}
-    )
+    nulls = ts_daily_usage({"usageHistory": [{"bytesUsed": None, "timeStamp": "2024-05-02Z"}]})
     assert nulls.total(utc(2024, 5, 1), utc(2024, 6, 1)) == (None, None)
 
 
 def test_device_list():
-    s = parse.ts_device(json.loads(f.TS_DEVICE_LIST))
+    s = ts_device(json.loads(f.TS_DEVICE_LIST))
     assert s.online is True and s.ipv4 == "10.20.30.40" and s.sim_status == "active"
     with pytest.raises(OperatorError) as exc:
-        parse.ts_device({"hasMoreData": False, "devices": []})
+        ts_device({"hasMoreData": False, "devices": []})
     assert exc.value.reaction == "stop"
 
 
@@ -216,7 +238,7 @@ def test_device_list():
     ],
 )
 def test_every_documented_session_report_error(status, reaction, text):
-    err = parse.ts_error(status, f.SEED_TS_ERRORS[status])
+    err = ts_error(status, f.SEED_TS_ERRORS[status])
     assert err.reaction == reaction and text in err.message and err.http_status == status
 
 
@@ -271,34 +293,56 @@ def test_every_documented_session_report_error(status, reaction, text):
     ],
 )
 def test_every_thingspace_error_shape(status, body, content_type, code, reaction, text):
-    err = parse.ts_error(status, body, content_type)
+    err = ts_error(status, body, content_type)
     assert err is not None and err.reaction == reaction and text in err.message
     if code:
         assert err.code == code
 
 
 def test_thingspace_success_is_not_an_error():
-    assert parse.ts_error(200, f.SEED_TS_SESSIONS) is None
-    assert parse.ts_error(200, f.TS_TOKEN % "abc") is None
+    assert ts_error(200, f.SEED_TS_SESSIONS) is None
+    assert ts_error(200, f.TS_TOKEN % "abc") is None
 
 
 def test_token_answers():
-    assert parse.ts_access_token(json.loads(f.TS_TOKEN % "tok")) == ("tok", 3600.0)
-    assert parse.ts_session_token(json.loads(f.TS_LOGIN % "m2m")) == "m2m"
+    assert ts_access_token(json.loads(f.TS_TOKEN % "tok")) == ("tok", 3600.0)
+    assert ts_session_token(json.loads(f.TS_LOGIN % "m2m")) == "m2m"
     with pytest.raises(OperatorError):
-        parse.ts_access_token({"token_type": "Bearer"})
+        ts_access_token({"token_type": "Bearer"})
 
 
 def test_login_failure_is_final_and_says_why():
-    err = parse.login_failure(parse.ts_error(400, f.TS_LOGIN_REFUSED))
+    err = login_failure(ts_error(400, f.TS_LOGIN_REFUSED))
     assert err.reaction == "stop"
     assert "Not retried automatically" in err.message and "lock the account" in err.message
 
 
 def test_error_messages_are_redacted():
     register_secret("SECRET-echoed-by-server-1234")
-    err = parse.cc_error(
+    err = cc_error(
         401, f.cc_error_body("99999998", "bad key SECRET-echoed-by-server-1234 for user")
     )
     assert "SECRET-echoed-by-server-1234" not in err.message
     assert "SECRET-echoed-by-server-1234" not in repr(err)
+
+
+def test_error_messages_and_codes_are_printable():
+    hostile = "bad\x1b]0;owned\x07\nFORGED line"
+    for err in (
+        cc_error(400, f.cc_error_body("E\x1b[2J1", hostile)),
+        ts_error(400, json.dumps({"errorCode": "E\x1b[2J1", "errorMessage": hostile})),
+        ts_error(401, json.dumps({"fault": {"code": "900901", "message": hostile}})),
+        ts_error(400, json.dumps({"error": "E\x1b[2J1", "error_description": hostile})),
+    ):
+        for text in (err.message, err.code, str(err), repr(err)):
+            assert not any(ch in text for ch in "\x1b\x07\n"), text
+        assert "bad\N{REPLACEMENT CHARACTER} FORGED line" in err.message
+
+
+def test_secrets_are_redacted_whatever_printable_does_to_them():
+    register_secret("SECRET-split-by-server-5678")
+    err = cc_error(401, f.cc_error_body("99999998", "key SECRET-split\u200b-by-server-5678"))
+    assert "SECRET-split-by-server-5678" not in err.message and "***" in err.message
+    register_secret("pass\tword-with-a-tab-9")  # printable alone would turn it into "pass word…"
+    err = cc_error(401, f.cc_error_body("99999998", "you sent pass\tword-with-a-tab-9"))
+    assert "word-with-a-tab-9" not in err.message and "***" in err.message

@@ -9,11 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agent.backhaul.control_center import ControlCenterClient
-from agent.backhaul.errors import NetworkFailure, OperatorError
-from agent.backhaul.latest import current, mode_provider, status_section
-from agent.backhaul.poller import BackhaulPoller
-from agent.backhaul.reading import Reading, SessionInfo, UsageInfo
-from agent.backhaul.view import header, summary
+from agent.backhaul.monitor import (
+    BackhaulPoller,
+    current,
+    header,
+    mode_provider,
+    status_section,
+    summary,
+)
+from agent.backhaul.reading import NetworkFailure, OperatorError, Reading, SessionInfo, UsageInfo
 from agent.config import BackhaulConfig
 from agent.store import Store
 from tests import backhaul_fakes as f
@@ -133,6 +137,18 @@ async def test_credential_error_stops_polling_for_good(caplog):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_log_lines_quoting_the_operator_are_one_printable_line(caplog):
+    clock = f.FakeClock(until=3000)
+    hostile = "bad\x1b]0;owned\x07\n2026-01-01 ERROR agent: forged"
+    flaky = OperatorError("30000001", 500, hostile, "retry_later")
+    limited = OperatorError("40000029", 429, hostile, "backoff")
+    client = ScriptedClient(clock, sessions=(flaky, limited, NetworkFailure(hostile), ONLINE))
+    await run_until(clock, BackhaulPoller(CFG, client, clock=clock))
+    quoted = [r.getMessage() for r in caplog.records if "forged" in r.getMessage()]
+    assert len(quoted) == 3
+    assert all(not any(ch in m for ch in "\x1b\x07\n") for m in quoted), quoted
 
 
 async def test_retry_later_waits_for_the_next_interval():

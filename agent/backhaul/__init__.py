@@ -6,14 +6,17 @@ retry cannot fix, and to combine the last operator figure with what the agent it
 
 Layout (pure parts have no I/O):
 
-- ``errors``  :class:`OperatorError` (code, HTTP status, message, reaction), ``NetworkFailure``
-- ``parse``   payloads and error bodies → typed records / :class:`OperatorError` (pure)
-- ``reading`` the :class:`Reading` record, its ``--json`` and store-row forms (pure)
-- ``budget``  allowance + reading + own bytes → sync mode (pure)
-- ``clock``   injectable time, so tests never wait
-- ``http``    the shared HTTP discipline: one call in flight, spacing, timeouts, error decoding
-- ``control_center`` / ``thingspace``  one async client per operator
-- ``poller``  the long-running task; ``wiring`` builds it (and the daemon task) from configuration
-- ``latest``  the stored reading re-budgeted for now: status section, sync mode provider
-- ``view``    text for people (CLI summary, board header); ``cli`` is ``pager-edge backhaul``
+- ``reading`` what everything shares (pure): the call records, :class:`OperatorError` /
+  ``NetworkFailure``, the budget (allowance + reading + own bytes → sync mode), and the
+  :class:`Reading` record with its ``--json`` and store-row forms
+- ``http``    what both clients share on the wire: one call in flight, spacing, timeouts, https;
+  the lenient value parsers and error-body helpers (pure)
+- ``control_center`` / ``thingspace``  one per operator: its async client, its payloads and its
+  error codes → typed records / :class:`OperatorError`
+- ``monitor`` the poller and its schedule; building it (and the daemon task) from configuration;
+  the stored reading re-budgeted for now (status section, sync mode provider); text for people
+  (CLI summary, board header)
+- ``cli``     ``pager-edge backhaul --once [--json]``
+
+Dependencies point one way: ``cli`` → ``monitor`` → operators → ``http`` → ``reading``.
 """

@@ -11,17 +11,17 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
+from agent.backhaul.monitor import make_poller, printable_json, summary
 from agent.backhaul.reading import Reading
-from agent.backhaul.view import summary
-from agent.backhaul.wiring import make_poller
 from agent.config import Config, load_config
 from agent.logs import setup_logging
 
 
-async def read_once(cfg: Config, **kwargs) -> Reading:
+async def read_once(cfg: Config, **kwargs: Any) -> Reading:
     """One reading now (``kwargs`` go to :func:`make_poller`: transport, clock, …)."""
     poller = make_poller(cfg, **kwargs)
     try:
@@ -47,7 +47,7 @@ def backhaul_cmd(ctx: click.Context, once: bool, as_json: bool, config_path: str
         setup_logging("WARNING")  # redacting handler; without it warnings would print raw
     reading = asyncio.run(read_once(cfg))
     if as_json:
-        click.echo(json.dumps(reading.to_json(), ensure_ascii=False))
+        click.echo(json.dumps(printable_json(reading), ensure_ascii=False))
     else:
         click.echo(summary(reading, datetime.now(UTC)))
     if reading.error:

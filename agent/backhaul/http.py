@@ -1,4 +1,7 @@
-"""The HTTP discipline both operator clients share.
+"""What both operator clients share on the wire: the request discipline, and the lenient reading of
+answers that are looser than their documentation.
+
+Requests:
 
 - One call in flight and a minimum spacing between calls: Control Center's limit (5 calls/s) is
   per *account*, shared with every other tool the operator's customer runs, and ThingSpace asks for
@@ -7,24 +10,185 @@
   drips bytes could otherwise hold the poller for ever).
 - No answer at all → :class:`NetworkFailure`; an answer that is not the data → :class:`OperatorError`
   decoded by the provider's parser; exception text never carries request headers.
+- https only (credentials go with every call), except to loopback.
+
+Answers (pure functions, absorbing the vendors' looseness here, once):
+
+- keys are read case-insensitively (usageInZone says ``timeStamp``/``smsmtusage`` where its table
+  says ``timestamp``/``SMSmtusage``);
+- ``"null"`` (the string) is null: sessionInfo's example returns ``"ipAddress": "null"``;
+- null counters mean *unknown*, never zero (``ctdSessionCount``);
+- dates come as ``2016-07-06 01:31:46.893+0000``, ``2016-11-10T05:31:17.557Z`` or ``2016-11-10Z``;
+  anything unparseable (the ThingSpace example literally says ``"string"``) becomes None;
+- IPv6 may be a ``/64`` prefix rather than an address: kept as the prefix;
+- an error body may be JSON, XML or a captive portal's HTML page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from agent.backhaul.clock import SYSTEM_CLOCK, Clock
-from agent.backhaul.errors import NetworkFailure, OperatorError
+from agent.backhaul.reading import NetworkFailure, OperatorError, Reaction
+from agent.clock import SYSTEM_CLOCK, Clock, parse_iso
 from agent.config import ConfigError
 
 log = logging.getLogger(__name__)
+
+# --- lenient values -------------------------------------------------------------------------------
+
+_NULL_WORDS = frozenset({"", "null", "none", "nil", "n/a"})
+
+
+def ci(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The same mapping with lower-cased keys (the vendors disagree with their own docs on case)."""
+    return {str(k).lower(): v for k, v in doc.items()}
+
+
+def text(value: Any) -> str | None:
+    """A string, with JSON null, ``"null"`` and blanks all meaning None."""
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    s = str(value).strip()
+    return None if s.lower() in _NULL_WORDS else s
+
+
+def parse_int(value: Any) -> int | None:
+    """A count: None stays None (unknown is not zero); numeric strings are accepted."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return round(value)
+    s = text(value)
+    if s is None:
+        return None
+    try:
+        return round(float(s))
+    except ValueError:
+        return None
+
+
+def parse_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    s = text(value)
+    if s is None:
+        return None
+    return {"true": True, "false": False, "1": True, "0": False}.get(s.lower())
+
+
+_DATE_Z = re.compile(r"^(\d{4}-\d{2}-\d{2})Z$")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A moment in UTC from any of the operators' spellings; None if absent or unparseable."""
+    s = text(value)
+    if s is None:
+        return None
+    m = _DATE_Z.match(s)
+    try:
+        return parse_iso(m.group(1) if m else s)  # zone-less means UTC: both operators document it
+    except OverflowError:  # year 1 or 9999 with an offset: outside what datetime can hold in UTC
+        return None
+
+
+def parse_ipv4(value: Any) -> str | None:
+    s = text(value)
+    if s is None:
+        return None
+    try:
+        return str(ipaddress.IPv4Address(s))
+    except ValueError:
+        return None
+
+
+def parse_ipv6(value: Any) -> str | None:
+    """An IPv6 address, or the prefix the operator reports instead (``2605:9780:309e::/64``)."""
+    s = text(value)
+    if s is None:
+        return None
+    try:
+        if "/" in s:
+            return str(ipaddress.IPv6Network(s, strict=False))
+        return str(ipaddress.IPv6Address(s))
+    except ValueError:
+        return None
+
+
+def expect_object(doc: Any, what: str) -> dict[str, Any]:
+    """`doc` as a case-insensitive mapping; anything else is an answer we cannot read (retry)."""
+    if not isinstance(doc, Mapping):
+        raise OperatorError(
+            "bad_answer",
+            None,
+            f"{what}: expected a JSON object, got {type(doc).__name__}",
+            "retry_later",
+        )
+    return ci(doc)
+
+
+def sum_known(values: list[int | None]) -> int | None:
+    """The sum of the reported values; None when none was reported (unknown is not zero)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+# --- error bodies ---------------------------------------------------------------------------------
+
+
+def reaction_for_status(status: int | None) -> Reaction:
+    """The reaction when the body names no error code: only the HTTP status is left to go by."""
+    if status in (401, 403):
+        return "stop"
+    if status == 429:
+        return "backoff"
+    return "retry_later"
+
+
+def json_or_none(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def looks_html(body: str, content_type: str) -> bool:
+    head = body.lstrip()[:200].lower()
+    return "html" in content_type.lower() or head.startswith(("<!doctype html", "<html"))
+
+
+def not_json_error(
+    provider: str, status: int | None, body: str, content_type: str
+) -> OperatorError:
+    """A body that is no JSON at all: a captive portal or a wrong base_url is the usual cause."""
+    if looks_html(body, content_type):
+        return OperatorError(
+            "not_json",
+            status,
+            f"the server at [backhaul] base_url answered an HTML page (HTTP {status}), not the "
+            f"{provider} API: check base_url (or a captive portal is in the way).",
+            "retry_later",
+        )
+    return OperatorError(
+        "not_json",
+        status,
+        f"{provider} answered HTTP {status} with a body that is not JSON.",
+        reaction_for_status(status),
+    )
+
+
+# --- requests -------------------------------------------------------------------------------------
 
 ErrorDecoder = Callable[[int | None, str, str], OperatorError | None]
 

@@ -1,21 +1,87 @@
-"""The backhaul reading: what the operator last said about the SIM, when, and what it means for the
-budget. One flat record so the store can insert it as a row and scripts get stable keys.
+"""What both operators and the monitor share: the records an operator call yields, what can go
+wrong and what to do about it, the data budget, and the :class:`Reading` that ties them together.
+Pure: no I/O, no clock of its own.
 
-It never holds a credential or token: only figures, identifiers of state and error messages that
-already went through redaction.
+- :class:`SessionInfo` / :class:`UsageInfo` — what one session or usage call said.
+- :class:`OperatorError` / :class:`NetworkFailure` and their :data:`Reaction` — an answer that is
+  not the data, or no answer at all, and whether the poller stops, slows down or asks again later.
+- :func:`decide` — allowance + operator figure + the agent's own bytes since → sync mode.
+  The operator's counter is the billing truth but it lags (ThingSpace: 15 min after a session
+  ends, hours for long sessions) and is only read every 15–60 min. So *used* is the last operator
+  figure plus the bytes the agent itself sent since that figure was read. Traffic of other devices
+  behind the same modem is only seen through the operator figure; the projection covers it via the
+  burn rate.
+- :class:`Reading` — the latest state as one flat record, so the store inserts it as a row and
+  scripts get stable keys. It never holds a credential or token: only figures, identifiers of
+  state and error messages that already went through redaction.
 """
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
-from agent.backhaul.budget import Budget, decide
-from agent.backhaul.errors import OperatorError
+from agent.clock import iso_utc, parse_iso
 from agent.config import BackhaulConfig
-from agent.controller.protocol import iso_utc
+from agent.display import printable
+from agent.logs import redact
+
+# --- errors ---------------------------------------------------------------------------------------
+
+# stop: a person must fix something (credentials, allowed IP range, ICCID); asking again cannot help
+#   and, for ThingSpace logins, would lock the account.
+# backoff: the operator asked us to slow down (rate limit); keep going, less often.
+# retry_later: transient on the operator's side; ask again at the next regular interval.
+# relogin: the session/bearer token expired; the client renews it once and repeats the call.
+Reaction = Literal["stop", "backoff", "retry_later", "relogin"]
+
+
+def _shown(text: str) -> str:
+    """Operator-supplied text made fit for people: no control or escape sequence, no line break,
+    no secret. Redacted before and after :func:`printable`, so that a secret the server echoed
+    with an invisible character inside it is caught once that character is gone."""
+    return redact(printable(redact(text)))
+
+
+class OperatorError(Exception):
+    """An answer from the operator (or something posing as it) that is not the data asked for.
+
+    ``message`` is written for the person at the host stand; it and ``code`` quote the server, so
+    both pass through :func:`_shown`: some servers echo request details back in error bodies, and
+    anything can pose as the operator (a captive portal, a hostile proxy) and send terminal escapes
+    or line breaks that would forge a log line. Every later use — log lines, the stored reading,
+    ``status``, the CLI — gets the clean text.
+    """
+
+    def __init__(self, code: str, http_status: int | None, message: str, reaction: Reaction):
+        self.code = _shown(code)
+        self.http_status = http_status
+        self.message = _shown(message)
+        self.reaction: Reaction = reaction
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, http_status={self.http_status!r}, "
+            f"message={self.message!r}, reaction={self.reaction!r})"
+        )
+
+
+class NetworkFailure(OperatorError):
+    """No answer at all (DNS, connect, TLS, timeout). Tells nothing about the SIM or credentials.
+
+    The API is reached over the backhaul itself, so this usually means the link is down: the
+    poller pauses instead of treating it as an operator error.
+    """
+
+    def __init__(self, message: str):
+        super().__init__("network", None, message, "retry_later")
+
+
+# --- what one call says ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +112,123 @@ class UsageInfo:
     cycle_start: datetime | None = None  # the operator's own window, when it says
     cycle_end: datetime | None = None
 
+
+# --- the data budget ------------------------------------------------------------------------------
+
+Mode = Literal["normal", "conserve", "critical", "blocked"]
+Alert = Literal["warn", "critical", "exhausted"]
+
+# The burn rate is measured over at least this long: one hour into a cycle, 10 MB would otherwise
+# project to 7 GB and throttle the sync for no reason.
+MIN_RATE_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    mode: Mode
+    alert: Alert | None  # on what is used now, not on the projection
+    cap_bytes: int  # 0: no allowance configured
+    used_bytes: int  # operator figure (0 if from an earlier cycle) + own bytes since it was read
+    projected_bytes: int  # at cycle_end, at the current burn rate
+    percent_used: float | None  # of cap_bytes; None without a cap
+    percent_projected: float | None
+    cycle_start: datetime
+    cycle_end: datetime
+
+
+def _add_months(moment: datetime, months: int, day: int) -> datetime:
+    month0 = moment.month - 1 + months
+    year, month = moment.year + month0 // 12, month0 % 12 + 1
+    day = min(day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def cycle_bounds(now: datetime, cycle_start_day: int) -> tuple[datetime, datetime]:
+    """The billing cycle containing `now`: [day `cycle_start_day` 00:00 UTC, same day next month).
+
+    Operators cut cycles at midnight in their own zone; when the operator reports the exact window
+    (Control Center's usageInZone does), pass it to :func:`decide` as ``cycle`` instead.
+    """
+    now = now.astimezone(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    start = _add_months(start, 0, cycle_start_day)
+    if now < start:
+        start = _add_months(start, -1, cycle_start_day)
+    return start, _add_months(start, 1, cycle_start_day)
+
+
+def decide(
+    cap_bytes: int,
+    operator_used_bytes: int,
+    reading_taken_at: datetime,
+    bytes_sent_since_reading: int,
+    now: datetime,
+    cycle_start_day: int = 1,
+    warn_percent: float = 75.0,
+    critical_percent: float = 95.0,
+    *,
+    cycle: tuple[datetime, datetime] | None = None,
+) -> Budget:
+    """The sync mode for this moment.
+
+    Policy, exactly:
+
+    - The cycle is ``cycle`` (the operator's window) if it contains `now`, else the one derived
+      from `cycle_start_day` (:func:`cycle_bounds`).
+    - Reset at the boundary: an operator reading taken before the current cycle started counts as
+      0 used. The agent's own bytes since the reading are always counted (when the reading predates
+      the cycle some of them belong to the previous one; over-counting is the safe side).
+    - ``used = operator figure + own bytes``; the burn rate is ``used / max(elapsed, 1 day)``;
+      ``projected = used + rate × time left in the cycle``.
+    - Mode: ``used ≥ cap`` → ``blocked``; else ``projected ≥ critical %`` of cap → ``critical``;
+      else ``projected ≥ warn %`` → ``conserve``; else ``normal``. Without a cap (0) → ``normal``.
+    - Alert (what a router would flash, on *used*, not projected): ≥ 100 % → ``exhausted``,
+      ≥ critical % → ``critical``, ≥ warn % → ``warn``, else None.
+    """
+    now = now.astimezone(UTC)
+    if cycle is not None and cycle[0] <= now < cycle[1]:
+        start, end = cycle
+    else:
+        start, end = cycle_bounds(now, cycle_start_day)
+    operator = operator_used_bytes if reading_taken_at >= start else 0
+    used = max(0, operator) + max(0, bytes_sent_since_reading)
+    elapsed = max(now - start, MIN_RATE_WINDOW)
+    left = max(end - now, timedelta(0))
+    projected = used + round(used * (left / elapsed))
+    if cap_bytes <= 0:
+        return Budget("normal", None, 0, used, projected, None, None, start, end)
+    pct_used = 100.0 * used / cap_bytes
+    pct_projected = 100.0 * projected / cap_bytes
+    mode: Mode
+    if used >= cap_bytes:
+        mode = "blocked"
+    elif pct_projected >= critical_percent:
+        mode = "critical"
+    elif pct_projected >= warn_percent:
+        mode = "conserve"
+    else:
+        mode = "normal"
+    alert: Alert | None = None
+    if pct_used >= 100.0:
+        alert = "exhausted"
+    elif pct_used >= critical_percent:
+        alert = "critical"
+    elif pct_used >= warn_percent:
+        alert = "warn"
+    return Budget(
+        mode,
+        alert,
+        cap_bytes,
+        used,
+        projected,
+        round(pct_used, 2),
+        round(pct_projected, 2),
+        start,
+        end,
+    )
+
+
+# --- the reading ----------------------------------------------------------------------------------
 
 _TIME_FIELDS = frozenset(
     {
@@ -224,6 +407,6 @@ class Reading:
             if key not in known:
                 continue
             if key in _TIME_FIELDS and isinstance(value, str):
-                value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                value = parse_iso(value)
             values[key] = value
         return cls(**values)
