@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import socket
+from pathlib import Path
 
 import aiocoap
 import pytest
 
+import agent.simulator as package
 from agent.simulator.server import Simulator, reserve_port
 from tests.simfixtures import doc, request, sim_and_client
 
@@ -217,3 +220,16 @@ async def test_silence_for_a_while_then_answers_again():
         assert sim.awake
         resp = await request(ctx, sim, GET, "/v1/settings")
         assert resp.code == aiocoap.CONTENT
+
+
+def _imports(module: str) -> set[str]:
+    source = (Path(package.__file__).parent / f"{module}.py").read_text(encoding="utf-8")
+    return {n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)}
+
+
+@pytest.mark.parametrize("module", ["notify", "resources", "replies"])
+def test_the_coap_face_knows_the_device_only_through_its_interface(module):
+    imported = _imports(module)
+    assert "agent.simulator.server" not in imported
+    if module != "replies":
+        assert "agent.simulator.device" in imported
