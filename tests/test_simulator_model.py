@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.simulator.clock import VirtualClock
+from agent.clock import VirtualClock
 from agent.simulator.jsonio import dumps, is_compact, loads_request
 from agent.simulator.model import MAX_LABEL_CHARS, UNSET_SEQUENCE, SimError, Transmitter
 
@@ -17,7 +17,7 @@ UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 
 
 def make(**kw) -> tuple[Transmitter, VirtualClock]:
-    clock = VirtualClock(datetime(2018, 3, 15, 8, 44, 13))
+    clock = VirtualClock(datetime(2018, 3, 15, 12, 44, 13, tzinfo=UTC))  # 08:44:13 in New York
     return Transmitter(clock, NY, **kw), clock
 
 

@@ -29,13 +29,11 @@ from __future__ import annotations
 import random
 import unicodedata
 import uuid as uuidlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-from agent.simulator.clock import wall_clock
+from agent.clock import SYSTEM_CLOCK, Clock, to_utc, wall_time
 
 SEQUENCE_MODULUS = 1 << 16
 UNSET_SEQUENCE = 0xFFFF
@@ -191,8 +189,8 @@ class Statistics:
 class Transmitter:
     """The device's state. Mutations return the notification documents to broadcast.
 
-    `clock` returns the transmitter's naive local wall time; `tz` (None = host local) is used only
-    to express ground truth in UTC. `seed` makes uuids reproducible. With
+    `clock` is the true time; the transmitter's wall clock is what a clock in `tz` (None: the
+    host's zone) shows at that time, moved by whatever ``POST /v1/settings {"datetime"}`` set. `seed` makes uuids reproducible. With
     `vendor_exact_notifications` the sessions/settings notifications omit ``timestamp``,
     ``deviceName`` and ``firmwareVersion`` like the vendor's example; with `vendor_exact_history`
     history items omit ``partySize`` and ``state`` like the vendor's history example.
@@ -200,8 +198,8 @@ class Transmitter:
 
     def __init__(
         self,
-        clock: Callable[[], datetime] | None = None,
-        tz: ZoneInfo | None = None,
+        clock: Clock | None = None,
+        tz: tzinfo | None = None,
         *,
         seed: int = 0,
         vendor_exact_notifications: bool = False,
@@ -216,7 +214,7 @@ class Transmitter:
     ):
         # A real device keeps a bounded history (a day's worth); None keeps everything.
         self.history_limit = history_limit
-        self._clock = clock or (lambda: wall_clock(tz))
+        self._clock = clock or SYSTEM_CLOCK
         self.tz = tz
         self._rng = random.Random(f"t7470-uuid:{seed}")
         self.vendor_exact_notifications = vendor_exact_notifications
@@ -243,7 +241,14 @@ class Transmitter:
 
     def now(self) -> datetime:
         """The transmitter's wall clock (naive local, whole seconds)."""
-        return (self._clock() + self._offset).replace(microsecond=0)
+        return wall_time(self._clock.now() + self._offset, self.tz)
+
+    def _instant_of(self, wall: datetime) -> datetime:
+        """The true time at which this device's clock in `tz` shows `wall` (the first, when the
+        autumn change shows it twice; the spring change's missing hour counts as before it)."""
+        moment = to_utc(wall, self.tz)
+        assert moment is not None
+        return moment
 
     def to_utc_iso(self, local: datetime | None) -> str | None:
         """Ground-truth form: the device's local time in UTC, ``YYYY-MM-DDTHH:MM:SSZ``."""
@@ -494,7 +499,7 @@ class Transmitter:
             24,
         )
         if when is not None:
-            self._offset = when - self._clock().replace(microsecond=0)
+            self._offset = self._instant_of(when) - self._clock.now().replace(microsecond=0)
         self.system_id, self.default_target_goal, self.statistics_clear_mark = system_id, goal, mark
         self._bump()
         return [self.settings_document(metadata=not self.vendor_exact_notifications)]

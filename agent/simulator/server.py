@@ -29,14 +29,14 @@ import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiocoap
 from aiocoap import resource
 
+from agent.clock import Clock
 from agent.simulator.jsonio import dumps
 from agent.simulator.model import UNSET, Doc, SimError, Transmitter
 from agent.simulator.notify import Fanout, NotifyResource, Outgoing
@@ -121,15 +121,16 @@ class Simulator:
         ping_interval: float = 30.0,
         seed: int = 0,
         drop_rate: float = 0.0,
-        clock: Callable[[], datetime] | None = None,
-        tz: ZoneInfo | None = None,
+        clock: Clock | None = None,
+        tz: tzinfo | None = None,
         *,
         duplicate_rate: float = 0.0,
         reorder_rate: float = 0.0,
         initial_chunk: int = 20,
         **model_kwargs: Any,
     ) -> Simulator:
-        """Bind and serve. `model_kwargs` go to :class:`~agent.simulator.model.Transmitter`
+        """Bind and serve: a transmitter whose wall clock shows `clock`'s time in zone `tz` (None:
+        the host's zone). `model_kwargs` go to :class:`~agent.simulator.model.Transmitter`
         (``vendor_exact_notifications``, ``vendor_exact_history``, ``start_sequence``, ...)."""
         model = Transmitter(clock, tz, seed=seed, **model_kwargs)
         bound = reserve_port(host, port)
