@@ -17,14 +17,19 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from agent.clock import ScaledClock
 from agent.config import Config, with_overrides
 from agent.daemon import Agent
 from agent.export import session_records
 from agent.logs import setup_logging
 from agent.store import Store
+
+if TYPE_CHECKING:
+    from agent.simulator.device import Keypad
 
 log = logging.getLogger(__name__)
 DEMO_PING_INTERVAL = 5.0
@@ -83,20 +88,19 @@ async def run_demo(
     db: Path,
     kiosk: bool,
 ) -> bool:
-    from agent.simulator.clock import wall_clock
     from agent.simulator.flow import GuestFlow
     from agent.simulator.server import Simulator
 
-    shift = [timedelta(0)]  # moves the simulated transmitter's clock back while warm-starting
+    clock = ScaledClock()  # real time; its shift moves the transmitter back while warm-starting
     sim = await Simulator.start(
         host="127.0.0.1",
         port=0,
         ping_interval=DEMO_PING_INTERVAL,
         seed=seed,
         drop_rate=drop_rate,
-        clock=lambda: wall_clock() + shift[0],
+        clock=clock,
     )
-    _warm_start(sim, shift, random.Random(seed))
+    _warm_start(sim, clock, random.Random(seed))
     cfg = with_overrides(
         Config(),
         store={"path": str(db)},
@@ -143,7 +147,7 @@ WARM_START = [
 ]
 
 
-def _warm_start(sim, shift: list[timedelta], rng: random.Random) -> None:
+def _warm_start(sim: Keypad, clock: ScaledClock, rng: random.Random) -> None:
     """A restaurant in full swing at start-up: back-dated parties through the device clock."""
     numbers = rng.sample(range(1, 100), len(WARM_START))
     steps = []
@@ -158,9 +162,9 @@ def _warm_start(sim, shift: list[timedelta], rng: random.Random) -> None:
             if seated:
                 steps.append((paged - 1, "clear", number, {}))
     for minutes_ago, op, number, kwargs in sorted(steps, key=lambda s: -s[0]):
-        shift[0] = -timedelta(minutes=minutes_ago)
+        clock.shift = -timedelta(minutes=minutes_ago)
         getattr(sim, op)(number, **kwargs)
-    shift[0] = timedelta(0)
+    clock.shift = timedelta(0)
 
 
 async def _headless(db: Path, duration: float | None, started: float) -> None:

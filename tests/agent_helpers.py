@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.clock import VirtualClock
 from agent.config import Config, parse_config
 from agent.export import session_records
-from agent.simulator.clock import VirtualClock
 from agent.store import Store, StoreError
 
 __all__ = ["VirtualClock"]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import aiocoap
 
-from agent.simulator.clock import VirtualClock
+from agent.clock import VirtualClock
 from agent.simulator.server import Simulator
 
 ZONE = ZoneInfo("America/New_York")

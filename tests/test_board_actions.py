@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.clock import ScaledClock
 from agent.config import Config, with_overrides
 from agent.controller.client import ControllerClient, create_context
 from agent.daemon import Agent
@@ -26,22 +27,15 @@ from tui.screens.dialogs import ConfirmDialog, PartyForm
 from tui.widgets.table import PartyTable
 
 
-class TransmitterClock:
-    """The simulated transmitter's wall clock: real local time plus an offset a test can move.
+class TransmitterClock(ScaledClock):
+    """The simulated transmitter's clock: real time plus a shift a test can move.
 
     The T7470 reports times to the second, so two pages within one second look like one; a test
     that re-pages moves this clock on instead of sleeping.
     """
 
-    def __init__(self, zone: ZoneInfo):
-        self.zone = zone
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(self.zone).replace(tzinfo=None) + self.offset
-
     def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
+        self.shift += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -60,7 +54,7 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def running_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    clock = TransmitterClock(ZoneInfo(ZONE))
+    clock = TransmitterClock()
     sim = await Simulator.start(
         host="127.0.0.1", port=0, ping_interval=2.0, seed=7, clock=clock, tz=ZoneInfo(ZONE)
     )

@@ -13,7 +13,7 @@ import sys
 import aiocoap
 import pytest
 
-from agent.simulator.clock import ScaledClock, VirtualClock
+from agent.clock import ScaledClock, VirtualClock
 from agent.simulator.flow import REPAGE_SPACING, GuestFlow, play, scripted_scenario
 from agent.simulator.model import Transmitter
 from agent.simulator.server import Simulator

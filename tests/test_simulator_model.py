@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.simulator.clock import VirtualClock
+from agent.clock import VirtualClock
 from agent.simulator.jsonio import dumps, is_compact, loads_request
 from agent.simulator.model import MAX_LABEL_CHARS, UNSET_SEQUENCE, SimError, Transmitter
 
 NY = ZoneInfo("America/New_York")
+CHICAGO = ZoneInfo("America/Chicago")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def make(**kw) -> tuple[Transmitter, VirtualClock]:
-    clock = VirtualClock(datetime(2018, 3, 15, 8, 44, 13))
+    clock = VirtualClock(datetime(2018, 3, 15, 12, 44, 13, tzinfo=UTC))  # 08:44:13 in New York
     return Transmitter(clock, NY, **kw), clock
 
 
@@ -151,7 +152,8 @@ def test_settings_change_the_clock_and_default_goal():
         "statisticsClearMark": 24,
     }
     clock.advance(10)
-    assert t.now() == datetime(2018, 3, 15, 9, 0, 10)
+    assert t.settings_json()["datetime"] == "2018-03-15T09:00:10"
+    assert t.now() == datetime(2018, 3, 15, 13, 0, 10, tzinfo=UTC)
     assert t.create(1)[0]["sessions"][0]["goalInSeconds"] == 420
 
 
@@ -178,6 +180,7 @@ def test_settings_change_the_clock_and_default_goal():
         (lambda t: t.set_settings(colour="red"), "4.00"),
         (lambda t: t.set_settings(), "4.00"),
         (lambda t: t.set_settings(datetime="15/03/2018"), "4.00"),
+        (lambda t: t.set_settings(datetime="9999-12-31T23:59:59"), "4.00"),  # past datetime.max
         (lambda t: t.set_settings(statisticsClearMark=25), "4.00"),
         (lambda t: t.standalone_page(5000), "4.00"),
     ],
@@ -276,6 +279,65 @@ def test_ground_truth_shape_order_and_utc():
     }
     assert gt[1]["state"] == "cleared" and gt[1]["cleared"] == "2018-03-15T12:47:34Z"
     assert gt[1]["label"] == ""
+
+
+def test_autumn_change_repeated_hour_keeps_true_order():
+    """Chicago, 1 November 2026: 01:00–02:00 happens twice (CDT, then CST from 07:00 UTC)."""
+    clock = VirtualClock(datetime(2026, 11, 1, 6, 30, tzinfo=UTC))  # 01:30 CDT, first pass
+    t = Transmitter(clock, CHICAGO)
+    [note] = t.create(1, goal=600)
+    assert note["sessions"][0]["created"] == "2026-11-01T01:30:00"
+    clock.advance(35 * 60)  # 07:05 UTC: 01:05 CST, the second pass
+    [note] = t.create(2)
+    assert note["sessions"][0]["created"] == "2026-11-01T01:05:00"
+    [note] = t.page(1)
+    assert note["timestamp"] == "2026-11-01T01:05:00"
+    # on the wire, paged at an earlier wall time than it was created
+    assert note["sessions"][0]["notified"] == "2026-11-01T01:05:00"
+    clock.advance(20 * 60)  # 07:25 UTC: 01:25 CST
+    t.clear(1)
+    [item] = t.history_document()["session_history"]
+    assert (item["created"], item["notified"], item["cleared"]) == (
+        "2026-11-01T01:30:00",
+        "2026-11-01T01:05:00",
+        "2026-11-01T01:25:00",
+    )
+    # 35 minutes waited, not minus 25: the party was paged late (goal 10 min)
+    stats = t.statistics_json()
+    assert stats["averageTimeServed"] == 35 * 60 and stats["percentLate"] == 100
+
+    first, second = t.ground_truth()  # in true order: the 01:30 CDT party came first
+    assert first["number"] == 1 and second["number"] == 2
+    assert first["created"] == "2026-11-01T06:30:00Z"
+    assert first["notified"] == "2026-11-01T07:05:00Z"
+    assert first["cleared"] == "2026-11-01T07:25:00Z"
+    assert first["created"] < first["notified"] < first["cleared"]
+    assert second["created"] == "2026-11-01T07:05:00Z"
+
+
+def test_spring_change_skips_an_hour_of_wall_time():
+    """Chicago, 8 March 2026: at 08:00 UTC the wall clock jumps from 02:00 CST to 03:00 CDT."""
+    clock = VirtualClock(datetime(2026, 3, 8, 7, 59, 30, tzinfo=UTC))  # 01:59:30 CST
+    t = Transmitter(clock, CHICAGO)
+    [note] = t.create(3, goal=60)
+    assert note["sessions"][0]["created"] == "2026-03-08T01:59:30"
+    clock.advance(45)
+    [note] = t.page(3)
+    assert note["sessions"][0]["notified"] == "2026-03-08T03:00:15"
+    assert t.settings_json()["datetime"] == "2026-03-08T03:00:15"
+    stats = t.statistics_json()
+    assert stats["averageTimeServed"] == 45 and stats["percentLate"] == 0  # 45 s, not 3645
+    [gt] = t.ground_truth()
+    assert (gt["created"], gt["notified"]) == ("2026-03-08T07:59:30Z", "2026-03-08T08:00:15Z")
+
+
+def test_ground_truth_is_what_the_device_clock_saw_after_it_was_set():
+    t, _ = make()  # 08:44:13 EDT
+    t.set_settings(datetime="2018-03-15T09:44:13")  # an hour fast
+    [note] = t.create(1)
+    assert note["sessions"][0]["created"] == "2018-03-15T09:44:13"
+    [gt] = t.ground_truth()
+    assert gt["created"] == "2018-03-15T13:44:13Z"  # what the device said, in UTC
 
 
 def test_uuids_are_reproducible_per_seed():

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiocoap
 import pytest
 
+import agent.simulator as package
+from agent.clock import VirtualClock
 from agent.simulator.server import Simulator, reserve_port
 from tests.simfixtures import doc, request, sim_and_client
 
@@ -62,6 +68,31 @@ async def test_sessions_create_get_update_page_clear_remove():
         ]
         states = {r["number"]: r["state"] for r in sim.ground_truth()}
         assert states == {12: "cleared", 13: "removed"}
+
+
+async def test_the_wire_repeats_the_autumn_hour_and_ground_truth_does_not():
+    chicago = ZoneInfo("America/Chicago")
+    start = VirtualClock(datetime(2026, 11, 1, 6, 40, tzinfo=UTC))  # 01:40 CDT
+    async with sim_and_client(clock=start, tz=chicago) as (sim, ctx, clock):
+        await request(ctx, sim, POST, "/v1/sessions", {"number": 5, "label": "Zoë"})
+        clock.advance(30 * 60)  # 01:10 CST
+        await request(ctx, sim, PUT, "/v1/sessions?number=5", {"action": "page"})
+        stats = doc(await request(ctx, sim, GET, "/v1/sessions/statistics"))["statistics"]
+        assert stats["averageTimeServed"] == 30 * 60  # waited half an hour, not minus half
+        clock.advance(60)
+        await request(ctx, sim, PUT, "/v1/sessions?number=5", {"action": "clear"})
+        [item] = doc(await request(ctx, sim, GET, "/v1/sessions/history"))["session_history"]
+        assert (item["created"], item["notified"], item["cleared"]) == (
+            "2026-11-01T01:40:00",
+            "2026-11-01T01:10:00",
+            "2026-11-01T01:11:00",
+        )
+        [truth] = sim.ground_truth()
+        assert (truth["created"], truth["notified"], truth["cleared"]) == (
+            "2026-11-01T06:40:00Z",
+            "2026-11-01T07:10:00Z",
+            "2026-11-01T07:11:00Z",
+        )
 
 
 async def test_delete_all_statistics_settings_and_standalone_page():
@@ -217,3 +248,16 @@ async def test_silence_for_a_while_then_answers_again():
         assert sim.awake
         resp = await request(ctx, sim, GET, "/v1/settings")
         assert resp.code == aiocoap.CONTENT
+
+
+def _imports(module: str) -> set[str]:
+    source = (Path(package.__file__).parent / f"{module}.py").read_text(encoding="utf-8")
+    return {n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)}
+
+
+@pytest.mark.parametrize("module", ["notify", "resources", "replies"])
+def test_the_coap_face_knows_the_device_only_through_its_interface(module):
+    imported = _imports(module)
+    assert "agent.simulator.server" not in imported
+    if module != "replies":
+        assert "agent.simulator.device" in imported

@@ -1,7 +1,9 @@
 """The built-in LRS T7470 simulator.
 
 * :mod:`.model` — the transmitter's state and documents, pure (no I/O), clock injected;
-* :mod:`.server` — the CoAP face on aiocoap (:class:`~.server.Simulator`), with fault injection;
+* :mod:`.device` — the interface the CoAP face is written against (:class:`~.device.Keypad`);
+* :mod:`.notify`, :mod:`.resources` — the CoAP face: the ``/v1/notify`` stream and the requests;
+* :mod:`.server` — :class:`~.server.Simulator`: implements the device on aiocoap, fault injection;
 * :mod:`.flow` — a guest-flow generator and a deterministic scripted scenario;
 * :mod:`.cli` — ``pager-edge simulate``.
 

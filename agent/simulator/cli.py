@@ -23,11 +23,11 @@ async def _serve(
     drop_rate: float,
     speed: float,
 ) -> None:
-    from agent.simulator.clock import ScaledClock
+    from agent.clock import SYSTEM_CLOCK, ScaledClock
     from agent.simulator.flow import GuestFlow
     from agent.simulator.server import Simulator
 
-    clock = ScaledClock(speed) if speed != 1.0 else None
+    clock = ScaledClock(speed) if speed != 1.0 else SYSTEM_CLOCK
     sim = await Simulator.start(
         host=host,
         port=port,

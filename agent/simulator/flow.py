@@ -4,8 +4,9 @@
   denser), get a free pager 1–99, wait roughly their goal, are paged (about 15 % again later), and
   are mostly seated (STOP); about 8 % walk away (REMOVED); some have their party size or label
   edited meanwhile. `speed` divides every wait, so the demo can run at 10× and the board moves.
-* :func:`scripted_scenario` — a fixed list of :class:`Action` for tests, applied one by one with a
-  virtual clock by :func:`play`. Same seed, same actions, same uuids, same ground truth.
+* :func:`scripted_scenario` — a fixed list of :class:`Action` for tests, applied one by one by
+  :func:`play`, which sleeps on the clock it is handed between them (a
+  :class:`~agent.clock.VirtualClock` only moves: a whole evening takes milliseconds). Same seed, same actions, same uuids, same ground truth.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from agent.clock import SYSTEM_CLOCK, Clock
+from agent.simulator.device import Keypad
 from agent.simulator.model import SimError
 
 log = logging.getLogger("agent.simulator.flow")
@@ -35,10 +37,6 @@ GOAL_WEIGHTS = (10, 20, 20, 18, 12, 10, 5, 5)
 REPAGE_SPACING = 10
 
 Op = Literal["create", "update", "page", "clear", "remove"]
-
-
-class Clock(Protocol):
-    def advance(self, seconds: float) -> None: ...
 
 
 def pick_label(rng: random.Random) -> str | None:
@@ -64,7 +62,7 @@ def pick_goal(rng: random.Random) -> int:
 
 @dataclass(frozen=True)
 class Action:
-    """Advance the transmitter clock by `advance` seconds, then ``sim.<op>(number, **kwargs)``."""
+    """`advance` seconds after the previous action, ``sim.<op>(number, **kwargs)``."""
 
     advance: float
     op: Op
@@ -165,9 +163,10 @@ def scripted_scenario(seed: int, sessions: int = 70, pool: int = 20) -> list[Act
 
 
 async def play(sim: Any, actions: list[Action], clock: Clock, delay: float = 0.0) -> None:
-    """Apply `actions` to a running simulator, advancing the virtual `clock` before each one."""
+    """Apply `actions` to a simulator (or a bare model), sleeping ``action.advance`` seconds on
+    `clock` before each one and `delay` real seconds after it (room for observers to keep up)."""
     for action in actions:
-        clock.advance(action.advance)
+        await clock.sleep(action.advance)
         getattr(sim, action.op)(action.number, **action.kwargs)
         await asyncio.sleep(delay)
 
@@ -195,13 +194,13 @@ class GuestFlow:
 
     def __init__(
         self,
-        sim: Any,
+        sim: Keypad,
         profile: str = "steady",
         *,
         speed: float = 1.0,
         seed: int | None = None,
         pool: range = range(1, 100),
-        sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Clock = SYSTEM_CLOCK,
         compress_goals: bool = False,
     ):
         if profile not in PROFILES:
@@ -213,7 +212,7 @@ class GuestFlow:
         self.speed = speed
         self.rng = random.Random(seed)
         self.pool = pool
-        self._sleep = sleep
+        self._clock = clock
         # With a time-lapse on a real transmitter clock (the demo), quote goals in lapsed time
         # too, so parties are paged around their quote — a few of them late — as in real life.
         self.compress_goals = compress_goals
@@ -222,7 +221,7 @@ class GuestFlow:
         self.parties_started = 0
 
     async def wait(self, seconds: float) -> None:
-        await self._sleep(seconds / self.speed)
+        await self._clock.sleep(seconds / self.speed)
 
     def _free_number(self) -> int | None:
         busy = set(self.sim.model.active) | self._reserved

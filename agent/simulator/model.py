@@ -22,6 +22,14 @@ Choices where the vendor documentation is silent (each one is something a client
 * Statistics count since the last reset (``DELETE /v1/sessions/statistics`` or the daily
   ``statisticsClearMark`` hour, applied lazily, without a notification). A guest is "served" when
   first paged; late means first paged after the goal. With nobody served both percentages are 0.
+
+Time. The device speaks naive local wall time (``2026-11-01T01:05:00``), which is ambiguous for an
+hour every autumn and skips an hour every spring. So the model never keeps wall times: every
+session time is the true instant (aware UTC) at which the device's own clock — moved by any
+``POST /v1/settings {"datetime"}`` — saw it, and the wall time is rendered in the device's zone
+only for the documents. Ground truth, waiting times and the statistics mark are computed on
+instants, so they stay right across the changes while the wire repeats or skips an hour, exactly
+as a real T7470 on local time does.
 """
 
 from __future__ import annotations
@@ -29,13 +37,11 @@ from __future__ import annotations
 import random
 import unicodedata
 import uuid as uuidlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-from agent.simulator.clock import wall_clock
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, to_utc, wall_time
 
 SEQUENCE_MODULUS = 1 << 16
 UNSET_SEQUENCE = 0xFFFF
@@ -70,9 +76,10 @@ UNSET: Any = _Unset()
 """Marks an argument that was not given (``label=None`` means "set the label to null")."""
 
 
-def fmt(moment: datetime | None) -> str | None:
-    """The device's timestamp format: naive local wall time, second precision, no zone."""
-    return None if moment is None else moment.strftime(TIMESTAMP_FORMAT)
+def fmt(moment: datetime | None, zone: tzinfo | None) -> str | None:
+    """The device's timestamp text for an instant: the wall time in `zone` (None: the host's),
+    second precision, no zone."""
+    return None if moment is None else wall_time(moment, zone).strftime(TIMESTAMP_FORMAT)
 
 
 def parse_device_time(value: Any) -> datetime:
@@ -122,7 +129,10 @@ def check_page_mode(page_mode: Any) -> str | None:
 
 @dataclass
 class Session:
-    """One session; `clear_type` is set once it has ended (and it lives in history)."""
+    """One session; `clear_type` is set once it has ended (and it lives in history).
+
+    Its times are true instants (aware UTC); :meth:`to_json` renders them as the device shows them.
+    """
 
     id: int
     uuid: str
@@ -144,8 +154,9 @@ class Session:
             return "cleared"
         return "paged" if self.notified is not None else "started"
 
-    def to_json(self, *, sequence: int | None) -> Doc:
-        """The session object in the vendor's key order; `sequence=None` omits sessionSequence."""
+    def to_json(self, *, sequence: int | None, zone: tzinfo | None) -> Doc:
+        """The session object in the vendor's key order, times as wall times in `zone`;
+        `sequence=None` omits sessionSequence."""
         out: Doc = {"id": self.id}
         if sequence is not None:
             out["sessionSequence"] = sequence
@@ -154,13 +165,13 @@ class Session:
             number=self.number,
             partySize=self.party_size,
             goalInSeconds=self.goal,
-            created=fmt(self.created),
-            started=fmt(self.created),
+            created=fmt(self.created, zone),
+            started=fmt(self.created, zone),
         )
         if self.notified is not None:
-            out["notified"] = fmt(self.notified)
+            out["notified"] = fmt(self.notified, zone)
         if self.cleared is not None:
-            out["cleared"] = fmt(self.cleared)
+            out["cleared"] = fmt(self.cleared, zone)
         out["label"] = self.label
         out["state"] = self.state
         return out
@@ -191,8 +202,8 @@ class Statistics:
 class Transmitter:
     """The device's state. Mutations return the notification documents to broadcast.
 
-    `clock` returns the transmitter's naive local wall time; `tz` (None = host local) is used only
-    to express ground truth in UTC. `seed` makes uuids reproducible. With
+    `clock` is the true time; the transmitter's wall clock is what a clock in `tz` (None: the
+    host's zone) shows at that time, moved by whatever ``POST /v1/settings {"datetime"}`` set. `seed` makes uuids reproducible. With
     `vendor_exact_notifications` the sessions/settings notifications omit ``timestamp``,
     ``deviceName`` and ``firmwareVersion`` like the vendor's example; with `vendor_exact_history`
     history items omit ``partySize`` and ``state`` like the vendor's history example.
@@ -200,8 +211,8 @@ class Transmitter:
 
     def __init__(
         self,
-        clock: Callable[[], datetime] | None = None,
-        tz: ZoneInfo | None = None,
+        clock: Clock | None = None,
+        tz: tzinfo | None = None,
         *,
         seed: int = 0,
         vendor_exact_notifications: bool = False,
@@ -216,7 +227,7 @@ class Transmitter:
     ):
         # A real device keeps a bounded history (a day's worth); None keeps everything.
         self.history_limit = history_limit
-        self._clock = clock or (lambda: wall_clock(tz))
+        self._clock = clock or SYSTEM_CLOCK
         self.tz = tz
         self._rng = random.Random(f"t7470-uuid:{seed}")
         self.vendor_exact_notifications = vendor_exact_notifications
@@ -242,21 +253,31 @@ class Transmitter:
     # --- time -----------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        """The transmitter's wall clock (naive local, whole seconds)."""
-        return (self._clock() + self._offset).replace(microsecond=0)
+        """The instant the transmitter's clock shows (aware UTC, whole seconds)."""
+        return (self._clock.now() + self._offset).replace(microsecond=0)
 
-    def to_utc_iso(self, local: datetime | None) -> str | None:
-        """Ground-truth form: the device's local time in UTC, ``YYYY-MM-DDTHH:MM:SSZ``."""
-        if local is None:
-            return None
-        aware = local.replace(tzinfo=self.tz) if self.tz is not None else local.astimezone()
-        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _fmt(self, moment: datetime | None) -> str | None:
+        return fmt(moment, self.tz)
+
+    def _session_json(self, s: Session, sequence: int | None) -> Doc:
+        return s.to_json(sequence=sequence, zone=self.tz)
+
+    def _instant_of(self, wall: datetime) -> datetime:
+        """The instant a clock in `tz` shows `wall`: the first of the two in the autumn change's
+        repeated hour; a time in the spring change's missing hour is read with the offset from
+        before the change (02:30 is 03:30). ValueError when there is no such instant."""
+        moment = to_utc(wall, self.tz)
+        if moment is None:  # to_utc passes only None through as None
+            raise ValueError("no wall time")
+        return moment
 
     def _maybe_auto_reset_statistics(self, now: datetime) -> None:
-        hour = self.statistics_clear_mark % 24
-        mark = now.replace(hour=hour, minute=0, second=0, microsecond=0)
-        if mark > now:
-            mark -= timedelta(days=1)
+        """Reset once the wall clock has passed the daily mark hour since the last reset."""
+        wall = wall_time(now, self.tz)
+        mark_wall = wall.replace(hour=self.statistics_clear_mark % 24, minute=0, second=0)
+        if mark_wall > wall:
+            mark_wall -= timedelta(days=1)
+        mark = self._instant_of(mark_wall)
         if self._stats_since < mark:
             self.stats = Statistics()
             self._stats_since = mark
@@ -271,7 +292,7 @@ class Transmitter:
         doc: Doc = {"responseTypes": types, "globalSessionSequence": self.sequence}
         if metadata:
             doc.update(
-                timestamp=fmt(self.now()),
+                timestamp=self._fmt(self.now()),
                 deviceName=self.device_name,
                 firmwareVersion=self.firmware_version,
             )
@@ -283,14 +304,14 @@ class Transmitter:
 
     def settings_json(self) -> Doc:
         return {
-            "datetime": fmt(self.now()),
+            "datetime": self._fmt(self.now()),
             "systemId": self.system_id,
             "defaultTargetGoal": self.default_target_goal,
             "statisticsClearMark": self.statistics_clear_mark,
         }
 
     def _history_item(self, s: Session) -> Doc:
-        item = s.to_json(sequence=None)
+        item = self._session_json(s, None)
         if self.vendor_exact_history:
             item.pop("partySize")
             item.pop("state")
@@ -301,14 +322,14 @@ class Transmitter:
         """What the device broadcasts when one session changed (sequence already bumped)."""
         doc = self._meta(["sessions", "statistics"], metadata=not self.vendor_exact_notifications)
         doc["statistics"] = self.statistics_json()
-        doc["sessions"] = [session.to_json(sequence=session.sequence)]
+        doc["sessions"] = [self._session_json(session, session.sequence)]
         return doc
 
     def sessions_chunk(self, sessions: list[Session]) -> Doc:
         """A sessions notification carrying several active sessions (the notify stream's start)."""
         doc = self._meta(["sessions", "statistics"], metadata=not self.vendor_exact_notifications)
         doc["statistics"] = self.statistics_json()
-        doc["sessions"] = [s.to_json(sequence=s.sequence) for s in sessions]
+        doc["sessions"] = [self._session_json(s, s.sequence) for s in sessions]
         return doc
 
     def sessions_document(self, number: int | None = None) -> Doc:
@@ -316,11 +337,13 @@ class Transmitter:
         if number is None:
             doc = self._meta(["sessions", "statistics"])
             doc["statistics"] = self.statistics_json()
-            doc["sessions"] = [s.to_json(sequence=UNSET_SEQUENCE) for s in self.active_sessions()]
+            doc["sessions"] = [
+                self._session_json(s, UNSET_SEQUENCE) for s in self.active_sessions()
+            ]
             return doc
         s = self._get(number)
         doc = self._meta(["sessions"])
-        doc["sessions"] = [s.to_json(sequence=UNSET_SEQUENCE)]
+        doc["sessions"] = [self._session_json(s, UNSET_SEQUENCE)]
         return doc
 
     def reply_document(self, number: int) -> Doc:
@@ -329,7 +352,7 @@ class Transmitter:
         s = self.active.get(number) or next(h for h in reversed(self.history) if h.number == number)
         doc = self._meta(["sessions", "statistics"])
         doc["statistics"] = self.statistics_json()
-        doc["sessions"] = [s.to_json(sequence=s.sequence)]
+        doc["sessions"] = [self._session_json(s, s.sequence)]
         return doc
 
     def history_document(self) -> Doc:
@@ -479,7 +502,7 @@ class Transmitter:
         if not subset:
             raise SimError("4.00", "no settings given")
         # Validate everything before changing anything.
-        when = parse_device_time(subset["datetime"]) if "datetime" in subset else None
+        when = self._settable_time(subset["datetime"]) if "datetime" in subset else None
         system_id = _int(subset.get("systemId", self.system_id), "systemId", 0, 0xFFFF)
         goal = _int(
             subset.get("defaultTargetGoal", self.default_target_goal),
@@ -494,10 +517,18 @@ class Transmitter:
             24,
         )
         if when is not None:
-            self._offset = when - self._clock().replace(microsecond=0)
+            self._offset = when - self._clock.now().replace(microsecond=0)
         self.system_id, self.default_target_goal, self.statistics_clear_mark = system_id, goal, mark
         self._bump()
         return [self.settings_document(metadata=not self.vendor_exact_notifications)]
+
+    def _settable_time(self, value: Any) -> datetime:
+        """The instant a ``datetime`` setting asks the device's clock to show now."""
+        wall = parse_device_time(value)
+        try:
+            return self._instant_of(wall)
+        except ValueError:
+            raise SimError("4.00", f"datetime: out of range: {value}") from None
 
     def standalone_page(
         self,
@@ -519,7 +550,7 @@ class Transmitter:
                 "pageMode": page_mode or DEFAULT_PAGE_MODE,
                 "message": message,
                 "systemId": self.system_id if system_id is None else system_id,
-                "at": fmt(self.now()),
+                "at": self._fmt(self.now()),
             }
         )
         return []
@@ -535,7 +566,7 @@ class Transmitter:
     def ground_truth(self) -> list[Doc]:
         """Every session ever created, in the shape of the agent's export, by created then id."""
         out = []
-        for s in sorted(self._all, key=lambda s: (self.to_utc_iso(s.created), s.id)):
+        for s in sorted(self._all, key=lambda s: (s.created, s.id)):
             if s.clear_type is None:
                 state = "paged" if s.notified is not None else "waiting"
             else:
@@ -547,9 +578,9 @@ class Transmitter:
                     "label": s.label,
                     "party_size": s.party_size,
                     "goal_seconds": s.goal,
-                    "created": self.to_utc_iso(s.created),
-                    "notified": self.to_utc_iso(s.notified),
-                    "cleared": self.to_utc_iso(s.cleared),
+                    "created": iso_utc(s.created),
+                    "notified": iso_utc(s.notified),
+                    "cleared": iso_utc(s.cleared),
                     "state": state,
                     "page_count": s.page_count,
                 }

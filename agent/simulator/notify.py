@@ -41,17 +41,16 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import aiocoap
 from aiocoap import resource
 from aiocoap.numbers import TransportTuning
 from aiocoap.numbers.contentformat import ContentFormat
 
+from agent.simulator.device import Device
 from agent.simulator.jsonio import dumps
-
-if TYPE_CHECKING:
-    from agent.simulator.server import Simulator
+from agent.simulator.replies import error_message
 
 log = logging.getLogger("agent.simulator")
 
@@ -181,18 +180,41 @@ def _query(request: aiocoap.Message) -> dict[str, str]:
 
 
 class NotifyResource(resource.Resource):
-    """``GET /v1/notify[?action=get_sessions]``: with Observe=0 an event stream, else one answer."""
+    """``GET /v1/notify[?action=get_sessions]``: with Observe=0 an event stream, else one answer.
 
-    def __init__(self, sim: Simulator):
+    Every observer registers with `fanout`, which the device's broadcasts go through. Counters:
+    ``notifications_sent`` (data and injected notifications handed to an observer, duplicates
+    included; not pings, not the initial session chunks), ``notifications_suppressed`` (produced
+    while the device was silenced), ``pings_sent``.
+    """
+
+    def __init__(self, device: Device, fanout: Fanout, *, ping_interval: float, initial_chunk: int):
+        if ping_interval <= 0:
+            raise ValueError("ping_interval must be positive")
+        if initial_chunk < 1:
+            raise ValueError("initial_chunk must be at least 1")
         super().__init__()
-        self.sim = sim
+        self.device = device
+        self.fanout = fanout
+        self.ping_interval = ping_interval
+        self.initial_chunk = initial_chunk
+        self.ping_tuning = PingTuning(ping_interval)
+        self.data_tuning = DataTuning(ping_interval)
+        self.notifications_sent = 0
+        self.notifications_suppressed = 0
+        self.pings_sent = 0
         self._transfers: dict[tuple[Any, ...], _Transfer] = {}
 
     def get_link_description(self) -> dict[str, Any]:
         return {**super().get_link_description(), "obs": None, "ct": "50"}
 
     def reset(self) -> None:
+        """A reboot: every observer and every unfinished blockwise transfer is gone."""
+        self.fanout.observers.clear()
         self._transfers.clear()
+
+    def _error(self, code: str, message: str) -> aiocoap.Message:
+        return error_message(self.device.model, code, message)
 
     # --- plain requests -------------------------------------------------------------------
 
@@ -205,11 +227,11 @@ class NotifyResource(resource.Resource):
         return action
 
     async def render_to_pipe(self, pipe: Any) -> None:
-        await self.sim.wait_awake()
+        await self.device.wait_awake()
         request = pipe.request
         if request.code == aiocoap.GET and request.opt.observe == 0:
             if self._action(request) == "invalid":
-                pipe.add_response(self.sim.error_message("4.00", "unknown query"), is_last=True)
+                pipe.add_response(self._error("4.00", "unknown query"), is_last=True)
                 return
             await self._observe(pipe)
             return
@@ -224,8 +246,8 @@ class NotifyResource(resource.Resource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         action = self._action(request)
         if action == "invalid":
-            return self.sim.error_message("4.00", "unknown query")
-        model = self.sim.model
+            return self._error("4.00", "unknown query")
+        model = self.device.model
         doc = model.sessions_document() if action == "get_sessions" else model.metadata_document()
         return aiocoap.Message(payload=dumps(doc), content_format=ContentFormat.JSON)
 
@@ -236,7 +258,7 @@ class NotifyResource(resource.Resource):
                 block2.block_number, block2.size_exponent, request.remote.maximum_payload_size
             )
         except aiocoap.error.BadRequest:
-            return self.sim.error_message("4.00", "block out of range")
+            return self._error("4.00", "block out of range")
         if not part.opt.block2.more:
             transfer.done.set()
             self._transfers.pop(_transfer_key(request), None)
@@ -247,7 +269,7 @@ class NotifyResource(resource.Resource):
 
     def _initial(self, request: aiocoap.Message) -> list[bytes]:
         """The first answer and any follow-up chunks, each fitting one block."""
-        model = self.sim.model
+        model = self.device.model
         if self._action(request) != "get_sessions":
             return [dumps(model.metadata_document())]
         limit = request.remote.maximum_payload_size
@@ -255,7 +277,7 @@ class NotifyResource(resource.Resource):
         chunks: list[bytes] = []
         start = 0
         while True:
-            size = min(self.sim.initial_chunk, len(sessions) - start)
+            size = min(self.initial_chunk, len(sessions) - start)
             payload = dumps(model.sessions_chunk(sessions[start : start + size]))
             while size > 1 and len(payload) > limit:
                 size -= 1
@@ -267,8 +289,7 @@ class NotifyResource(resource.Resource):
 
     async def _observe(self, pipe: Any) -> None:
         request = pipe.request
-        sim = self.sim
-        obs = sim.fanout.register(getattr(request.remote, "hostinfo", str(request.remote)))
+        obs = self.fanout.register(getattr(request.remote, "hostinfo", str(request.remote)))
         log.info("observer %d registered from %s", obs.id, obs.remote)
         ticker: asyncio.Task[None] | None = None
         try:
@@ -281,15 +302,15 @@ class NotifyResource(resource.Resource):
             ticker = asyncio.create_task(self._pinger(obs), name=f"sim-pinger-{obs.id}")
             while True:
                 out = await obs.queue.get()
-                if not sim.awake:
+                if not self.device.awake:
                     if out.kind != "ping":
-                        sim.notifications_suppressed += 1
+                        self.notifications_suppressed += 1
                     continue
                 await self._send(pipe, obs, out)
         finally:
             if ticker is not None:
                 ticker.cancel()
-            sim.fanout.unregister(obs)
+            self.fanout.unregister(obs)
             log.info(
                 "observer %d from %s ended after %.2f s",
                 obs.id,
@@ -299,17 +320,17 @@ class NotifyResource(resource.Resource):
 
     async def _pinger(self, obs: Observer) -> None:
         while True:
-            await asyncio.sleep(self.sim.ping_interval)
-            if self.sim.awake:
-                self.sim.fanout.flush_held(obs)
+            await asyncio.sleep(self.ping_interval)
+            if self.device.awake:
+                self.fanout.flush_held(obs)
                 obs.queue.put_nowait(PING)
 
     def _message(self, request: aiocoap.Message, out: Outgoing) -> aiocoap.Message:
         if out.kind == "ping":
-            payload = dumps(self.sim.model.ping_document())
-            tuning: TransportTuning = self.sim.ping_tuning
+            payload = dumps(self.device.model.ping_document())
+            tuning: TransportTuning = self.ping_tuning
         else:
-            payload, tuning = out.payload, self.sim.data_tuning
+            payload, tuning = out.payload, self.data_tuning
         msg = aiocoap.Message(
             code=aiocoap.CONTENT,
             payload=payload,
@@ -338,11 +359,11 @@ class NotifyResource(resource.Resource):
         pipe.add_response(msg, is_last=False)
         if out.kind == "ping":
             obs.pings_sent += 1
-            self.sim.pings_sent += 1
+            self.pings_sent += 1
         elif out.kind in ("data", "raw"):
-            self.sim.notifications_sent += 1
+            self.notifications_sent += 1
         if transfer is not None:
             try:
-                await asyncio.wait_for(transfer.done.wait(), self.sim.ping_interval)
+                await asyncio.wait_for(transfer.done.wait(), self.ping_interval)
             except TimeoutError:
                 log.info("observer %d did not fetch a blockwise notification", obs.id)

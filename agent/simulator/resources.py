@@ -1,8 +1,8 @@
 """The T7470's request/response resources (everything except ``/v1/notify``).
 
-Each resource turns a CoAP request into one call on the :class:`~agent.simulator.server.Simulator`
-(which applies it to the model and broadcasts the notifications) and the result into a compact JSON
-response. Refusals become 4.xx responses with a JSON error body carrying the usual metadata.
+Each resource turns a CoAP request into one call on the device's
+:class:`~agent.simulator.device.Keypad` (which applies it to the model and broadcasts the
+notifications) and the result into a compact JSON response. Refusals become 4.xx responses with a JSON error body carrying the usual metadata.
 
 Response bodies: ``GET`` → the document; ``POST``/``PUT`` on sessions → the changed session as a
 sessions document (so a staff screen can show the reply at once); ``POST /v1/settings`` → the
@@ -13,12 +13,13 @@ vendor documentation suggests).
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiocoap
 from aiocoap import error, resource
 from aiocoap.numbers.contentformat import ContentFormat
 
+from agent.simulator.device import Device, Keypad
 from agent.simulator.jsonio import dumps, loads_request
 from agent.simulator.model import (
     DEFAULT_PAGE_MODE,
@@ -27,18 +28,12 @@ from agent.simulator.model import (
     check_number,
     check_page_mode,
 )
-
-if TYPE_CHECKING:
-    from agent.simulator.server import Simulator
+from agent.simulator.replies import error_message, json_message
 
 SESSION_FIELDS = {"number", "goal", "label", "partySize", "action"}
 UPDATE_FIELDS = {"goal", "label", "partySize", "action", "pageMode"}
 PAGE_FIELDS = {"number", "pageMode", "message", "systemId"}
 ACTIONS = {"page", "clear", "remove"}
-
-
-def json_message(doc: dict[str, Any], code: aiocoap.Code = aiocoap.CONTENT) -> aiocoap.Message:
-    return aiocoap.Message(code=code, payload=dumps(doc), content_format=ContentFormat.JSON)
 
 
 def parse_query(request: aiocoap.Message, allowed: set[str]) -> dict[str, str]:
@@ -75,23 +70,23 @@ def body(request: aiocoap.Message, allowed: set[str]) -> dict[str, Any]:
 
 
 class SimResource(resource.Resource):
-    """Base: waits while the simulator is silenced; turns refusals into JSON error responses."""
+    """Base: waits while the device is silenced; turns refusals into JSON error responses."""
 
-    def __init__(self, sim: Simulator):
+    def __init__(self, device: Keypad):
         super().__init__()
-        self.sim = sim
+        self.device = device
 
     def get_link_description(self) -> dict[str, Any]:
         return {**super().get_link_description(), "ct": "50"}
 
     async def render(self, request: aiocoap.Message) -> aiocoap.Message:
-        await self.sim.wait_awake()
+        await self.device.wait_awake()
         try:
             return await super().render(request)
         except SimError as exc:
-            return self.sim.error_message(exc.code, exc.message)
+            return error_message(self.device.model, exc.code, exc.message)
         except error.UnallowedMethod:
-            return self.sim.error_message("4.05", f"{request.code} not allowed here")
+            return error_message(self.device.model, "4.05", f"{request.code} not allowed here")
 
 
 class SessionsResource(SimResource):
@@ -99,7 +94,7 @@ class SessionsResource(SimResource):
 
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         number = query_number(request, required=False)
-        doc = self.sim.model.sessions_document(number)
+        doc = self.device.model.sessions_document(number)
         content = {k: doc[k] for k in ("sessions", "statistics") if k in doc}
         etag = hashlib.sha1(dumps(content)).digest()[:8]
         if request.opt.etags and etag in request.opt.etags:
@@ -115,21 +110,21 @@ class SessionsResource(SimResource):
         action = doc.get("action")
         if action not in (None, "page"):
             raise SimError("4.00", "action on create: only 'page' is allowed")
-        self.sim.create(
+        self.device.create(
             doc["number"],
             goal=doc.get("goal"),
             label=doc.get("label"),
             party_size=doc.get("partySize", 1),
         )
         if action == "page":
-            self.sim.page(doc["number"])
+            self.device.page(doc["number"])
         return self._reply(doc["number"], aiocoap.CREATED)
 
     async def render_put(self, request: aiocoap.Message) -> aiocoap.Message:
         number = query_number(request, required=True)
         assert number is not None
         doc = body(request, UPDATE_FIELDS)
-        self.sim.model.sessions_document(number)  # 4.04 before anything changes
+        self.device.model.sessions_document(number)  # 4.04 before anything changes
         action = doc.get("action")
         if action is not None and action not in ACTIONS:
             raise SimError("4.00", f"action: expected one of {', '.join(sorted(ACTIONS))}")
@@ -140,45 +135,46 @@ class SessionsResource(SimResource):
         if not edits and action is None:
             raise SimError("4.00", "nothing to do: give goal, label, partySize or action")
         if edits:
-            self.sim.update(
+            self.device.update(
                 number,
                 goal=edits.get("goal"),
                 label=edits.get("label", UNSET),
                 party_size=edits.get("partySize"),
             )
         if action == "page":
-            self.sim.page(number, page_mode=page_mode or DEFAULT_PAGE_MODE)
+            self.device.page(number, page_mode=page_mode or DEFAULT_PAGE_MODE)
         elif action == "clear":
-            self.sim.clear(number)
+            self.device.clear(number)
         elif action == "remove":
-            self.sim.remove(number)
+            self.device.remove(number)
         return self._reply(number, aiocoap.CHANGED)
 
     async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
         number = query_number(request, required=False)
         if number is None:
-            self.sim.clear_all()
+            self.device.clear_all()
         else:
-            self.sim.remove(number)
+            self.device.remove(number)
         return aiocoap.Message(code=aiocoap.DELETED)
 
     def _reply(self, number: int, code: aiocoap.Code) -> aiocoap.Message:
-        return json_message(self.sim.model.reply_document(number), code)
+        return json_message(self.device.model.reply_document(number), code)
 
 
 class T7470Site(resource.Site):
     """The site; an unknown path gets a JSON 4.04 like every other refusal."""
 
-    def __init__(self, sim: Simulator):
+    def __init__(self, device: Device):
         super().__init__()
-        self.sim = sim
+        self.device = device
 
     async def render_to_pipe(self, pipe: Any) -> None:
         try:
             self._find_child_and_pathstripped_message(pipe.request)
         except KeyError:
-            await self.sim.wait_awake()
-            pipe.add_response(self.sim.error_message("4.04", "no such resource"), is_last=True)
+            await self.device.wait_awake()
+            reply = error_message(self.device.model, "4.04", "no such resource")
+            pipe.add_response(reply, is_last=True)
             return
         await super().render_to_pipe(pipe)
 
@@ -186,29 +182,29 @@ class T7470Site(resource.Site):
 class HistoryResource(SimResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         parse_query(request, set())
-        return json_message(self.sim.model.history_document())
+        return json_message(self.device.model.history_document())
 
 
 class StatisticsResource(SimResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         parse_query(request, set())
-        return json_message(self.sim.model.statistics_document())
+        return json_message(self.device.model.statistics_document())
 
     async def render_delete(self, request: aiocoap.Message) -> aiocoap.Message:
         parse_query(request, set())
-        self.sim.reset_statistics()
+        self.device.reset_statistics()
         return aiocoap.Message(code=aiocoap.DELETED)
 
 
 class SettingsResource(SimResource):
     async def render_get(self, request: aiocoap.Message) -> aiocoap.Message:
         parse_query(request, set())
-        return json_message(self.sim.model.settings_document())
+        return json_message(self.device.model.settings_document())
 
     async def render_post(self, request: aiocoap.Message) -> aiocoap.Message:
         doc = body(request, {"datetime", "systemId", "defaultTargetGoal", "statisticsClearMark"})
-        self.sim.set_settings(**doc)
-        return json_message(self.sim.model.settings_document(), aiocoap.CHANGED)
+        self.device.set_settings(**doc)
+        return json_message(self.device.model.settings_document(), aiocoap.CHANGED)
 
 
 class PageResource(SimResource):
@@ -216,7 +212,7 @@ class PageResource(SimResource):
         doc = body(request, PAGE_FIELDS)
         if "number" not in doc:
             raise SimError("4.00", "number is required")
-        self.sim.standalone_page(
+        self.device.standalone_page(
             doc["number"],
             page_mode=doc.get("pageMode"),
             message=doc.get("message"),

@@ -29,18 +29,17 @@ import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiocoap
 from aiocoap import resource
-from aiocoap.numbers.contentformat import ContentFormat
 
+from agent.clock import Clock
 from agent.simulator.jsonio import dumps
 from agent.simulator.model import UNSET, Doc, SimError, Transmitter
-from agent.simulator.notify import DataTuning, Fanout, NotifyResource, Outgoing, PingTuning
+from agent.simulator.notify import Fanout, NotifyResource, Outgoing
 from agent.simulator.resources import (
     HistoryResource,
     PageResource,
@@ -75,10 +74,10 @@ def reserve_port(host: str, port: int) -> int:
 class Simulator:
     """A running simulated transmitter. Create with :meth:`start` or :meth:`running`.
 
-    Counters: ``notifications_sent`` (sessions/settings/statistics and injected notifications
-    handed to an observer, duplicates included; not pings, not the initial session chunks),
-    ``notifications_dropped`` (by ``drop_rate``; decided per observer), ``notifications_suppressed``
-    (produced while silenced), ``pings_sent``.
+    It implements :class:`~agent.simulator.device.Keypad`, the one thing its resources and its
+    notifier know of it. Counters: ``notifications_sent``, ``notifications_suppressed`` and
+    ``pings_sent`` (the notifier's, see :class:`~agent.simulator.notify.NotifyResource`) and
+    ``notifications_dropped`` (by ``drop_rate``; decided per observer).
     """
 
     def __init__(
@@ -94,31 +93,22 @@ class Simulator:
         reorder_rate: float,
         initial_chunk: int,
     ):
-        if ping_interval <= 0:
-            raise ValueError("ping_interval must be positive")
-        if initial_chunk < 1:
-            raise ValueError("initial_chunk must be at least 1")
         self.model = model
         self.host = host
         self.port = port
-        self.ping_interval = ping_interval
-        self.initial_chunk = initial_chunk
-        self.ping_tuning = PingTuning(ping_interval)
-        self.data_tuning = DataTuning(ping_interval)
         self.fanout = Fanout(random.Random(f"t7470-faults:{seed}"), 0.0, 0.0, 0.0)
         self.drop_rate, self.duplicate_rate, self.reorder_rate = (
             drop_rate,
             duplicate_rate,
             reorder_rate,
         )
-        self.notifications_sent = 0
-        self.notifications_suppressed = 0
-        self.pings_sent = 0
         self._awake = asyncio.Event()
         self._awake.set()
         self._resume_handle: asyncio.TimerHandle | None = None
         self._ctx: aiocoap.Context | None = None
-        self._notify = NotifyResource(self)
+        self._notify = NotifyResource(
+            self, self.fanout, ping_interval=ping_interval, initial_chunk=initial_chunk
+        )
         self.site = self._build_site()
 
     # --- life cycle -----------------------------------------------------------------------
@@ -131,15 +121,16 @@ class Simulator:
         ping_interval: float = 30.0,
         seed: int = 0,
         drop_rate: float = 0.0,
-        clock: Callable[[], datetime] | None = None,
-        tz: ZoneInfo | None = None,
+        clock: Clock | None = None,
+        tz: tzinfo | None = None,
         *,
         duplicate_rate: float = 0.0,
         reorder_rate: float = 0.0,
         initial_chunk: int = 20,
         **model_kwargs: Any,
     ) -> Simulator:
-        """Bind and serve. `model_kwargs` go to :class:`~agent.simulator.model.Transmitter`
+        """Bind and serve: a transmitter whose wall clock shows `clock`'s time in zone `tz` (None:
+        the host's zone). `model_kwargs` go to :class:`~agent.simulator.model.Transmitter`
         (``vendor_exact_notifications``, ``vendor_exact_history``, ``start_sequence``, ...)."""
         model = Transmitter(clock, tz, seed=seed, **model_kwargs)
         bound = reserve_port(host, port)
@@ -217,7 +208,6 @@ class Simulator:
         if self._ctx is not None:
             ctx, self._ctx = self._ctx, None
             await ctx.shutdown()
-        self.fanout.observers.clear()
         self._notify.reset()
         self.model.restart(reset_sequence=reset_sequence)
         await self._bind()
@@ -252,6 +242,26 @@ class Simulator:
     @reorder_rate.setter
     def reorder_rate(self, value: float) -> None:
         self.fanout.reorder_rate = _rate(value)
+
+    @property
+    def ping_interval(self) -> float:
+        return self._notify.ping_interval
+
+    @property
+    def initial_chunk(self) -> int:
+        return self._notify.initial_chunk
+
+    @property
+    def notifications_sent(self) -> int:
+        return self._notify.notifications_sent
+
+    @property
+    def notifications_suppressed(self) -> int:
+        return self._notify.notifications_suppressed
+
+    @property
+    def pings_sent(self) -> int:
+        return self._notify.pings_sent
 
     @property
     def notifications_dropped(self) -> int:
@@ -358,16 +368,6 @@ class Simulator:
 
     def ground_truth(self) -> list[Doc]:
         return self.model.ground_truth()
-
-    # --- helpers for the resources ----------------------------------------------------------
-
-    def error_message(self, code: str, message: str) -> aiocoap.Message:
-        klass, detail = (int(p) for p in code.split("."))
-        return aiocoap.Message(
-            code=aiocoap.Code((klass << 5) | detail),
-            payload=dumps(self.model.error_document(message)),
-            content_format=ContentFormat.JSON,
-        )
 
 
 def _rate(value: float) -> float:
