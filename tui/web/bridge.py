@@ -66,11 +66,11 @@ async def relay(
     *,
     accept_input: bool,
     on_input: Callable[[], None],
-) -> int:
+    on_malformed: Callable[[], None],
+) -> None:
     """Browser → board until the websocket closes: keys and taps (``stdin``, when
-    `accept_input`; `on_input` is told), size changes, focus, pings. Returns how many messages
-    were malformed (skipped)."""
-    malformed = 0
+    `accept_input`; `on_input` is told), size changes, focus, pings. A malformed message is
+    skipped (`on_malformed` counts it)."""
     async for message in ws:
         if message.type != WSMsgType.TEXT:
             continue
@@ -79,7 +79,7 @@ async def relay(
             kind = envelope[0]
             payload = envelope[1] if len(envelope) > 1 else None
         except (ValueError, TypeError, KeyError, IndexError):
-            malformed += 1
+            on_malformed()
             continue
         if kind == "stdin" and isinstance(payload, str):
             if accept_input:
@@ -97,5 +97,4 @@ async def relay(
         elif kind == "focus":
             await service.focus()
         else:
-            malformed += 1
-    return malformed
+            on_malformed()

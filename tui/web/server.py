@@ -114,7 +114,7 @@ class WebBoard:
     `cfg.web` gives address, port, caps, idle time and TLS. The board processes run
     ``python -m agent board --config PATH`` with the file `cfg` came from (`config_path`, else
     `cfg.source`); a configuration built in memory (the demo) is written to a private temporary
-    file for them. `clock.monotonic()` times sign-ins, lockouts and idleness (tests inject one);
+    file for them. `port` overrides `[web] port` (0: any free port; :attr:`url` tells which). `clock.monotonic()` times sign-ins, lockouts and idleness (tests inject one);
     `sweep_interval` is how often idle sessions are looked for (real seconds).
     """
 
@@ -124,12 +124,14 @@ class WebBoard:
         pin: str,
         *,
         config_path: str | Path | None = None,
+        port: int | None = None,
         clock: Clock = SYSTEM_CLOCK,
         sweep_interval: float = 15.0,
     ) -> None:
         self.cfg = cfg
         w = cfg.web
-        self.host, self.port = w.host, w.port
+        self.host = w.host
+        self.port = w.port if port is None else port
         self.idle_seconds = w.idle_minutes * 60.0
         self.clock = clock
         self.sweep_interval = sweep_interval
@@ -171,7 +173,9 @@ class WebBoard:
         argv = [sys.executable, "-m", "agent", "board", "--config", str(path)]
         if kiosk:
             argv.append("--kiosk")
-        return shlex.join(argv)
+        # textual-serve runs it with /bin/sh -c: `exec` makes the board the process it stops
+        # (or kills), not a shell that would leave the board behind.
+        return "exec " + shlex.join(argv)
 
     # life cycle ------------------------------------------------------------------------------
 
@@ -195,7 +199,7 @@ class WebBoard:
         return app
 
     async def start(self) -> str:
-        """Listen; returns the base URL (with the real port when `[web] port` was 0 in tests)."""
+        """Listen; returns the base URL (with the port chosen when `port` was 0)."""
         self.board_command(kiosk=False)  # fail now, not at the first tablet, if the path is bad
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=STOP_TIMEOUT)
         await runner.setup()
@@ -276,6 +280,9 @@ class WebBoard:
                 session.end_reason = f"idle {_duration(self.staff.idle_for(session))}"
                 closing.append(session.closer())
         await asyncio.gather(*closing, return_exceptions=True)
+
+    def _count_malformed(self) -> None:
+        self.malformed += 1
 
     # pages -----------------------------------------------------------------------------------
 
@@ -489,7 +496,13 @@ class WebBoard:
                 pool.limit,
                 session.pid,
             )
-            self.malformed += await relay(ws, service, accept_input=not kiosk, on_input=touch)
+            await relay(
+                ws,
+                service,
+                accept_input=not kiosk,
+                on_input=touch,
+                on_malformed=self._count_malformed,
+            )
         except Exception:
             log.exception("%s session %d failed", pool.kind, session.number)
         finally:
