@@ -259,6 +259,7 @@ async def test_kiosk_needs_no_pin_shows_no_label_and_takes_no_input(tmp_path):
         assert SECRET_LABEL.encode() not in drawn and b"Okafor" not in drawn
         await ws.close()
         await eventually(lambda: board.kiosk.sessions == [])
+        await eventually(lambda: not os.path.exists(f"/proc/{session.pid}"))
 
 
 # --- TLS --------------------------------------------------------------------------------------
@@ -345,10 +346,7 @@ def test_pin_from_the_secrets_file_is_registered_for_redaction(tmp_path, monkeyp
 
 
 async def test_pager_edge_web_never_prints_the_pin(tmp_path):
-    """The whole gate walked against the real command at DEBUG level: the PIN is nowhere.
-
-    Eight digits: no process id (at most 7 digits) or port in the log can contain it by chance.
-    """
+    """The whole gate walked against the real command at DEBUG level: the PIN is nowhere."""
     pin, near = "40718325", ("40718326", "407183259")
     port = free_port()
     site_config(tmp_path, port=port)

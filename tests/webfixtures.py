@@ -25,8 +25,9 @@ from agent.config import Config, load_config, to_toml, with_overrides
 from tests.board_fixtures import board_config, make_store
 from tui.web.server import COOKIE, WebBoard
 
-PIN = "730194"
-WRONG = "111111"
+# Eight digits: no process id (7 digits at most) or port in a log line can contain it by chance.
+PIN = "73019482"
+WRONG = "11111111"
 
 
 def free_port() -> int:

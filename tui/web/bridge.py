@@ -50,12 +50,21 @@ class BoardProcess(AppService):
         return self._process.pid if self._process is not None else None
 
     async def stop_within(self, timeout: float) -> None:
+        """Ask the board to quit; kill it after `timeout`. Returns once the process has exited
+        (textual-serve's stop() only waits for the end of its output)."""
+        process = self._process
         try:
             await asyncio.wait_for(self.stop(), timeout)
         except TimeoutError:
-            process = self._process
             if process is not None and process.returncode is None:
                 log.warning("board process %s did not quit in %.0f s: killed", process.pid, timeout)
+                process.kill()
+        if process is not None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
                 process.kill()
                 await process.wait()
 
