@@ -103,8 +103,11 @@ async def stand(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stand
     try:
         await wait_listening(proc, log)
         pw = await playwright_api.async_playwright().start()
-        # launch() gives every run a fresh temporary profile (user-data dir).
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            # launch() gives every run a fresh temporary profile (user-data dir).
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        except playwright_api.Error as exc:
+            pytest.skip(f"{CHROMIUM} does not start here: {str(exc).splitlines()[0]}")
         yield Stand(sim, agent, cfg, db, f"http://127.0.0.1:{port}", log, proc, browser, tmp)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0, log.read_text()

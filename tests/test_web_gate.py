@@ -9,6 +9,7 @@ site does and search everything it printed for the PIN.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import signal
@@ -260,6 +261,26 @@ async def test_kiosk_needs_no_pin_shows_no_label_and_takes_no_input(tmp_path):
         await ws.close()
         await eventually(lambda: board.kiosk.sessions == [])
         await eventually(lambda: not os.path.exists(f"/proc/{session.pid}"))
+
+
+async def test_a_configuration_built_in_memory_reaches_the_boards(tmp_path):
+    """The demo's case: no config file; the boards get the same settings from a private file."""
+    from agent.config import Config
+    from tui.web import WebBoard as Exported
+    from tui.web import make_pin
+
+    assert Exported is WebBoard
+    cfg = with_overrides(
+        Config(), store={"path": str(tmp_path / "demo.db")}, controller={"port": 15999}
+    )
+    assert cfg.source is None
+    async with WebBoard(cfg, make_pin(), port=0) as board:
+        command = board.board_command(kiosk=True)
+        path = Path(command.split("--config ", 1)[1].split()[0])
+        assert path.stat().st_mode & 0o077 == 0  # private: only this user reads it
+        assert load_config(path) == dataclasses.replace(cfg, source=str(path))
+        assert command.endswith("--kiosk")
+    assert not path.exists()  # removed when the server stops
 
 
 # --- TLS --------------------------------------------------------------------------------------
