@@ -7,7 +7,7 @@ untouched for `idle_minutes` is ended. Pure bookkeeping with an injected monoton
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,7 +25,7 @@ class BoardSession:
     end_reason: str = "browser closed"
     pid: int | None = None
     # Called to close the browser's websocket (which ends the app process).
-    closer: Callable[[], object] | None = field(default=None, repr=False)
+    closer: Callable[[], Awaitable[object]] | None = field(default=None, repr=False)
 
 
 class Pool:

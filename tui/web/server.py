@@ -470,6 +470,9 @@ class WebBoard:
             if sign_in is not None:
                 self.sign_ins.touch(sign_in)
 
+        async def close() -> None:
+            await ws.close()
+
         session.closer = lambda: ws.close(code=WSCloseCode.GOING_AWAY, message=b"idle")
         width = int_in(request.query.get("width"), 1, 1000, 80)
         height = int_in(request.query.get("height"), 1, 1000, 24)
@@ -481,7 +484,7 @@ class WebBoard:
                 self.board_command(kiosk=kiosk),
                 write_bytes=ws.send_bytes,
                 write_str=ws.send_str,
-                close=ws.close,
+                close=close,
                 download_manager=self._kiosk_downloads if kiosk else self.downloads,
             )
             await service.start(width, height)
