@@ -1,8 +1,8 @@
 """Open board sessions (one app process per browser tab): the cap, and which ones sat idle too long.
 
-A Raspberry Pi runs every board a browser opens as its own process (~50 MB resident each), so the number is
-capped; a tab left open on a tablet in a drawer would hold its place forever, so a staff session
-untouched for `idle_minutes` is ended. Pure bookkeeping with an injected monotonic clock.
+A Raspberry Pi runs every board a browser opens as its own process (~50 MB resident each), so
+the number is capped; a tab left open on a tablet in a drawer would hold its place forever, so a
+staff session untouched for `idle_minutes` is ended. Pure bookkeeping with an injected monotonic clock.
 """
 
 from __future__ import annotations
