@@ -200,7 +200,7 @@ class WebBoard:
 
     async def start(self) -> str:
         """Listen; returns the base URL (with the port chosen when `port` was 0)."""
-        self.board_command(kiosk=False)  # fail now, not at the first tablet, if the path is bad
+        self.board_command(kiosk=False)  # writes the private config (if any) before any tablet
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=STOP_TIMEOUT)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
