@@ -8,6 +8,7 @@ default). Secrets are never read from config.toml: see :func:`secret`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import stat
 import tomllib
@@ -107,6 +108,22 @@ class BoardConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """`pager-edge web`: the staff board in a browser (PIN in PAGER_EDGE_WEB_PIN, never here)."""
+
+    # 127.0.0.1 serves this machine only; a site binds the LAN ("0.0.0.0" or the Pi's address).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Board processes (one per open browser tab) at most; the kiosk has a pool of its own.
+    max_sessions: int = 4
+    # A staff tab untouched this long is ended; a sign-in unused this long expires.
+    idle_minutes: int = 30
+    # PEM files; both empty = plain HTTP, both set = HTTPS only.
+    tls_certificate: str = ""
+    tls_key: str = ""
+
+
+@dataclass(frozen=True)
 class SecretsConfig:
     # KEY=value lines (systemd EnvironmentFile syntax); must be mode 0600.
     path: str = ""
@@ -125,6 +142,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     backhaul: BackhaulConfig = field(default_factory=BackhaulConfig)
     board: BoardConfig = field(default_factory=BoardConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     # Where it came from, for messages; None for built-in defaults.
@@ -225,6 +243,29 @@ def _validate(cfg: Config) -> None:
             path=p,
             key="[backhaul] base_url",
         )
+    _validate_web(cfg.web, p)
+
+
+def _validate_web(w: WebConfig, p: str | None) -> None:
+    if not w.host:
+        raise ConfigError("expected an address to listen on", path=p, key="[web] host")
+    if not 1 <= w.port <= 65535:
+        raise ConfigError(f"expected a port 1–65535, got {w.port}", path=p, key="[web] port")
+    if not 1 <= w.max_sessions <= 64:
+        raise ConfigError(
+            f"expected 1–64 board sessions, got {w.max_sessions}", path=p, key="[web] max_sessions"
+        )
+    if not 1 <= w.idle_minutes <= 24 * 60:
+        raise ConfigError(
+            f"expected 1–1440 minutes, got {w.idle_minutes}", path=p, key="[web] idle_minutes"
+        )
+    if bool(w.tls_certificate) != bool(w.tls_key):
+        missing = "tls_key" if w.tls_certificate else "tls_certificate"
+        raise ConfigError(
+            "expected both tls_certificate and tls_key (PEM file paths) or neither",
+            path=p,
+            key=f"[web] {missing}",
+        )
 
 
 def parse_config(text: str, *, source: str | None = None) -> Config:
@@ -276,6 +317,34 @@ def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
     out = dataclasses.replace(cfg, **changes)
     _validate(out)
     return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # A JSON string (ensure_ascii=False: no surrogate pairs) is a valid TOML basic string.
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def to_toml(cfg: Config) -> str:
+    """`cfg` as config.toml text (keys that differ from the defaults): for processes started with
+    `--config` by a caller that built its configuration in memory (the demo's web board)."""
+    lines: list[str] = []
+    for f in dataclasses.fields(Config):
+        if f.name == "source":
+            continue
+        section, default = getattr(cfg, f.name), getattr(Config(), f.name)
+        changed = [
+            (k.name, getattr(section, k.name))
+            for k in dataclasses.fields(section)
+            if getattr(section, k.name) != getattr(default, k.name)
+        ]
+        if changed:
+            lines.append(f"[{f.name}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in changed]
+    return "\n".join(lines) + "\n"
 
 
 def read_secrets_file(path: str | Path) -> dict[str, str]:

@@ -3,6 +3,7 @@
 #
 #   sudo deploy/install.sh                   install, or upgrade in place (config and data kept)
 #   sudo deploy/install.sh --kiosk console   the wait-board on the bare console instead of cage+foot
+#   sudo deploy/install.sh --web off         without the web board for tablets (pager-edge-web)
 #   sudo deploy/install.sh --uninstall       remove units and venv; keep /etc/pager-edge and data
 #   sudo deploy/install.sh --uninstall --purge   ... and the config, the data and the users
 #
@@ -23,6 +24,7 @@ KIOSK_USER=pager-kiosk
 KIOSK_HOME=/var/cache/pager-kiosk
 NOLOGIN=/usr/sbin/nologin
 AGENT_UNIT=pager-edge.service
+WEB_UNIT=pager-edge-web.service
 KIOSK_UNITS=(pager-edge-kiosk.service pager-edge-kiosk-console.service)
 # Debian's cage 0.1.4 exits at start without the Xwayland binary, even for Wayland-only clients
 # like foot (cage-kiosk/cage#293), and does not depend on it: install it explicitly.
@@ -31,6 +33,7 @@ KIOSK_APT=(cage foot fonts-dejavu xwayland)
 ROOT=/
 SOURCE=""
 KIOSK=""
+WEB=""
 PYTHON=""
 DO_VENV=1
 DO_PIP=1
@@ -54,6 +57,8 @@ Options:
   --python PATH       interpreter for the virtual environment (default: /usr/bin/python3)
   --kiosk ROUTE       cage (default: full-screen cage + foot), console (plain Linux console) or
                       none; on an upgrade the default is the route already installed
+  --web on|off        the web board for tablets, $WEB_UNIT (default: on; on an upgrade,
+                      what is installed). It starts once secrets.env has PAGER_EDGE_WEB_PIN
   --skip-pip          create the virtual environment but install no packages into it
   --no-venv           do not create the virtual environment at all (implies --skip-pip)
   --no-systemctl      install unit files but do not enable, start or reload anything
@@ -81,6 +86,8 @@ while [[ $# -gt 0 ]]; do
         --python=*) PYTHON=${1#*=}; shift ;;
         --kiosk) KIOSK=${2:?--kiosk needs cage, console or none}; shift 2 ;;
         --kiosk=*) KIOSK=${1#*=}; shift ;;
+        --web) WEB=${2:?--web needs on or off}; shift 2 ;;
+        --web=*) WEB=${1#*=}; shift ;;
         --skip-pip) DO_PIP=0; shift ;;
         --no-venv) DO_VENV=0; DO_PIP=0; shift ;;
         --no-systemctl) DO_SYSTEMCTL=0; shift ;;
@@ -97,6 +104,10 @@ done
 case $KIOSK in
     "" | cage | console | none) ;;
     *) die "--kiosk must be cage, console or none, not '$KIOSK'" ;;
+esac
+case $WEB in
+    "" | on | off) ;;
+    *) die "--web must be on or off, not '$WEB'" ;;
 esac
 
 [[ -d $ROOT ]] || die "target root $ROOT is not a directory"
@@ -155,6 +166,11 @@ installed_kiosk() {
     else
         echo none
     fi
+}
+
+# Whether the web board is installed already.
+installed_web() {
+    if [[ -e $(r "$UNIT_DIR/$WEB_UNIT") ]]; then echo on; else echo off; fi
 }
 
 apt_install() {
@@ -311,7 +327,16 @@ install_units() {
     if [[ -z $keep ]]; then
         give_back_tty1
     fi
-    say "installed units: $AGENT_UNIT${keep:+ $keep}"
+    local web=""
+    if [[ $WEB == on ]]; then
+        install -m 0644 -o 0 -g 0 "$SCRIPT_DIR/systemd/$WEB_UNIT" "$(r "$UNIT_DIR/$WEB_UNIT")"
+        web=$WEB_UNIT
+    elif [[ -e $(r "$UNIT_DIR/$WEB_UNIT") ]]; then
+        say "removing $WEB_UNIT (--web off)"
+        systemctl_ disable --now "$WEB_UNIT" || true
+        rm -f "$(r "$UNIT_DIR/$WEB_UNIT")"
+    fi
+    say "installed units: $AGENT_UNIT${keep:+ $keep}${web:+ $web}"
 }
 
 do_install() {
@@ -322,7 +347,11 @@ do_install() {
         KIOSK=cage
         [[ $upgrade -eq 1 ]] && KIOSK=$route
     fi
-    say "$([[ $upgrade -eq 1 ]] && echo upgrading || echo installing) pager-edge into $ROOT (kiosk: $KIOSK)"
+    if [[ -z $WEB ]]; then
+        WEB=on
+        [[ $upgrade -eq 1 ]] && WEB=$(installed_web)
+    fi
+    say "$([[ $upgrade -eq 1 ]] && echo upgrading || echo installing) pager-edge into $ROOT (kiosk: $KIOSK, web: $WEB)"
 
     if [[ $DO_APT -eq 1 ]]; then
         local pkgs=(python3 python3-venv)
@@ -369,14 +398,17 @@ do_install() {
         local units=("$AGENT_UNIT")
         [[ $KIOSK == cage ]] && units+=(pager-edge-kiosk.service)
         [[ $KIOSK == console ]] && units+=(pager-edge-kiosk-console.service)
+        [[ $WEB == on ]] && units+=("$WEB_UNIT")
         systemctl enable "${units[@]}"
         if [[ $upgrade -eq 1 ]]; then
             say "restarting ${units[*]}"
             systemctl restart "${units[@]}"
         else
             say "enabled ${units[*]}; they start at boot"
+            local pin=""
+            [[ $WEB == on ]] && pin=" (PAGER_EDGE_WEB_PIN: the tablets' sign-in)"
             say "next: edit $ETC/config.toml (site id, controller host, timezone) and"
-            say "      $ETC/secrets.env, then: sudo systemctl start ${units[*]}"
+            say "      $ETC/secrets.env$pin, then: sudo systemctl start ${units[*]}"
         fi
     fi
     say "done"
@@ -385,7 +417,7 @@ do_install() {
 do_uninstall() {
     local unit
     say "uninstalling pager-edge from $ROOT$([[ $PURGE -eq 1 ]] && echo ' (purge)')"
-    for unit in "${KIOSK_UNITS[@]}" "$AGENT_UNIT"; do
+    for unit in "$WEB_UNIT" "${KIOSK_UNITS[@]}" "$AGENT_UNIT"; do
         if [[ -e $(r "$UNIT_DIR/$unit") ]]; then
             systemctl_ disable --now "$unit" || true
             rm -f "$(r "$UNIT_DIR/$unit")"

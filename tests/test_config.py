@@ -18,7 +18,7 @@ def test_shipped_config_is_valid_and_matches_defaults(tmp_path):
 
     cfg = load_config(Path(__file__).parent.parent / "config.toml")
     defaults = Config()
-    for section in ("controller", "store", "sync", "backhaul", "board"):
+    for section in ("controller", "store", "sync", "backhaul", "board", "web"):
         assert getattr(cfg, section) == getattr(defaults, section), section
 
 
@@ -35,6 +35,13 @@ def test_shipped_config_is_valid_and_matches_defaults(tmp_path):
         ("[backhaul]\ncycle_start_day = 31", "[backhaul] cycle_start_day"),
         ("[controller\n", "not valid TOML"),
         ("[controller]\nping_interval = true", "[controller] ping_interval: expected a number"),
+        ("[web]\nport = 0", "[web] port: expected a port 1–65535"),
+        ("[web]\nmax_sessions = 0", "[web] max_sessions: expected 1–64"),
+        ("[web]\nidle_minutes = 0.5", "[web] idle_minutes: expected an integer"),
+        ('[web]\nhost = ""', "[web] host: expected an address"),
+        ('[web]\ntls_certificate = "/etc/c.pem"', "[web] tls_key: expected both"),
+        ('[web]\ntls_key = "/etc/k.pem"', "[web] tls_certificate: expected both"),
+        ('[web]\npin = "1234"', "[web] pin: unknown key"),  # the PIN is a secret, never here
     ],
 )
 def test_mistakes_are_reported_with_file_and_key(text, needle):
@@ -131,3 +138,19 @@ def test_more_config_mistakes_are_reported_not_raised(tmp_path):
     d.mkdir(mode=0o700)
     with pytest.raises(ConfigError, match="cannot read the secrets file"):
         read_secrets_file(d)
+
+
+def test_to_toml_round_trips_a_configuration_built_in_memory():
+    from agent.config import to_toml, with_overrides
+
+    cfg = with_overrides(
+        Config(),
+        store={"path": '/tmp/a "quoted" päth 🍽.db'},
+        controller={"port": 15683, "ping_interval": 2.5, "timezone": "Europe/Paris"},
+        board={"kiosk_show_estimates": False},
+        web={"max_sessions": 2},
+    )
+    text = to_toml(cfg)
+    assert "[sync]" not in text  # only what differs from the defaults
+    assert parse_config(text) == cfg
+    assert to_toml(Config()) == "\n"

@@ -73,6 +73,7 @@ def test_every_unit_is_shipped():
         "pager-edge.service",
         "pager-edge-kiosk.service",
         "pager-edge-kiosk-console.service",
+        "pager-edge-web.service",
     }
 
 
@@ -142,6 +143,34 @@ def test_agent_unit_settings():
     assert families == {"AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"}
     # The database must be readable by the kiosk's group, never by others.
     assert int(one["UMask"], 8) & 0o007 == 0o007
+
+
+def test_web_unit_settings():
+    keys = unit_keys(DEPLOY / "systemd/pager-edge-web.service")
+    one = {k: v[-1] for k, v in keys.items()}
+    assert one["ExecStart"] == (
+        "/opt/pager-edge/venv/bin/pager-edge web --config /etc/pager-edge/config.toml"
+    )
+    assert one["Type"] == "notify" and one["NotifyAccess"] == "main"  # READY=1 once listening
+    # The agent's user reads the 0600 secrets file (the PIN) and the database; writes nothing.
+    assert one["User"] == one["Group"] == "pager-edge"
+    assert one["ProtectSystem"] == "strict"
+    assert "ReadWritePaths" not in keys and "StateDirectory" not in keys
+    assert one["Restart"] == "on-failure"
+    assert one["RestartPreventExitStatus"] == "2"  # no PIN: said once, not a restart loop
+    assert "pager-edge.service" in keys["After"] and "pager-edge.service" in keys["Wants"]
+    assert one["CapabilityBoundingSet"] == "" and one["MemoryDenyWriteExecute"] == "yes"
+    assert one["NoNewPrivileges"] == one["PrivateTmp"] == one["ProtectHome"] == "yes"
+    assert set(one["RestrictAddressFamilies"].split()) == {
+        "AF_INET",
+        "AF_INET6",
+        "AF_UNIX",
+        "AF_NETLINK",
+    }
+    # Everything the agent's unit hardens, this one hardens the same way.
+    agent = {k: v[-1] for k, v in unit_keys(DEPLOY / "systemd/pager-edge.service").items()}
+    hardening = [k for k in agent if k.startswith(("Protect", "Private", "Restrict", "System"))]
+    assert {k: one.get(k) for k in hardening} == {k: agent[k] for k in hardening}
 
 
 @pytest.mark.parametrize("name", ["pager-edge-kiosk.service", "pager-edge-kiosk-console.service"])
@@ -265,13 +294,15 @@ def exposure(unit: Path) -> tuple[float, str]:
     return float(m.group(1)), m.group(2)
 
 
-def test_agent_unit_security_exposure_is_ok():
-    score, rating = exposure(DEPLOY / "systemd/pager-edge.service")
+@pytest.mark.parametrize("unit", ["pager-edge.service", "pager-edge-web.service"])
+def test_unit_security_exposure_is_ok(unit):
+    score, rating = exposure(DEPLOY / "systemd" / unit)
     assert score <= MAX_EXPOSURE, f"exposure {score} {rating}"
     assert rating in ("OK", "SAFE", "PERFECT")
     # The deployment guide quotes the figure: keep it true.
     readme = (DEPLOY / "README.md").read_text()
-    assert f"{score:.1f} {rating}" in readme, f"deploy/README.md should quote {score:.1f} {rating}"
+    quoted = f"Overall exposure level for {unit}: {score:.1f} {rating}"
+    assert quoted in readme, f"deploy/README.md should quote {quoted!r}"
 
 
 # --- scripts ----------------------------------------------------------------------------------
@@ -376,6 +407,7 @@ def expected_tree(root: Path) -> dict[str, tuple[int, int, int]]:
         "var/cache/pager-kiosk": (0o750, i["kiosk_uid"], i["kiosk_gid"]),
         "etc/systemd/system/pager-edge.service": (0o644, 0, 0),
         "etc/systemd/system/pager-edge-kiosk.service": (0o644, 0, 0),
+        "etc/systemd/system/pager-edge-web.service": (0o644, 0, 0),
     }
 
 
@@ -409,7 +441,7 @@ def test_installer_into_temp_root_twice_is_idempotent(tmp_path):
     assert "pager-kiosk" in gr["pager-edge"][3].split(",")  # reads the database via the group
     assert "pager-kiosk" in gr["video"][3].split(",")
     assert fmt(actual_tree(root)) == fmt(expected_tree(root))
-    for unit in ("pager-edge.service", "pager-edge-kiosk.service"):
+    for unit in ("pager-edge.service", "pager-edge-kiosk.service", "pager-edge-web.service"):
         installed = root / "etc/systemd/system" / unit
         assert installed.read_bytes() == (DEPLOY / "systemd" / unit).read_bytes()
     assert (root / "etc/pager-edge/config.toml").read_bytes() == (
@@ -482,7 +514,7 @@ def test_kiosk_route_is_chosen_kept_and_switched(tmp_path):
     def installed() -> set[str]:
         return {p.name for p in units.glob("pager-edge*")}
 
-    install(root, "--no-venv", "--kiosk", "console")
+    install(root, "--no-venv", "--kiosk", "console", "--web", "off")
     assert installed() == {"pager-edge.service", "pager-edge-kiosk-console.service"}
     install(root, "--no-venv")  # an upgrade keeps the route in place
     assert installed() == {"pager-edge.service", "pager-edge-kiosk-console.service"}
@@ -490,6 +522,23 @@ def test_kiosk_route_is_chosen_kept_and_switched(tmp_path):
     assert installed() == {"pager-edge.service", "pager-edge-kiosk.service"}
     install(root, "--no-venv", "--kiosk", "none")
     assert installed() == {"pager-edge.service"}
+
+
+@needs_root
+def test_web_unit_is_installed_kept_and_removed(tmp_path):
+    root = seed_root(tmp_path / "root")
+    web = root / "etc/systemd/system/pager-edge-web.service"
+    res = install(root, "--no-venv", "--kiosk", "none")  # a fresh install: on by default
+    assert web.read_bytes() == (DEPLOY / "systemd/pager-edge-web.service").read_bytes()
+    assert "web: on" in res.stderr
+    install(root, "--no-venv", "--web", "off")
+    assert not web.exists()
+    res = install(root, "--no-venv")  # an upgrade keeps the choice
+    assert not web.exists() and "web: off" in res.stderr
+    install(root, "--no-venv", "--web", "on")
+    assert web.exists()
+    install(root, "--uninstall")
+    assert not web.exists()
 
 
 @needs_root
@@ -523,6 +572,7 @@ def test_installer_skip_pip_creates_a_relocated_venv(tmp_path):
     "args, message",
     [
         (["--kiosk", "x11"], "--kiosk must be cage, console or none"),
+        (["--web", "yes"], "--web must be on or off"),
         (["--purge"], "--purge only goes with --uninstall"),
         (["--frobnicate"], "unknown option"),
     ],
@@ -545,6 +595,14 @@ def test_installer_needs_account_files_in_the_target(tmp_path):
 def test_installer_help():
     res = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True)
     assert res.returncode == 0
-    for flag in ("--root", "--source", "--no-venv", "--skip-pip", "--no-systemctl", "--kiosk"):
+    for flag in (
+        "--root",
+        "--source",
+        "--no-venv",
+        "--skip-pip",
+        "--no-systemctl",
+        "--kiosk",
+        "--web",
+    ):
         assert flag in res.stdout
     assert "--uninstall" in res.stdout and "--purge" in res.stdout

@@ -8,6 +8,8 @@ plus a test drop-in. It checks what the hardening must not break and what it mus
 reaches systemd, watchdog pings keep the service alive, a frozen process is killed by the watchdog
 and restarted, the database is created 0640 in the only writable directory, the 0600 secrets file
 is readable, W+X memory and foreign socket families are refused, Python/ctypes/aiocoap still work.
+Then the web board's unit, as shipped: READY=1, the PIN gate, a staff board process that reads the
+database under that hardening, no PIN in the journal, a clean stop.
 
 Until `pager-edge run` itself sends sd_notify messages, the drop-in replaces ExecStart with a
 stand-in that runs the same `agent.daemon.Agent` with `agent.sdnotify` wired in. Once
@@ -178,6 +180,39 @@ print("uid", os.getuid(), "home hidden", not os.path.exists("/root/.bashrc"))
 """
 
 
+WEB_PIN = "51730968"
+WEB_PROBE = """\
+import asyncio, sys
+import aiohttp
+
+URL = "http://127.0.0.1:8080"
+
+
+async def main():
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.post(URL + "/login", data={"pin": "00000000"}, allow_redirects=False) as r:
+            print("wrong pin", r.status)
+        async with http.post(URL + "/login", data={"pin": sys.argv[1]}, allow_redirects=False) as r:
+            print("right pin", r.status)
+            cookie = {"Cookie": "pager_edge_session=" + r.cookies["pager_edge_session"].value}
+        # The agent's own link state, as the board read it from the database (without the
+        # database the board could only say "unknown" under a banner).
+        states = (b"CONNECTING", b"DISCONNECTED", b"connected")
+        seen = b""
+        async with http.ws_connect(URL + "/ws?width=120&height=40", headers=cookie) as ws:
+            async with asyncio.timeout(60):
+                while not any(s in seen for s in states):
+                    msg = await ws.receive()
+                    if msg.type != aiohttp.WSMsgType.BINARY:
+                        break
+                    seen += msg.data
+        print("board read the database", any(s in seen for s in states))
+
+
+asyncio.run(main())
+"""
+
+
 class Sandbox:
     def __init__(self, stage: Path):
         self.stage = stage
@@ -295,9 +330,10 @@ def _stage(stage: Path) -> None:
     config = stage / "etc/pager-edge/config.toml"
     config.write_text(re.sub(r"(?m)^host = .*$", 'host = "127.0.0.1"', config.read_text()))
     with open(stage / "etc/pager-edge/secrets.env", "a") as f:
-        f.write("SANDBOX_PROBE=found-it\n")
+        f.write(f"SANDBOX_PROBE=found-it\nPAGER_EDGE_WEB_PIN={WEB_PIN}\n")
     opt = stage / "opt/pager-edge"
     (opt / "probe.py").write_text(PROBE)
+    (opt / "webprobe.py").write_text(WEB_PROBE)
     units = stage / "etc/systemd/system"
     # The watchdog at test speed; everything else as shipped.
     dropin = ["[Service]", "WatchdogSec=2"]
@@ -405,3 +441,25 @@ def test_agent_unit_under_a_real_systemd(sandbox):
     )
     assert props["MainPID"] != pid
     assert "Watchdog timeout" in sandbox.run("journalctl", "--no-pager", "-o", "cat")
+
+    # 4. The web board's unit, as shipped: READY=1 once listening; the PIN from the 0600 secrets
+    # file; a signed-in websocket starts a staff board that reads the database with nothing
+    # writable; the PIN is in no journal line; a clean stop.
+    sandbox.run("systemctl", "start", "pager-edge-web.service")
+    props = sandbox.wait(
+        "pager-edge-web.service",
+        lambda p: p["ActiveState"] in ("active", "failed"),
+        60,
+        "active (READY=1)",
+    )
+    assert props["ActiveState"] == "active", sandbox.journal("pager-edge-web.service")
+    out = sandbox.run("/opt/pager-edge/venv/bin/python", "/opt/pager-edge/webprobe.py", WEB_PIN)
+    assert "wrong pin 401" in out and "right pin 303" in out
+    assert "board read the database True" in out, sandbox.journal("pager-edge-web.service")
+    sandbox.run("systemctl", "stop", "pager-edge-web.service")
+    props = sandbox.show("pager-edge-web.service", "ActiveState", "Result")
+    assert (props["ActiveState"], props["Result"]) == ("inactive", "success")
+    journal = sandbox.journal("pager-edge-web.service")
+    assert "staff session 1 started for 127.0.0.1" in journal
+    assert "staff session 1 ended" in journal
+    assert WEB_PIN not in sandbox.run("journalctl", "--no-pager", "-o", "cat")

@@ -1,0 +1,335 @@
+"""The web board in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+One stand per module: the T7470 simulator and the agent in this event loop, `pager-edge web` as a
+site runs it (a subprocess, PIN from its environment), and one Chromium. Each test opens its own
+browser context (fresh cookies) at a tablet size with touch. The board is drawn on a canvas, so
+the tests look at state instead of DOM text: what the transmitter did (``sim.model``), what the
+agent recorded (the store), which board processes ran (``/proc``), and the terminal output the
+board sent down the websocket (where a label would be plain text). The cells to tap come from the
+same board laid out by Textual's Pilot at the browser's terminal size.
+
+Never `playwright install`: the browser is /usr/bin/chromium (`.ci/run` installs it when missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+
+from agent.config import Config, to_toml, with_overrides
+from agent.daemon import Agent
+from agent.simulator.server import Simulator
+from tests.agent_helpers import exported
+from tests.board_fixtures import ZONE
+from tests.webfixtures import PIN, WRONG, board_argvs, free_port, spawn_web, wait_listening
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # tests run as root
+    "--headless",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TABLETS = [(1280, 800), (800, 1280)]
+WAIT = 30.0  # seconds: generous for a loaded 2-core machine, but bounded
+
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="playwright is not installed: pip install -e '.[test]'"
+)
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no /usr/bin/chromium: apt-get install chromium"
+    ),
+]
+
+
+@dataclass
+class Stand:
+    sim: Simulator
+    agent: Agent
+    cfg: Config
+    db: Path
+    url: str
+    log: Path
+    proc: Any
+    browser: Any
+    shots: Path
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stand(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stand]:
+    tmp = tmp_path_factory.mktemp("stand")
+    sim = await Simulator.start(host="127.0.0.1", port=0, ping_interval=2.0, tz=ZoneInfo(ZONE))
+    db = tmp / "agent.db"
+    port = free_port()
+    cfg = with_overrides(
+        Config(),
+        store={"path": str(db), "synchronous": "NORMAL"},
+        controller={
+            "host": "127.0.0.1",
+            "port": sim.port,
+            "ping_interval": 2.0,
+            "timezone": ZONE,
+            "request_timeout": 2.0,
+            "max_backoff": 0.5,
+        },
+        board={"refresh_interval": 0.1},
+        web={"port": port, "max_sessions": 3},
+    )
+    config = tmp / "config.toml"
+    config.write_text(to_toml(cfg))
+    agent = Agent(cfg)
+    await agent.start()
+    log = tmp / "web.log"
+    proc = spawn_web(config, log, PAGER_EDGE_WEB_PIN=PIN)
+    pw = browser = None
+    try:
+        await wait_listening(proc, log)
+        pw = await playwright_api.async_playwright().start()
+        try:
+            # launch() gives every run a fresh temporary profile (user-data dir).
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        except playwright_api.Error as exc:
+            pytest.skip(f"{CHROMIUM} does not start here: {str(exc).splitlines()[0]}")
+        yield Stand(sim, agent, cfg, db, f"http://127.0.0.1:{port}", log, proc, browser, tmp)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0, log.read_text()
+        assert board_argvs(proc.pid) == []
+    finally:
+        if browser is not None:
+            await browser.close()
+        if pw is not None:
+            await pw.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        await agent.stop()
+        await sim.stop()
+
+
+@dataclass
+class Tab:
+    """One browser tab, with everything it asked for and everything the board sent it."""
+
+    page: Any
+    requests: list[str] = field(default_factory=list)
+    websockets: list[str] = field(default_factory=list)
+    output: bytearray = field(default_factory=bytearray)
+    size: tuple[int, int] | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def _frame_sent(self, payload: str | bytes) -> None:
+        if isinstance(payload, str) and payload.startswith('["resize"'):
+            import json
+
+            d = json.loads(payload)[1]
+            self.size = (d["width"], d["height"])
+
+    def _websocket(self, ws: Any) -> None:
+        self.websockets.append(ws.url)
+        q = parse_qs(urlparse(ws.url).query)
+        if "width" in q:
+            self.size = (int(q["width"][0]), int(q["height"][0]))
+        ws.on("framereceived", lambda p: self.output.extend(p if isinstance(p, bytes) else b""))
+        ws.on("framesent", self._frame_sent)
+
+    async def until_output(self, *needles: bytes, since: int = 0) -> None:
+        deadline = time.monotonic() + WAIT
+        while not all(n in self.output[since:] for n in needles):
+            if time.monotonic() > deadline:
+                tail = bytes(self.output[-400:])
+                raise AssertionError(f"the board never drew {needles}: …{tail!r}")
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def tab(stand: Stand, size: tuple[int, int]) -> AsyncIterator[Tab]:
+    context = await stand.browser.new_context(
+        viewport={"width": size[0], "height": size[1]}, has_touch=True, is_mobile=False
+    )
+    page = await context.new_page()
+    page.set_default_timeout(WAIT * 1000)
+    t = Tab(page)
+    page.on("request", lambda r: t.requests.append(r.url))
+    page.on("websocket", t._websocket)
+    page.on("console", lambda m: t.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: t.errors.append(str(e)))
+    try:
+        yield t
+    finally:
+        await context.close()
+    # Nothing a page asked for left the stand's LAN (here: the server itself).
+    strangers = [u for u in t.requests + t.websockets if not _ours(stand, u)]
+    assert strangers == []
+    assert stand_log(stand).count(PIN) == 0
+
+
+def _ours(stand: Stand, url: str) -> bool:
+    origin = urlparse(stand.url)
+    u = urlparse(url)
+    return u.hostname == origin.hostname and u.port == origin.port
+
+
+def stand_log(stand: Stand) -> str:
+    return stand.log.read_text(errors="replace")
+
+
+def sessions_started(stand: Stand) -> int:
+    return len(re.findall(r"(staff|kiosk) session \d+ started", stand_log(stand)))
+
+
+async def sign_in(t: Tab, stand: Stand, pin: str) -> Any:
+    """Open the board as a host would: the address, the PIN on the touch keypad, Sign in."""
+    await t.page.goto(f"{stand.url}/")
+    assert urlparse(t.page.url).path == "/login"  # 303 from / without a session
+    await t.page.tap("#pin")
+    await t.page.keyboard.type(pin)
+    async with t.page.expect_navigation() as nav:
+        await t.page.tap("button[type=submit]")
+    return await nav.value
+
+
+async def screen_cell(t: Tab, column: int, row: int) -> tuple[float, float]:
+    """The centre, in page pixels, of terminal cell (column, row)."""
+    assert t.size is not None
+    cols, rows = t.size
+    box = await t.page.locator(".xterm-screen").bounding_box()
+    assert box is not None
+    return (
+        box["x"] + (column + 0.5) * box["width"] / cols,
+        box["y"] + (row + 0.5) * box["height"] / rows,
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    rows: dict[int, tuple[int, int]]  # pager number → (column, row) of a cell in its table row
+    seat: tuple[int, int]  # the footer's Seat key
+
+
+async def board_layout(stand: Stand, size: tuple[int, int], numbers: set[int]) -> Layout:
+    """Where the staff board puts each party and the Seat key at this terminal size.
+
+    The same app as the browser's board process, on the same store and configuration, laid out
+    by Textual's Pilot: the layout is the board's own, not a copy of it in the test.
+    """
+    from textual.widgets._footer import FooterKey
+
+    from tests.board_fixtures import wait_for
+    from tui.app import BoardApp
+    from tui.widgets.table import PartyTable
+
+    app = BoardApp(stand.db, config=stand.cfg)
+    async with app.run_test(size=size) as pilot:
+        screen = app.main_screen
+        table = screen.query_one(PartyTable)
+
+        def on_board() -> dict[int, int]:
+            return {screen.parties[k].number: i for i, k in enumerate(table.row_keys)}
+
+        await wait_for(lambda: numbers <= set(on_board()), timeout=WAIT)
+        await pilot.pause()
+        box = table.content_region
+        top = box.y + table.header_height - round(table.scroll_y)
+        rows = {n: (box.x + 6, top + i) for n, i in on_board().items() if n in numbers}
+        (seat,) = [k for k in app.screen.query(FooterKey) if k.key == "s"]
+        r = seat.region
+        return Layout(rows, (r.x + r.width // 2, r.y))
+
+
+async def arrive(stand: Stand, *parties: tuple[int, str, int]) -> None:
+    """Parties added at the transmitter (as another stand would), recorded by the agent."""
+    for number, label, size in parties:
+        stand.sim.create(number, goal=900, label=label, party_size=size)
+    want = {n for n, _l, _s in parties}
+    deadline = time.monotonic() + WAIT
+    while not want <= {r["number"] for r in exported(stand.db) if r["state"] == "waiting"}:
+        assert time.monotonic() < deadline, "the agent did not record the new parties"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("size", TABLETS, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_sign_in_tap_a_party_tap_seat(stand: Stand, size: tuple[int, int]):
+    base = 40 if size[0] > size[1] else 60
+    first, second = (base + 1, f"Amsel-{base}", 2), (base + 2, f"Birke-{base}", 4)
+    await arrive(stand, first, second)
+    async with tab(stand, size) as t:
+        response = await sign_in(t, stand, PIN)
+        assert response.status == 200 and urlparse(t.page.url).path == "/"
+        await t.until_output(first[1].encode(), second[1].encode())  # staff see labels
+        assert t.size is not None
+        box = await t.page.locator(".xterm-screen").bounding_box()
+        assert box["width"] > 0.95 * size[0] and box["height"] > 0.95 * size[1]  # fills it
+        layout = await board_layout(stand, t.size, {first[0], second[0]})
+
+        # Tap the second party's row, then Seat.
+        await t.page.touchscreen.tap(*await screen_cell(t, *layout.rows[second[0]]))
+        # Textual shows the footer's keys once the board has focus, which the first tap gives it.
+        await t.until_output(b"Seat")
+        await t.page.screenshot(path=stand.shots / f"staff-{size[0]}x{size[1]}.png")
+        await t.page.touchscreen.tap(*await screen_cell(t, *layout.seat))
+
+        model = stand.sim.model
+        deadline = time.monotonic() + WAIT
+        while second[0] in model.active:
+            assert time.monotonic() < deadline, "Seat never reached the transmitter"
+            await asyncio.sleep(0.05)
+        assert [s.clear_type for s in model.history if s.number == second[0]] == ["STOP"]
+        assert first[0] in model.active  # the tap chose the row: the other party still waits
+        while {r["number"]: r["state"] for r in exported(stand.db)}.get(second[0]) != "cleared":
+            assert time.monotonic() < deadline, "the agent did not record the seating"
+            await asyncio.sleep(0.1)
+        assert [u for u in t.websockets if urlparse(u).path == "/ws"] != []
+        assert t.errors == []
+    assert "staff session" in stand_log(stand)
+
+
+async def test_a_wrong_pin_never_reaches_the_board(stand: Stand):
+    started_before = sessions_started(stand)
+    async with tab(stand, TABLETS[0]) as t:
+        response = await sign_in(t, stand, WRONG)
+        assert response.status == 401
+        assert urlparse(t.page.url).path == "/login"
+        assert "Wrong PIN" in await t.page.locator(".message").inner_text()
+        await t.page.goto(f"{stand.url}/")  # and the board's address sends it back
+        assert urlparse(t.page.url).path == "/login"
+        await asyncio.sleep(1.0)
+        assert t.websockets == []  # no websocket was ever opened, the board page never loaded…
+        assert not [u for u in t.requests if "/static/" in u]
+    # …so no board process was started for it, and the server says so.
+    assert sessions_started(stand) == started_before
+    assert "wrong PIN from 127.0.0.1" in stand_log(stand)
+
+
+async def test_the_kiosk_needs_no_pin_and_shows_no_label(stand: Stand):
+    label = "Zebulon-Quartz"
+    await arrive(stand, (77, label, 3))
+    async with tab(stand, TABLETS[1]) as t:
+        await t.page.goto(f"{stand.url}/kiosk")
+        assert urlparse(t.page.url).path == "/kiosk"
+        await t.until_output(b"WAITING")
+        await t.page.wait_for_selector("body.-first-byte")
+        await asyncio.sleep(0.5)
+        await t.page.screenshot(path=stand.shots / "kiosk-800x1280.png")
+        kiosks = [a for a in board_argvs(stand.proc.pid) if "--kiosk" in a]
+        assert len(kiosks) == 1  # the served command is the read-only kiosk
+        assert [u for u in t.websockets if urlparse(u).path == "/kiosk/ws"] == t.websockets
+        assert label.encode() not in t.output
+        assert t.errors == []
