@@ -12,16 +12,15 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiocoap
 import click
 
+from agent.clock import SYSTEM_CLOCK, age_seconds, iso_utc
 from agent.config import Config, ConfigError, load_config, with_overrides
 from agent.controller.client import ControllerClient, create_context
 from agent.controller.link import Link
-from agent.controller.protocol import iso_utc
 from agent.ingest import Ingestor
 from agent.logs import setup_logging
 from agent.sdnotify import Notifier, watchdog_loop
@@ -142,13 +141,8 @@ class Agent:
         """For the systemd watchdog: the ingest loop has committed a heartbeat recently."""
         if self.ingest is None:
             return False
-        beat = self.ingest.health.get("heartbeat_at")
-        if not beat:
-            return False
-        age = (
-            datetime.now(UTC) - datetime.fromisoformat(beat.replace("Z", "+00:00"))
-        ).total_seconds()
-        return age < HEARTBEAT_SECONDS * 4
+        age = age_seconds(self.ingest.health.get("heartbeat_at"), SYSTEM_CLOCK.now())
+        return age is not None and age < HEARTBEAT_SECONDS * 4
 
     async def stop(self) -> None:
         """Stop taking notifications, drain and commit what is queued, close everything."""
@@ -160,7 +154,7 @@ class Agent:
             # Everything aiocoap already ACKed is in the queue: fold it (no more requests to the
             # transmitter at this point) and commit it before saying goodbye.
             self.ingest.drain()
-            self.ingest.health.update(state="stopped", stopped_at=iso_utc(datetime.now(UTC)))
+            self.ingest.health.update(state="stopped", stopped_at=iso_utc(SYSTEM_CLOCK.now()))
             if not await self.ingest.flush():
                 log.error(
                     "could not write the last %d event(s) before stopping; the next start's "

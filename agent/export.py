@@ -18,21 +18,12 @@ import click
 
 from agent.config import load_config
 from agent.display import spreadsheet_safe
+from agent.session import EVENT_EXPORT_FIELDS, EXPORT_FIELDS
 from agent.store import Store, StoreError
 
-SESSION_FIELDS = (
-    "uuid",
-    "number",
-    "label",
-    "party_size",
-    "goal_seconds",
-    "created",
-    "notified",
-    "cleared",
-    "state",
-    "page_count",
-)
-EVENT_FIELDS = ("seq", "uuid", "number", "kind", "at", "observed_at")
+# The record shapes, from the one session schema (aliases for this command's readers).
+SESSION_FIELDS = EXPORT_FIELDS
+EVENT_FIELDS = EVENT_EXPORT_FIELDS
 
 
 def session_records(store: Store) -> Iterable[dict[str, Any]]:

@@ -27,16 +27,16 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from agent import __version__
+from agent.clock import iso_utc, to_utc
 from agent.controller.client import ControllerClient, ControllerError
 from agent.controller.protocol import (
     Document,
     ProtocolError,
-    iso_utc,
     parse_document,
     sequence_delta,
-    to_utc,
 )
-from agent.lifecycle import SessionView, fold
+from agent.lifecycle import fold
+from agent.session import SessionView
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)

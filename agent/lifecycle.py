@@ -16,48 +16,14 @@ Idempotent: folding an observation into the view it produced yields nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Any
 
-from agent.controller.protocol import SessionRecord, iso_utc, to_utc
-
-ViewState = Literal["waiting", "paged", "cleared", "removed"]
-EventKind = Literal["created", "updated", "paged", "cleared", "removed"]
-ENDED: frozenset[str] = frozenset({"cleared", "removed"})
-
-
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    """The store's current view of one session (UTC ISO strings, as stored)."""
-
-    uuid: str
-    number: int
-    transmitter_id: int | None = None
-    label: str | None = None
-    party_size: int | None = None
-    goal_seconds: int | None = None
-    created: str | None = None
-    first_notified: str | None = None
-    notified: str | None = None
-    cleared: str | None = None
-    state: ViewState = "waiting"
-    page_count: int = 0
-
-    @property
-    def ended(self) -> bool:
-        return self.state in ENDED
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    kind: EventKind
-    uuid: str
-    number: int
-    at: str  # transmitter time of the transition, UTC ISO
-    changes: dict[str, Any] = field(default_factory=dict)
+from agent.clock import iso_utc, to_utc
+from agent.controller.protocol import SessionRecord
+from agent.session import EDITABLE, Event, SessionView, edit, end, page
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,45 +78,31 @@ def fold(
                 record.uuid,
                 record.number,
                 created or update_at,
-                {
-                    "label": record.label,
-                    "party_size": record.party_size,
-                    "goal_seconds": record.goal_seconds,
-                },
+                {k: getattr(record, k) for k in EDITABLE},
             )
         )
     else:
         view = known
         changes: dict[str, Any] = {}
-        if record.has_label and record.label != known.label:  # null is a value: "no label"
+        if record.has_label:  # null is a value: "no label"; an absent key is not a change
             changes["label"] = record.label
         # History items omit partySize; an absent number means "not reported", not a change.
         for attr in ("party_size", "goal_seconds"):
-            value = getattr(record, attr)
-            if value is not None and value != getattr(known, attr):
+            if (value := getattr(record, attr)) is not None:
                 changes[attr] = value
-        if changes:
-            view = dataclasses.replace(view, **changes)
-            events.append(Event("updated", record.uuid, record.number, update_at, changes))
+        if edited := edit(view, changes, update_at):
+            view, event = edited
+            events.append(event)
 
     notified = utc(record.notified)
-    if notified is not None and (view.notified is None or notified > view.notified):
-        view = dataclasses.replace(
-            view,
-            notified=notified,
-            first_notified=view.first_notified or notified,
-            page_count=view.page_count + 1,
-            state="paged",
-        )
-        events.append(
-            Event("paged", record.uuid, record.number, notified, {"page": view.page_count})
-        )
+    if notified is not None and (paged := page(view, notified)):
+        view, event = paged
+        events.append(event)
 
     if record.clear_type is not None:
-        kind: EventKind = "cleared" if record.clear_type == "STOP" else "removed"
-        cleared = utc(record.cleared) or update_at
-        view = dataclasses.replace(view, state=kind, cleared=cleared)
-        events.append(Event(kind, record.uuid, record.number, cleared, {}))
+        kind = "cleared" if record.clear_type == "STOP" else "removed"
+        view, event = end(view, kind, utc(record.cleared) or update_at)
+        events.append(event)
         return FoldResult(view, tuple(events))
 
     return FoldResult(view, tuple(events), needs_history=record.state == "cleared")

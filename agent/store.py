@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,24 +26,11 @@ from typing import Any
 
 import sqlite_utils
 
-from agent.lifecycle import Event, SessionView
+from agent.clock import SYSTEM_CLOCK, iso_utc
+from agent.session import COLUMNS as SESSION_COLUMNS
+from agent.session import EXPORT_FIELDS, Event, SessionView
 
 log = logging.getLogger(__name__)
-
-SESSION_COLUMNS = (
-    "uuid",
-    "transmitter_id",
-    "number",
-    "label",
-    "party_size",
-    "goal_seconds",
-    "created",
-    "first_notified",
-    "notified",
-    "cleared",
-    "state",
-    "page_count",
-)
 
 
 class StoreError(Exception):
@@ -233,10 +219,6 @@ _UPSERT_SESSION = (
 )
 
 
-def utc_now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 class Store:
     """One connection to the store. The agent holds one writer; readers open their own."""
 
@@ -303,10 +285,7 @@ class Store:
         sql = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions"
         if active_only:
             sql += " WHERE state NOT IN ('cleared', 'removed')"
-        return {
-            row["uuid"]: SessionView(**{k: row[k] for k in SESSION_COLUMNS})
-            for row in self.conn.execute(sql)
-        }
+        return {row["uuid"]: SessionView.from_row(row) for row in self.conn.execute(sql)}
 
     def ended_uuids(self) -> set[str]:
         return {
@@ -318,7 +297,7 @@ class Store:
 
     def write_batch(self, batch: WriteBatch) -> list[int]:
         """Write a batch in one transaction (one fsync); returns the new event ids."""
-        now = utc_now_iso()
+        now = iso_utc(SYSTEM_CLOCK.now())
         ids: list[int] = []
         with self.conn:  # BEGIN … COMMIT, ROLLBACK on error
             cur = self.conn.cursor()
@@ -452,18 +431,7 @@ class Store:
     def iter_sessions(self) -> Iterator[dict[str, Any]]:
         """Every session in export shape, in creation order."""
         for r in self.conn.execute("SELECT * FROM sessions ORDER BY created, transmitter_id, uuid"):
-            yield {
-                "uuid": r["uuid"],
-                "number": r["number"],
-                "label": r["label"],
-                "party_size": r["party_size"],
-                "goal_seconds": r["goal_seconds"],
-                "created": r["created"],
-                "notified": r["notified"],
-                "cleared": r["cleared"],
-                "state": r["state"],
-                "page_count": r["page_count"],
-            }
+            yield {k: r[k] for k in EXPORT_FIELDS}
 
     def iter_events(self, after: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
         sql = "SELECT * FROM events WHERE id > ? ORDER BY id"

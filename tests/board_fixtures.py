@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agent.config import Config, with_overrides
-from agent.lifecycle import SessionView
+from agent.session import SessionView
 from agent.store import Store, WriteBatch
 
 # Friday 13 March 2026, 19:30 in Paris (18:30 UTC): a busy Friday evening.

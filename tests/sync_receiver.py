@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from agent.lifecycle import Event
+from agent.session import Event
 from agent.store import Store, WriteBatch
 from agent.sync.receiver import IngestHandler, IngestLog, IngestServer
 

@@ -149,7 +149,7 @@ async def test_sequence_wrap_with_duplicates_reordering_and_drops(tmp_path, seed
 
 async def test_a_value_sqlite_refuses_is_set_aside_and_the_rest_is_written(tmp_path):
     from agent.ingest import Ingestor
-    from agent.lifecycle import Event, SessionView
+    from agent.session import Event, SessionView
     from agent.store import Store
 
     store = Store(tmp_path / "agent.db")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from agent.lifecycle import SessionView
+from agent.session import SessionView
 from agent.store import Store, WriteBatch
 from tests.board_fixtures import SETTINGS, STATISTICS
 

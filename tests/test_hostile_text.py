@@ -20,7 +20,7 @@ from rich.console import Console
 
 from agent.display import FORMULA_STARTS, PLACEHOLDER, printable, spreadsheet_safe
 from agent.export import SESSION_FIELDS, session_records, write_records
-from agent.lifecycle import SessionView
+from agent.session import SessionView
 from agent.store import Store, WriteBatch
 from agent.sync.wire import decode_body, encode_batch
 from tests.board_fixtures import NOW, ago
@@ -128,7 +128,7 @@ def test_store_jsonl_export_and_sync_wire_keep_the_exact_labels(tmp_path):
         for i, label in enumerate(ATTACKS, start=1)
     }
     try:
-        from agent.lifecycle import Event
+        from agent.session import Event
 
         events = [
             (Event("created", v.uuid, v.number, ago(10), {"label": v.label}), ago(10), "notify")

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.clock import to_utc
 from agent.controller.protocol import (
     ProtocolError,
     compact,
     parse_document,
     sequence_delta,
     session_body,
-    to_utc,
 )
 from agent.lifecycle import fold
 

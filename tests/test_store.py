@@ -13,7 +13,7 @@ import pytest
 import sqlite_utils
 
 from agent import store as store_mod
-from agent.lifecycle import Event, SessionView
+from agent.session import Event, SessionView
 from agent.store import SCHEMA_VERSION, Store, StoreError, WriteBatch, migrate
 
 

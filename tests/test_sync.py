@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.config import Config, with_overrides
-from agent.lifecycle import Event
+from agent.session import Event
 from agent.status import collect_status, format_status
 from agent.store import Store
 from agent.sync.bench import evening

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.clock import epoch_of_iso as parse_time
 from agent.sync import wire
 from agent.sync.bench import evening
-from agent.sync.wire import BatchEncoder, WireError, decode_body, encode_batch, parse_time
+from agent.sync.wire import BatchEncoder, WireError, decode_body, encode_batch
 
 SITE = "site-7"
 

@@ -48,7 +48,7 @@ def _iso(moment: datetime) -> str:
 
 def build_store(path: Path, sessions: int, *, seed: int = 0) -> None:
     """`sessions` active parties spread over the last hour, about one in ten paged."""
-    from agent.lifecycle import SessionView
+    from agent.session import SessionView
     from agent.store import Store, WriteBatch
 
     rng = random.Random(seed)

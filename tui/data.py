@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+from agent.clock import iso_utc, to_utc
 from agent.config import Config
-from agent.controller.protocol import iso_utc, to_utc
 from agent.display import printable
 from agent.store import Store, StoreError
 

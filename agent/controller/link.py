@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from agent.clock import iso_utc
 from agent.controller.client import ControllerClient
-from agent.controller.protocol import iso_utc
 from agent.supervise import backoff_delays
 
 log = logging.getLogger(__name__)

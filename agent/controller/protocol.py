@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 from typing import Any, Literal
 
 KNOWN_TYPES = frozenset({"sessions", "statistics", "settings", "session_history", "ping"})
@@ -123,25 +123,6 @@ def _str(value: Any, *, key: str) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"{key}: expected a string or null, got {type(value).__name__}")
     return value
-
-
-def to_utc(local: datetime | None, zone: tzinfo | None) -> datetime | None:
-    """Transmitter wall-clock time → aware UTC. `zone=None` means the host's local zone."""
-    if local is None:
-        return None
-    try:
-        if local.tzinfo is None:
-            local = local.replace(tzinfo=zone) if zone is not None else local.astimezone()
-        return local.astimezone(UTC)
-    except (OverflowError, OSError) as exc:
-        raise ValueError(f"timestamp {local} cannot be converted to UTC: {exc}") from None
-
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """UTC ISO 8601 with `Z`, second precision — the form the store and export use."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- records ----------------------------------------------------------------------------------

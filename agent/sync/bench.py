@@ -28,12 +28,13 @@ from typing import Any
 import click
 import httpx
 
+from agent.clock import epoch_of_iso, iso_of_epoch
 from agent.config import Config, with_overrides
-from agent.lifecycle import Event
+from agent.session import Event
 from agent.store import Store, WriteBatch
 from agent.sync.engine import SyncEngine
 from agent.sync.receiver import IngestServer
-from agent.sync.wire import format_time, naive_event_json, parse_time
+from agent.sync.wire import naive_event_json
 
 SURNAMES = (
     "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
@@ -66,7 +67,7 @@ def evening(
         goal = 900 if party <= 4 else 1800
 
         def add(at: int, kind: Any, changes: dict[str, Any], sid=sid, number=number) -> None:
-            rows.append((at, len(rows), Event(kind, sid, number, format_time(at), changes)))
+            rows.append((at, len(rows), Event(kind, sid, number, iso_of_epoch(at), changes)))
 
         add(t, "created", {"label": label, "party_size": party, "goal_seconds": goal})
         paged = t + max(60, int(rnd.gauss(1200, 400)))
@@ -81,7 +82,7 @@ def evening(
     rows.sort(key=lambda r: (r[0], r[1]))
     out = []
     for at, _, ev in rows:
-        observed = format_time(at + rnd.choice((0, 0, 1)))
+        observed = iso_of_epoch(at + rnd.choice((0, 0, 1)))
         source = "resync" if realistic and rnd.random() < 0.03 else "notify"
         out.append((ev, observed, source))
     return out
@@ -136,7 +137,7 @@ def windows_of(events: list[tuple[Event, str, str]], interval: int) -> list[list
     """The events as they would have been pending at each sync run `interval` seconds apart."""
     out: dict[int, list] = {}
     for item in events:
-        out.setdefault(parse_time(item[1]) // interval, []).append(item)
+        out.setdefault((epoch_of_iso(item[1]) or 0) // interval, []).append(item)
     return [out[k] for k in sorted(out)]
 
 

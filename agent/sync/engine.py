@@ -40,11 +40,12 @@ from typing import Any
 import httpx
 
 from agent import __version__
+from agent.clock import iso_of_epoch
 from agent.config import Config, secret
 from agent.logs import redact, register_secret
 from agent.store import Store
 from agent.supervise import backoff_delays
-from agent.sync.state import BatchKind, BatchSpec, Delta, SyncState, utc_iso
+from agent.sync.state import BatchKind, BatchSpec, Delta, SyncState
 from agent.sync.wire import CONTENT_ENCODING, CONTENT_TYPE, BatchEncoder
 
 log = logging.getLogger("agent.sync")
@@ -347,7 +348,7 @@ class SyncEngine:
         finally:
             res.pending = await self._st("backlog")
             cycle = {
-                "at": utc_iso(started),
+                "at": iso_of_epoch(started),
                 "events": res.events,
                 "batches": res.batches,
                 "requests": res.requests,
@@ -526,7 +527,7 @@ class SyncEngine:
         days = self.cfg.sync.retention_days
         row = st.row()
         if days > 0 and (row["last_prune"] is None or now - row["last_prune"] >= PRUNE_EVERY):
-            n = st.prune(older_than=utc_iso(now - days * 86400))
+            n = st.prune(older_than=iso_of_epoch(now - days * 86400))
             st.set_prune_time(now)
             if n:
                 log.info("sync: pruned %d delivered events older than %d days", n, days)

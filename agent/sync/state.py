@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from agent.clock import iso_of_epoch
 from agent.sync.wire import HEAD_WEIGHT, LIFECYCLE_KINDS, event_weight
 
 BatchKind = Literal["all", "lifecycle", "deferred"]
@@ -74,10 +74,6 @@ class Delta:
         self.received += other.received
         self.requests += other.requests
         self.connections += other.connections
-
-
-def utc_iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _row_event(r: sqlite3.Row | tuple) -> dict[str, Any]:
@@ -246,7 +242,7 @@ class SyncState:
             self._add(c, d)
             c.execute(
                 "UPDATE sync_state SET last_success = ?, last_error = NULL WHERE id = 1",
-                (utc_iso(now),),
+                (iso_of_epoch(now),),
             )
 
     def quarantine(
@@ -273,7 +269,7 @@ class SyncState:
                     len(events),
                     status,
                     reason,
-                    utc_iso(now),
+                    iso_of_epoch(now),
                 ),
             )
             self._advance(c, spec)
@@ -288,7 +284,7 @@ class SyncState:
         with self.conn:
             self.conn.execute(
                 "UPDATE sync_state SET mode = ?, last_attempt = ?, last_cycle = ? WHERE id = 1",
-                (mode, utc_iso(started), json.dumps(cycle, separators=(",", ":"))),
+                (mode, iso_of_epoch(started), json.dumps(cycle, separators=(",", ":"))),
             )
 
     # figures ---------------------------------------------------------------------------------

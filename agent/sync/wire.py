@@ -22,25 +22,22 @@ gives the same bytes, so a batch re-sent after a crash is byte-identical.
 
 from __future__ import annotations
 
-import calendar
 import gzip
 import json
-import re
-import time
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
 
+from agent.clock import epoch_of_iso, iso_of_epoch
+from agent.session import EVENT_KINDS
+from agent.session import LIFECYCLE_KINDS as SESSION_LIFECYCLE_KINDS
+
 FORMAT = "pager-edge-sync/1"
-KINDS: tuple[str, ...] = ("created", "updated", "paged", "cleared", "removed")
+KINDS: tuple[str, ...] = EVENT_KINDS
 # What still goes out in critical budget mode: the steps of a guest's visit.
-LIFECYCLE_KINDS: tuple[str, ...] = ("created", "paged", "cleared", "removed")
+LIFECYCLE_KINDS: tuple[str, ...] = SESSION_LIFECYCLE_KINDS
 FIELDS: tuple[str, ...] = ("seq", "session", "kind", "at", "observed", "changes", "source")
 CONTENT_TYPE = "application/json"
 CONTENT_ENCODING = "gzip"
-
-_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\Z")
-_ISO_FMT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def idempotency_key(site: str, first: int, last: int) -> str:
@@ -51,34 +48,6 @@ def idempotency_key(site: str, first: int, last: int) -> str:
 def event_id(site: str, seq: int) -> str:
     """The event's cloud id: ``<site_id>:<rowid>``."""
     return f"{site}:{seq}"
-
-
-@lru_cache(maxsize=8192)
-def parse_time(text: str | None) -> int | None:
-    """Epoch seconds for a store timestamp (``2026-11-22T18:04:05Z``), None for any other form.
-
-    Only values that format back to exactly the same text are numbers, so encoding is lossless.
-    """
-    if not text or not _ISO.match(text):
-        return None
-    try:
-        t = calendar.timegm(
-            (
-                int(text[0:4]),
-                int(text[5:7]),
-                int(text[8:10]),
-                int(text[11:13]),
-                int(text[14:16]),
-                int(text[17:19]),
-            )
-        )
-    except (ValueError, OverflowError):
-        return None
-    return t if format_time(t) == text else None
-
-
-def format_time(t: int) -> str:
-    return time.strftime(_ISO_FMT, time.gmtime(t))
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -99,7 +68,7 @@ def event_weight(ev: dict[str, Any]) -> int:
     if changes:
         n += len(_dumps(changes).encode())
     for key in ("at", "observed_at"):
-        if parse_time(ev[key]) is None:
+        if epoch_of_iso(ev[key]) is None:
             n += len(_dumps(ev[key]).encode())
     return n
 
@@ -146,7 +115,7 @@ class BatchEncoder:
             srcidx = self._source_index[src] = len(self.sources)
             self.sources.append(src)
         at_s, obs_s = ev["at"], ev["observed_at"]
-        at_n = parse_time(at_s)
+        at_n = epoch_of_iso(at_s)
         if at_n is None:
             at_cell = _dumps(at_s)
             obs_cell = _dumps(obs_s)
@@ -155,7 +124,7 @@ class BatchEncoder:
                 self.t0 = self._prev_at = at_n
             at_cell = str(at_n - self._prev_at)
             self._prev_at = at_n
-            obs_n = parse_time(obs_s)
+            obs_n = epoch_of_iso(obs_s)
             obs_cell = _dumps(obs_s) if obs_n is None else str(obs_n - at_n)
         changes = ev.get("changes")
         if self.first is None:
@@ -180,7 +149,7 @@ class BatchEncoder:
     def json_bytes(self) -> bytes:
         if not self.rows:
             raise ValueError("empty batch")
-        t0 = format_time(self.t0) if self.t0 is not None else None
+        t0 = iso_of_epoch(self.t0) if self.t0 is not None else None
         # Hand-assembled so that rows are encoded once; key order is part of the determinism.
         head = (
             f'{{"format":{_dumps(FORMAT)},"site":{_dumps(self.site)},"agent":{_dumps(self.agent)},'
@@ -241,7 +210,7 @@ def decode_body(body: bytes, *, gzipped: bool = True) -> dict[str, Any]:
         fields = doc["fields"]
         col = {name: fields.index(name) for name in FIELDS}
         site, kinds, sources, sessions = doc["site"], doc["kinds"], doc["sources"], doc["sessions"]
-        prev_at = parse_time(doc["t0"]) if doc.get("t0") else None
+        prev_at = epoch_of_iso(doc["t0"]) if doc.get("t0") else None
         seq = doc["first"] - 1
         events = []
         for row in doc["events"]:
@@ -253,8 +222,8 @@ def decode_body(body: bytes, *, gzipped: bool = True) -> dict[str, Any]:
             else:
                 at_n = prev_at + at_cell
                 prev_at = at_n
-                at = format_time(at_n)
-            observed = obs_cell if isinstance(obs_cell, str) else format_time(at_n + obs_cell)
+                at = iso_of_epoch(at_n)
+            observed = obs_cell if isinstance(obs_cell, str) else iso_of_epoch(at_n + obs_cell)
             events.append(
                 {
                     "id": event_id(site, seq),
@@ -301,5 +270,4 @@ __all__ = [
     "event_id",
     "idempotency_key",
     "naive_event_json",
-    "parse_time",
 ]

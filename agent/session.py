@@ -1,0 +1,124 @@
+"""A guest session, written once: its fields, states, event kinds and transitions.
+
+The transmitter's own document (:class:`agent.controller.protocol.SessionRecord`, zone-less wall
+times, as the device sends it) is folded into a :class:`SessionView` — the store's row, its UTC
+timestamps as text — by :mod:`agent.lifecycle`. Everything after that speaks this module's
+language: the store (its ``sessions`` columns are :data:`COLUMNS`), the export (:data:`EXPORT_FIELDS`),
+the sync wire (:data:`EVENT_KINDS`, :data:`LIFECYCLE_KINDS`), the board (views and the same
+transitions for the transmitter's direct replies).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+ViewState = Literal["waiting", "paged", "cleared", "removed"]
+STATES: tuple[ViewState, ...] = get_args(ViewState)
+ENDED: frozenset[str] = frozenset({"cleared", "removed"})
+
+EventKind = Literal["created", "updated", "paged", "cleared", "removed"]
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+# The steps of a guest's visit: what still goes to the cloud in critical budget mode.
+LIFECYCLE_KINDS: tuple[EventKind, ...] = ("created", "paged", "cleared", "removed")
+# What staff can change on a session (``updated`` events carry a subset of these).
+EDITABLE: tuple[str, ...] = ("label", "party_size", "goal_seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """One session as the store knows it (UTC ISO strings, as stored)."""
+
+    uuid: str
+    number: int
+    transmitter_id: int | None = None
+    label: str | None = None
+    party_size: int | None = None
+    goal_seconds: int | None = None
+    created: str | None = None
+    first_notified: str | None = None
+    notified: str | None = None
+    cleared: str | None = None
+    state: ViewState = "waiting"
+    page_count: int = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED
+
+    @property
+    def paged(self) -> bool:
+        return self.state == "paged"
+
+    @classmethod
+    def from_row(cls, row: Any) -> SessionView:
+        """A store row (mapping or ``sqlite3.Row``) with at least the view's columns."""
+        return cls(**{c: row[c] for c in COLUMNS})
+
+
+# The store's ``sessions`` columns, in the view's order.
+COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SessionView))
+
+# `pager-edge export` (sessions): a contract other scripts rely on — order and meaning stay.
+EXPORT_FIELDS: tuple[str, ...] = (
+    "uuid",
+    "number",
+    "label",
+    "party_size",
+    "goal_seconds",
+    "created",
+    "notified",
+    "cleared",
+    "state",
+    "page_count",
+)
+# `pager-edge export --events`.
+EVENT_EXPORT_FIELDS: tuple[str, ...] = ("seq", "uuid", "number", "kind", "at", "observed_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One lifecycle transition; `at` is the transmitter's time of it (UTC ISO)."""
+
+    kind: EventKind
+    uuid: str
+    number: int
+    at: str
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+# --- transitions ------------------------------------------------------------------------------
+
+
+def page(view: SessionView, at: str) -> tuple[SessionView, Event] | None:
+    """The session was paged at `at` — if that is newer than the last page seen (a re-page
+    counts again); None when `at` is not news."""
+    if view.notified is not None and at <= view.notified:
+        return None
+    count = view.page_count + 1
+    paged = dataclasses.replace(
+        view,
+        notified=at,
+        first_notified=view.first_notified or at,
+        page_count=count,
+        state="paged",
+    )
+    return paged, Event("paged", view.uuid, view.number, at, {"page": count})
+
+
+def edit(view: SessionView, changes: dict[str, Any], at: str) -> tuple[SessionView, Event] | None:
+    """Label, party size or goal changed (only the fields that really differ); None if none."""
+    real = {k: v for k, v in changes.items() if k in EDITABLE and getattr(view, k) != v}
+    if not real:
+        return None
+    return dataclasses.replace(view, **real), Event("updated", view.uuid, view.number, at, real)
+
+
+def end(
+    view: SessionView, kind: Literal["cleared", "removed"], at: str
+) -> tuple[SessionView, Event]:
+    """The session ended: seated (``cleared``) or removed."""
+    return dataclasses.replace(view, state=kind, cleared=at), Event(
+        kind, view.uuid, view.number, at
+    )
