@@ -108,7 +108,7 @@ async def rotate_token(conn: asyncpg.Connection, site: str, overlap: timedelta) 
 
 
 async def revoke_site(conn: asyncpg.Connection, site: str) -> int:
-    """Refuse the site's every token from now on (its events stay); the number revoked."""
+    """Refuse the site's every token from now on (its events stay); how many were valid."""
     async with conn.transaction():
         found = await conn.fetchval(
             "UPDATE sites SET revoked_at = coalesce(revoked_at, now()) WHERE site = $1 "
@@ -117,11 +117,13 @@ async def revoke_site(conn: asyncpg.Connection, site: str) -> int:
         )
         if not found:
             raise SiteError(f"no site {site!r}")
-        status = await conn.execute(
-            "UPDATE tokens SET revoked_at = now() WHERE site = $1 AND revoked_at IS NULL", site
+        rows = await conn.fetch(
+            "UPDATE tokens SET revoked_at = now() WHERE site = $1 AND revoked_at IS NULL"
+            " RETURNING expires_at IS NULL OR expires_at > now() AS valid",
+            site,
         )
     log.info("site %s revoked", site)
-    return int(status.split()[-1])
+    return sum(1 for r in rows if r["valid"])
 
 
 async def set_site(

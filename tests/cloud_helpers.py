@@ -124,3 +124,29 @@ class Replica:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
         raise AssertionError("no VmHWM")
+
+
+def store_shaped(rows: list, first: int = 1) -> list[dict]:
+    """`agent.sync.bench.evening()` rows as the store exports them (what batches are built from)."""
+    return [
+        {
+            "seq": first + i,
+            "uuid": ev.uuid,
+            "number": ev.number,
+            "kind": ev.kind,
+            "at": ev.at,
+            "observed_at": observed,
+            "changes": dict(ev.changes),
+            "source": source,
+        }
+        for i, (ev, observed, source) in enumerate(rows)
+    ]
+
+
+def post(url: str, token: str | None, key: str, body: bytes, **headers: str) -> httpx.Response:
+    """One batch POST with the agent's headers (overridable)."""
+    h = {"Content-Type": "application/json", "Content-Encoding": "gzip", "Idempotency-Key": key}
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    h.update(headers)
+    return httpx.post(url, content=body, headers=h, timeout=30)
