@@ -39,6 +39,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from agent.config import CloudConfig
 from agent.display import printable
+from agent.sdnotify import Notifier, watchdog_loop
 from agent.supervise import backoff_delays, supervise
 from agent.sync.wire import WireError, decode_body, idempotency_key
 from cloud.body import BadBody, BodyTooLarge, gunzip_bounded
@@ -283,8 +284,14 @@ async def serve(
     on_listening: Callable[[list[str]], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or `stop`); requests in flight finish within shutdown_timeout."""
+    """Serve until SIGTERM/SIGINT (or `stop`); requests in flight finish within shutdown_timeout.
+
+    Under systemd (``Type=notify``) it sends READY=1 once listening and WATCHDOG=1 while the
+    event loop runs; readiness for traffic is ``/healthz``, which waits for the database.
+    """
     stop = stop or asyncio.Event()
+    notifier = Notifier(unset_environment=True)
+    watchdog: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -307,9 +314,14 @@ async def serve(
         if on_listening is not None:
             on_listening(urls)
         await service.start()
+        notifier.ready(f"listening on {' '.join(urls)}")
+        watchdog = loop.create_task(watchdog_loop(notifier, lambda: True), name="watchdog")
         await stop.wait()
         log.info("stopping: finishing requests in flight")
+        notifier.stopping()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         started = time.monotonic()
         await runner.cleanup()
         await service.close()

@@ -70,8 +70,8 @@ class Replica:
     def url(self) -> str:
         return f"{self.base}/v1/batches"
 
-    def start(self, *, wait: bool = True) -> Replica:
-        env = {**os.environ, DSN_ENV: self.dsn}
+    def start(self, *, wait: bool = True, **env: str) -> Replica:
+        env = {**os.environ, DSN_ENV: self.dsn, **env}
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent", "cloud", "serve", "--config", str(self.config),

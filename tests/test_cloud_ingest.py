@@ -25,6 +25,7 @@ from agent.sync.bench import evening
 from agent.sync.engine import SyncEngine
 from agent.sync.wire import BatchEncoder, compress, encode_batch
 from cloud.pgtemp import free_port
+from tests import notify_socket as fake_systemd
 from tests.cloud_helpers import (
     DSN_ENV,
     Replica,
@@ -38,6 +39,7 @@ from tests.cloud_helpers import (
 from tests.sync_receiver import write_events
 
 pytest_plugins = ["tests.cloud_fixtures"]
+notify_socket = fake_systemd.notify_socket
 
 MB = 1 << 20
 
@@ -234,12 +236,17 @@ def test_status_codes_dedup_and_headers(cloud_db, replicas):
     assert {x["status"] for x in lines} >= {200, 400, 401, 409, 415}
 
 
-def test_healthz_follows_the_database_and_ingest_waits_for_it(postgres, tmp_path):
+def test_healthz_follows_the_database_and_ingest_waits_for_it(postgres, tmp_path, notify_socket):
+    """Also what systemd sees: READY=1 once listening (the database may come later), watchdog
+    pings, STOPPING=1 on SIGTERM and a clean exit."""
     name = "late_db"
     dsn = postgres.dsn(name).replace("postgres@", "postgres:pw-never-logged@")
     rep = Replica(cloud_config(tmp_path, "late.toml"), dsn, free_port(), tmp_path / "late.log")
-    rep.start(wait=False)
+    rep.start(wait=False, **notify_socket.env(watchdog_usec=400_000))
     try:
+        ready = notify_socket.wait_for("READY", timeout=20)
+        assert ready.pid == rep.proc.pid and "listening on" in ready["STATUS"]
+        notify_socket.wait_for("WATCHDOG", timeout=5)
         for _ in range(100):
             try:
                 r = httpx.get(f"{rep.base}/healthz", timeout=1)
@@ -263,6 +270,7 @@ def test_healthz_follows_the_database_and_ingest_waits_for_it(postgres, tmp_path
         assert httpx.get(f"{rep.base}/healthz", timeout=5).status_code == 503
         rep.proc.send_signal(signal.SIGTERM)
         assert rep.proc.wait(20) == 0
+        notify_socket.wait_for("STOPPING", timeout=1)
     finally:
         rep.stop()
     log = rep.output()
