@@ -138,7 +138,9 @@ def serve_cmd(config_path: str | None, host: str | None, port: int | None) -> No
     type=click.IntRange(min=0),
     help="erase guest labels this many days after the visit (default [cloud]; 0: keep)",
 )
-def add_site_cmd(config_path: str | None, site: str, zone: str, label_retention_days: int | None):
+def add_site_cmd(
+    config_path: str | None, site: str, zone: str, label_retention_days: int | None
+) -> None:
     """Register SITE and print its token (once: only its hash is kept)."""
     from cloud.sites import add_site
 

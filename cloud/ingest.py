@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from agent.sync.wire import parse_time
+from cloud.schema import Conn
 
 log = logging.getLogger("cloud.ingest")
 
@@ -131,7 +130,7 @@ def columns(events: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 async def store_batch(
-    conn: asyncpg.Connection,
+    conn: Conn,
     site: str,
     key: str,
     digest: bytes,

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from agent.display import printable
+from cloud.schema import Conn
 
 # by → (view, its extra grouping column)
 VIEWS: dict[str, tuple[str, str | None]] = {
@@ -38,7 +39,7 @@ FIGURES = (
 
 
 async def report_rows(
-    db: asyncpg.Connection | asyncpg.Pool,
+    db: Conn | asyncpg.Pool,
     *,
     by: str = "day",
     site: str | None = None,

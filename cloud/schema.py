@@ -22,7 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
+# A connection of its own or one borrowed from a pool: the same to every function here.
+Conn = asyncpg.Connection | PoolConnectionProxy
 # Any constant that no other application on the database uses as an advisory lock key.
 MIGRATION_LOCK = 0x7061_6765_7265_6467  # "pagerdg"
 RETENTION_LOCK = MIGRATION_LOCK + 1
@@ -188,14 +191,14 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-async def schema_version(conn: asyncpg.Connection) -> int:
+async def schema_version(conn: Conn) -> int:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return 0
     return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: Conn) -> list[int]:
     """Apply the migrations this database lacks; the versions applied (empty: it was current).
 
     A database newer than this code (a replica of an older release during a rolling upgrade)

@@ -13,11 +13,12 @@ from datetime import date, datetime, timedelta
 import asyncpg
 
 from agent.display import printable
+from cloud.schema import RETENTION_LOCK, Conn
 from cloud.tokens import new_token, token_hash
 
 log = logging.getLogger("cloud.sites")
 
-Executor = asyncpg.Connection | asyncpg.Pool
+Executor = Conn | asyncpg.Pool
 
 
 class SiteError(ValueError):
@@ -55,7 +56,7 @@ async def check_timezone(db: Executor, zone: str) -> str:
 
 
 async def add_site(
-    conn: asyncpg.Connection, site: str, zone: str, label_retention_days: int | None = None
+    conn: Conn, site: str, zone: str, label_retention_days: int | None = None
 ) -> str:
     """Register a site; its first token (returned once, stored only as a hash)."""
     check_site_id(site)
@@ -81,7 +82,7 @@ async def add_site(
     return token
 
 
-async def rotate_token(conn: asyncpg.Connection, site: str, overlap: timedelta) -> str:
+async def rotate_token(conn: Conn, site: str, overlap: timedelta) -> str:
     """A new token; the site's current ones stay valid for `overlap` (zero: revoked now).
 
     Rotating a revoked site's token brings the site back with only the new token.
@@ -107,7 +108,7 @@ async def rotate_token(conn: asyncpg.Connection, site: str, overlap: timedelta) 
     return token
 
 
-async def revoke_site(conn: asyncpg.Connection, site: str) -> int:
+async def revoke_site(conn: Conn, site: str) -> int:
     """Refuse the site's every token from now on (its events stay); how many were valid."""
     async with conn.transaction():
         found = await conn.fetchval(
@@ -127,7 +128,7 @@ async def revoke_site(conn: asyncpg.Connection, site: str) -> int:
 
 
 async def set_site(
-    conn: asyncpg.Connection,
+    conn: Conn,
     site: str,
     *,
     zone: str | None = None,
@@ -200,14 +201,12 @@ async def forget(db: Executor, site: str, before: date) -> int:
     return n
 
 
-async def apply_retention(conn: asyncpg.Connection, default_days: int) -> int:
+async def apply_retention(conn: Conn, default_days: int) -> int:
     """Every site's label retention: its own period, else `default_days` (0 keeps labels).
 
     The cutoff is the site's local date today minus the period. One replica at a time does it (an
     advisory lock; the others skip), and it is idempotent. Returns the events erased.
     """
-    from cloud.schema import RETENTION_LOCK
-
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RETENTION_LOCK):
         return 0
     try:
