@@ -119,8 +119,12 @@ class Service:
                     timeout=self.cfg.db_timeout,
                     server_settings={"application_name": "pager-edge-cloud"},
                 )
-                async with pool.acquire() as conn:
-                    applied = await migrate(conn)
+                try:
+                    async with pool.acquire() as conn:
+                        applied = await migrate(conn)
+                except BaseException:
+                    await pool.close()
+                    raise
             except (*_TRY_LATER, asyncpg.PostgresError) as exc:
                 delay = next(delays)
                 log.warning("database not ready (%s); again in %.1f s", _what(exc), delay)
@@ -132,12 +136,16 @@ class Service:
         self.ready = True
 
     async def retention(self) -> None:
+        """Label retention, hourly (one replica at a time does the work: see apply_retention)."""
         while True:
             if self.pool is not None:
-                async with self.pool.acquire() as conn:
-                    n = await apply_retention(conn, self.cfg.label_retention_days)
-                if n:
-                    log.info("label retention: erased labels from %d events", n)
+                try:
+                    async with self.pool.acquire(timeout=self.cfg.db_timeout) as conn:
+                        n = await apply_retention(conn, self.cfg.label_retention_days)
+                    if n:
+                        log.info("label retention: erased labels from %d events", n)
+                except _TRY_LATER as exc:
+                    log.warning("label retention: database unavailable (%s)", _what(exc))
             await asyncio.sleep(RETENTION_EVERY)
 
     async def start(self) -> None:
