@@ -72,10 +72,10 @@ def problem(batch: dict[str, Any]) -> str | None:
     text holding NUL.
     """
     events = batch["events"]
-    if not _whole(batch["first"]) or not _whole(batch["last"]):
-        return "first and last must be integers"
     if not events:
         return "empty batch"
+    if not _whole(batch.get("first")) or not _whole(batch.get("last")):
+        return "first and last must be integers"
     prev = 0
     for ev in events:
         seq, number = ev["seq"], ev["number"]

@@ -226,8 +226,10 @@ class Service:
                 raise Refused(413, str(exc)) from None
             except (BadBody, WireError) as exc:
                 raise Refused(400, str(exc)) from None
-            if batch["site"] != site:
+            if batch.get("site") != site:
                 raise Refused(403, "this token writes only its own site's events")
+            if not batch["events"]:  # nothing to store (a heartbeat, should a format send one)
+                return _reply(200, {"accepted": 0, "duplicates": 0})
             why = problem(batch)
             if why:
                 raise Refused(400, why)

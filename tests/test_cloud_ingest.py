@@ -220,6 +220,12 @@ def test_status_codes_dedup_and_headers(cloud_db, replicas):
     r = post(rep.url, token, key2, body2)
     assert r.status_code == 409
     assert stored(cloud_db, "site-c") == len(rows) + len(more)
+    # a batch without events (a heartbeat, should a later format send one): nothing to store
+    empty = {"format": "pager-edge-sync/1", "site": "site-c", "agent": "t", "first": 99,
+             "last": 98, "t0": None, "fields": ["seq", "session", "kind", "at", "observed",
+             "changes", "source"], "kinds": [], "sources": [], "sessions": [], "events": []}  # fmt: skip
+    r = post(rep.url, token, "site-c:heartbeat", compress(json.dumps(empty).encode()))
+    assert r.status_code == 200 and r.json() == {"accepted": 0, "duplicates": 0}
     # a new kind flows through as text
     lost = [dict(more[0], seq=len(rows) + len(more) + 1, kind="lost", changes={})]
     assert post(rep.url, token, *encode_batch("site-c", "t", lost)).status_code == 200
