@@ -40,6 +40,7 @@ class Proxy:
         self.parked = threading.Event()
         self.release = threading.Event()
         self._next = 0
+        self._bag: list[str] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="proxy")
         self._runner: web.AppRunner | None = None
@@ -85,7 +86,10 @@ class Proxy:
             self._next += 1
             fault = None
             if self.rnd.random() < self.fault_rate:
-                fault = self.rnd.choice(FAULTS)
+                if not self._bag:  # every fault once per round, in random order
+                    self._bag = list(FAULTS)
+                    self.rnd.shuffle(self._bag)
+                fault = self._bag.pop()
                 self.faults[fault] += 1
             return n, backend, fault
 
