@@ -117,7 +117,11 @@ class Service:
                     max_size=self.cfg.pool_size,
                     command_timeout=self.cfg.db_timeout,
                     timeout=self.cfg.db_timeout,
-                    server_settings={"application_name": "pager-edge-cloud"},
+                    # 2xx means durably committed, whatever the database's own default says.
+                    server_settings={
+                        "application_name": "pager-edge-cloud",
+                        "synchronous_commit": "on",
+                    },
                 )
                 try:
                     async with pool.acquire() as conn:
