@@ -14,11 +14,13 @@ BENCHES = {
     "ingest": "agent.bench_ingest:ingest_bench_cmd",
     "board": "tui.bench:board_bench_cmd",
     "sync": "agent.sync.bench:sync_bench_cmd",
+    "cloud": "cloud.bench:cloud_bench_cmd",
 }
 HELP = {
     "ingest": "Notifications/s persisted, latency p50/p99, memory, bytes per event.",
     "board": "Wait-board CPU share, update time and change-to-screen latency.",
     "sync": "Bytes on the wire per session lifecycle vs naive JSON.",
+    "cloud": "A chain's day of batches to ingest replicas on PostgreSQL: events/s, p99.",
 }
 
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "backhaul": "agent.backhaul.cli:backhaul_cmd",
     "config": "agent.configcmd:config_group",
     "bench": "agent.bench:bench_group",
+    "cloud": "cloud.cli:cloud_group",
 }
 
 HELP = {
@@ -38,7 +39,8 @@ HELP = {
     "sync": "Upload pending history to the cloud.",
     "backhaul": "Read the backhaul SIM's usage from the operator API.",
     "config": "Check the configuration file.",
-    "bench": "Benchmarks (ingest, board, sync).",
+    "bench": "Benchmarks (ingest, board, sync, cloud).",
+    "cloud": "The chain's ingest service on PostgreSQL (pager-edge[cloud]).",
 }
 
 

@@ -121,6 +121,25 @@ class WebConfig:
     # PEM files; both empty = plain HTTP, both set = HTTPS only.
     tls_certificate: str = ""
     tls_key: str = ""
+class CloudConfig:
+    """`pager-edge cloud serve` (the chain's ingest service; see cloud/README.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8480
+    # Largest request body (gzip) and largest decompressed batch; bigger ones are answered 413.
+    max_body_bytes: int = 1024 * 1024
+    max_decoded_bytes: int = 16 * 1024 * 1024
+    # Batches decoded and stored at once per replica (bounds memory); others wait their turn.
+    max_concurrent_batches: int = 16
+    request_timeout: float = 30.0
+    pool_size: int = 10
+    db_timeout: float = 10.0
+    # rotate-token: the old token stays valid this long.
+    token_overlap_hours: float = 168.0
+    # Labels (guest names) are erased this long after the visit, for sites without their own
+    # period; 0 keeps them.
+    label_retention_days: int = 30
+    shutdown_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +162,7 @@ class Config:
     backhaul: BackhaulConfig = field(default_factory=BackhaulConfig)
     board: BoardConfig = field(default_factory=BoardConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     # Where it came from, for messages; None for built-in defaults.
@@ -230,6 +250,7 @@ def _validate(cfg: Config) -> None:
         )
     if s.interval <= 0 or s.max_batch_events < 1:
         raise ConfigError("expected positive interval and batch size", path=p, key="[sync]")
+    _validate_cloud(cfg.cloud, p)
     b = cfg.backhaul
     if not 1 <= b.cycle_start_day <= 28:
         raise ConfigError(
@@ -265,6 +286,32 @@ def _validate_web(w: WebConfig, p: str | None) -> None:
             "expected both tls_certificate and tls_key (PEM file paths) or neither",
             path=p,
             key=f"[web] {missing}",
+        )
+
+
+def _validate_cloud(c: CloudConfig, p: str | None) -> None:
+    if not 0 <= c.port <= 65535:
+        raise ConfigError(f"expected a port 0–65535, got {c.port}", path=p, key="[cloud] port")
+    positive = (
+        "max_body_bytes",
+        "max_decoded_bytes",
+        "max_concurrent_batches",
+        "request_timeout",
+        "pool_size",
+        "db_timeout",
+        "shutdown_timeout",
+    )
+    for key in positive:
+        if getattr(c, key) <= 0:
+            raise ConfigError("expected a positive number", path=p, key=f"[cloud] {key}")
+    for key in ("token_overlap_hours", "label_retention_days"):
+        if getattr(c, key) < 0:
+            raise ConfigError("expected zero or more", path=p, key=f"[cloud] {key}")
+    if c.max_decoded_bytes < c.max_body_bytes:
+        raise ConfigError(
+            f"expected at least max_body_bytes ({c.max_body_bytes})",
+            path=p,
+            key="[cloud] max_decoded_bytes",
         )
 
 

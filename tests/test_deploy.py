@@ -74,6 +74,7 @@ def test_every_unit_is_shipped():
         "pager-edge-kiosk.service",
         "pager-edge-kiosk-console.service",
         "pager-edge-web.service",
+        "pager-edge-cloud.service",
     }
 
 
@@ -292,6 +293,36 @@ def exposure(unit: Path) -> tuple[float, str]:
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+) (\w+)", res.stdout)
     assert m, res.stdout
     return float(m.group(1)), m.group(2)
+
+
+def test_cloud_unit_settings():
+    """The chain's ingest replica: stateless, hardened, its database URL only from a root file."""
+    keys = unit_keys(DEPLOY / "systemd/pager-edge-cloud.service")
+    one = {k: v[-1] for k, v in keys.items()}
+    assert one["ExecStart"] == (
+        "/opt/pager-edge/venv/bin/pager-edge cloud serve --config /etc/pager-edge/cloud.toml"
+    )
+    assert (one["Type"], one["NotifyAccess"], one["WatchdogSec"]) == ("notify", "main", "30")
+    assert one["DynamicUser"] == "yes" and "StateDirectory" not in one  # stateless
+    assert "ReadWritePaths" not in one and one["ProtectSystem"] == "strict"
+    assert one["EnvironmentFile"] == "/etc/pager-edge/cloud.env"  # PAGER_EDGE_CLOUD_DSN
+    assert one["CapabilityBoundingSet"] == "" and one["NoNewPrivileges"] == "yes"
+    assert one["MemoryDenyWriteExecute"] == "yes" and one["PrivateDevices"] == "yes"
+    assert set(one["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
+    assert int(one["LimitNOFILE"]) >= 65536
+    # Stop waits out [cloud] shutdown_timeout (requests in flight finish).
+    from agent.config import CloudConfig
+
+    assert float(one["TimeoutStopSec"]) > CloudConfig().shutdown_timeout
+    # The installer for a site's Pi never installs the cloud unit.
+    assert "pager-edge-cloud" not in INSTALL.read_text()
+
+
+def test_cloud_unit_security_exposure_is_ok():
+    score, rating = exposure(DEPLOY / "systemd/pager-edge-cloud.service")
+    assert score <= MAX_EXPOSURE, f"exposure {score} {rating}"
+    readme = (DEPLOY / "README.md").read_text()
+    assert f"pager-edge-cloud.service: {score:.1f} {rating}" in readme
 
 
 @pytest.mark.parametrize("unit", ["pager-edge.service", "pager-edge-web.service"])
