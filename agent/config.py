@@ -121,6 +121,9 @@ class WebConfig:
     # PEM files; both empty = plain HTTP, both set = HTTPS only.
     tls_certificate: str = ""
     tls_key: str = ""
+
+
+@dataclass(frozen=True)
 class CloudConfig:
     """`pager-edge cloud serve` (the chain's ingest service; see cloud/README.md)."""
 

@@ -31,8 +31,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from agent.clock import epoch_of_iso
 from agent.sync.bench import evening
-from agent.sync.wire import BatchEncoder, parse_time
+from agent.sync.wire import BatchEncoder
 
 ZONE = "America/Chicago"
 DAY = datetime(2026, 11, 20, tzinfo=ZoneInfo(ZONE))
@@ -82,7 +83,7 @@ def cut(site: str, events: list[dict[str, Any]], interval: int, most: int = 500)
     enc: BatchEncoder | None = None
     window = -1
     for ev in events:
-        w = max(window, (parse_time(ev["observed_at"]) or 0) // interval)
+        w = max(window, (epoch_of_iso(ev["observed_at"]) or 0) // interval)
         if enc is not None and (w != window or len(enc) >= most):
             batches.append(Batch(enc.key(), enc.body(), len(enc)))
             enc = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.sync.wire import parse_time
+from agent.clock import epoch_of_iso
 from cloud.schema import Conn
 
 log = logging.getLogger("cloud.ingest")
@@ -101,7 +101,7 @@ def _whole(value: Any) -> bool:
 
 def _moment(text: str) -> tuple[datetime | None, str | None]:
     """(time, None) for the store's timestamp form, (None, text) for anything else."""
-    t = parse_time(text)
+    t = epoch_of_iso(text)
     return (None, text) if t is None else (datetime.fromtimestamp(t, UTC), None)
 
 

@@ -22,10 +22,10 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
+from agent.clock import VirtualClock
 from agent.config import Config, with_overrides
 from agent.daemon import Agent
-from agent.lifecycle import Event
-from agent.simulator.clock import VirtualClock
+from agent.session import Event
 from agent.simulator.flow import play, scripted_scenario
 from agent.simulator.server import Simulator
 from agent.store import Store, WriteBatch
@@ -170,7 +170,9 @@ def approx_rows(rows: list[dict]) -> list[dict]:
 def test_views_and_report_agree_with_the_sites_own_export(tmp_path, cloud_db, replicas):
     db = tmp_path / "site.db"
     # 23:10 New York: the evening runs past local midnight, so two local days and several hours.
-    asyncio.run(evening_at_the_site(db, datetime(2026, 11, 21, 23, 10)))
+    asyncio.run(
+        evening_at_the_site(db, datetime(2026, 11, 22, 4, 10, tzinfo=UTC))
+    )  # 23:10 in New York
     n_lost = forget_some(db)
     events, sessions = export(db, "--events"), export(db)
     facts = sessions_from_exports(events, sessions, ZoneInfo(ZONE))
