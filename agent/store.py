@@ -16,6 +16,7 @@ commit — the caller hands :meth:`Store.write_batch` everything that arrived me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -383,20 +384,29 @@ class Store:
         row = self.conn.execute("SELECT max(id) FROM events").fetchone()
         return row[0] or 0
 
-    def active_sessions(self) -> list[dict[str, Any]]:
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Reads inside agree with each other (one snapshot of a WAL database)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    def active_views(self) -> list[SessionView]:
         """Waiting and paged sessions, oldest first — the board's table."""
         return [
-            dict(r)
+            SessionView.from_row(r)
             for r in self.conn.execute(
                 "SELECT * FROM sessions WHERE state NOT IN ('cleared', 'removed') "
                 "ORDER BY created, transmitter_id"
             )
         ]
 
-    def finished_since(self, since_utc_iso: str) -> list[dict[str, Any]]:
+    def finished_views_since(self, since_utc_iso: str) -> list[SessionView]:
         """Sessions that ended at or after a moment, newest first — the board's history view."""
         return [
-            dict(r)
+            SessionView.from_row(r)
             for r in self.conn.execute(
                 "SELECT * FROM sessions WHERE state IN ('cleared', 'removed') AND cleared >= ? "
                 "ORDER BY cleared DESC",
@@ -404,9 +414,10 @@ class Store:
             )
         ]
 
-    def finished_between(self, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
+    def finished_views_between(self, start_iso: str, end_iso: str) -> list[SessionView]:
+        """Finished sessions created in [start, end), oldest first — history for quotes."""
         return [
-            dict(r)
+            SessionView.from_row(r)
             for r in self.conn.execute(
                 "SELECT * FROM sessions WHERE state IN ('cleared', 'removed') "
                 "AND created >= ? AND created < ? ORDER BY created",

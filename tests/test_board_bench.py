@@ -49,10 +49,10 @@ def test_bench_store_has_the_marker_first(tmp_path):
     build_store(db, 50)
     store = Store(db, readonly=True)
     try:
-        rows = store.active_sessions()
+        rows = store.active_views()
     finally:
         store.close()
-    assert len(rows) == 50 and rows[0]["uuid"] == "bench-marker"
+    assert len(rows) == 50 and rows[0].uuid == "bench-marker"
 
 
 @pytest.mark.bench

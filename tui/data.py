@@ -16,6 +16,7 @@ explicit ANSI mapping on a 16-colour console). The text alone always says the st
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 import statistics as stats
@@ -625,18 +626,14 @@ class BoardSource:
 
     def _read(self, store: Store, version: int) -> Snapshot:
         t0 = time.perf_counter()
-        conn = store.conn
-        conn.execute("BEGIN")  # one read transaction: sessions, health and snapshots agree
-        try:
-            sessions = store.active_sessions()
+        with store.read_transaction():  # sessions, health and snapshots agree
+            sessions = [dataclasses.asdict(v) for v in store.active_views()]
             statistics = store.latest_snapshot("statistics")
             settings = store.latest_snapshot("settings")
             health = store.health()
             if time.monotonic() - self._extras_at >= self.EXTRAS_EVERY:
                 self._extras = self._read_extras(store)
                 self._extras_at = time.monotonic()
-        finally:
-            conn.execute("COMMIT")
         if self.kiosk:
             sessions = [{k: v for k, v in r.items() if k != "label"} for r in sessions]
         return Snapshot(
@@ -673,7 +670,7 @@ class BoardSource:
             if store is None:
                 return []
             try:
-                rows = store.finished_since(since)
+                rows = [dataclasses.asdict(v) for v in store.finished_views_since(since)]
             except sqlite3.Error:
                 return []
         if self.kiosk:
@@ -692,7 +689,10 @@ class BoardSource:
             if store is None:
                 return []
             try:
-                rows = store.finished_between(start, iso_z(now + timedelta(seconds=1)))
+                rows = [
+                    dataclasses.asdict(v)
+                    for v in store.finished_views_between(start, iso_z(now + timedelta(seconds=1)))
+                ]
             except sqlite3.Error:
                 return []
         self._samples = wait_samples(rows, now, self.zone)
