@@ -125,7 +125,7 @@ def test_a_reader_without_write_access_reads_a_stopped_agents_database(tmp_path)
     db.chmod(0o644)
     code = (
         "import sys; from agent.store import Store; s = Store(sys.argv[1], readonly=True); "
-        "print(s.immutable, [r['label'] for r in s.active_sessions()])"
+        "print(s.immutable, [r.label for r in s.active_views()])"
     )
     r = subprocess.run(
         [
