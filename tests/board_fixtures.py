@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from agent.clock import VirtualClock
 from agent.config import Config, with_overrides
 from agent.session import SessionView
 from agent.store import Store, WriteBatch
@@ -34,21 +35,14 @@ def board_config(db: Path | str, **board) -> Config:
     )
 
 
-def fixed_clock(moment: datetime = NOW) -> Callable[[], datetime]:
-    return lambda: moment
+def fixed_clock(moment: datetime = NOW) -> VirtualClock:
+    """A clock that stays at `moment` (snapshot tests)."""
+    return VirtualClock(moment)
 
 
-class MovableClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, moment: datetime = NOW):
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
+def MovableClock(moment: datetime = NOW) -> VirtualClock:
+    """A clock the test moves by hand (`advance`)."""
+    return VirtualClock(moment)
 
 
 def view(uuid: str, number: int, **kw) -> SessionView:
@@ -192,6 +186,6 @@ PINNED_EXTRAS = {
 
 def pin_extras(monkeypatch, extras: dict | None = None) -> None:
     """Make BoardSource report exactly these status sections (independent of other features)."""
-    from tui.data import BoardSource
+    from tui.core.source import BoardSource
 
     monkeypatch.setattr(BoardSource, "_read_extras", lambda self, store: dict(extras or {}))

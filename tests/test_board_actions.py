@@ -139,7 +139,7 @@ async def test_add_party_through_the_form(rig):
         session = rig.sim.model.active[1]
         assert (session.label, session.party_size, session.goal) == ("Okafor", 4, 720)
         assert numbers_on_board(app) == [1]  # the reply is on screen at once
-        await wait_for(lambda: app.snapshot.sessions and app.snapshot.sessions[0]["number"] == 1)
+        await wait_for(lambda: app.snapshot.sessions and app.snapshot.sessions[0].number == 1)
         assert app.worker_errors == []
 
 
@@ -192,7 +192,7 @@ async def test_page_repage_edit_seat_and_remove(rig):
         assert [s.clear_type for s in model.history if s.number == 13] == ["REMOVED"]
         await wait_for(lambda: numbers_on_board(app) == [12])
         # The agent recorded every step: the store agrees with the transmitter.
-        await wait_for(lambda: [r["number"] for r in app.snapshot.sessions] == [12])
+        await wait_for(lambda: [r.number for r in app.snapshot.sessions] == [12])
         assert all(r.ok for r in app.action_results) and app.worker_errors == []
 
 
@@ -318,4 +318,4 @@ async def test_reply_is_shown_before_the_agent_records_it(rig):
         await pilot.press("p")
         assert (await last_result(app, 1)).ok
         assert app.main_screen.parties_by_number(61).paged  # from the reply, at once
-        assert app.snapshot.sessions[0]["state"] == "waiting"  # the store has not caught up
+        assert app.snapshot.sessions[0].state == "waiting"  # the store has not caught up

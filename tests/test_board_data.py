@@ -1,4 +1,4 @@
-"""The board's data layer: row model, quote suggestion, store polling — no Textual involved."""
+"""The board's core and rendering: row cells, quotes, overlay, store polling — no Textual involved."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.controller.protocol import parse_document
+from agent.session import SessionView
 from agent.store import Store, WriteBatch
 from tests.board_fixtures import (
     NOW,
@@ -24,35 +25,30 @@ from tests.board_fixtures import (
     make_store,
     view,
 )
-from tui.data import (
-    ASCII,
-    BoardSource,
-    Overlay,
-    Party,
-    Snapshot,
+from tui.core.overlay import Overlay, reply_view
+from tui.core.parties import lowest_free_number, matches
+from tui.core.source import BoardSource, Snapshot
+from tui.core.waits import suggest_quote, summarize_history, wait_samples
+from tui.render.cells import history_cells, minutes, party_cells
+from tui.render.glyphs import big_number
+from tui.render.header import (
     backhaul_segments,
     banner,
-    big_number,
     health_segments,
-    history_cells,
-    lowest_free_number,
-    matches,
-    minutes,
-    party_cells,
-    record_row,
-    suggest_quote,
-    summarize_history,
     sync_segments,
     visible_extras,
-    wait_samples,
 )
+from tui.render.theme import ASCII
 
 PARIS = ZoneInfo(ZONE)
 
 
-def party(**kw) -> Party:
-    row = {"uuid": "u", "number": 5, "created": ago(10), "goal_seconds": 900, **kw}
-    return Party.from_row(row)
+def party(**kw) -> SessionView:
+    return SessionView(**{"uuid": "u", "number": 5, "created": ago(10), "goal_seconds": 900, **kw})
+
+
+def finished(i: int, **kw) -> SessionView:
+    return SessionView(uuid=f"f{i}", number=i, **kw)
 
 
 def texts(cells) -> list[str]:
@@ -103,9 +99,9 @@ def test_party_without_goal_or_size():
 def test_waited_is_live_with_the_injected_clock():
     clock = MovableClock()
     p = party(created=iso(NOW))
-    assert party_cells(p, clock())[3][0] == "<1m"
+    assert party_cells(p, clock.now())[3][0] == "<1m"
     clock.advance(3600 + 300)
-    assert party_cells(p, clock())[3][0] == "1h05"
+    assert party_cells(p, clock.now())[3][0] == "1h05"
 
 
 def test_minutes_format():
@@ -140,17 +136,17 @@ def test_lowest_free_number():
 def test_wait_samples_keep_same_weekday_and_hour_within_four_weeks():
     rows = [
         # same Friday evening a week ago: kept (paged after 20 min)
-        {"created": iso(NOW - timedelta(weeks=1)), "first_notified": iso(NOW - timedelta(weeks=1) + timedelta(minutes=20)), "party_size": 4, "state": "cleared"},
+        finished(1, **{"created": iso(NOW - timedelta(weeks=1)), "first_notified": iso(NOW - timedelta(weeks=1) + timedelta(minutes=20)), "party_size": 4, "state": "cleared"}),
         # Thursday: other weekday
-        {"created": iso(NOW - timedelta(days=1)), "first_notified": iso(NOW - timedelta(days=1, minutes=-5)), "party_size": 4, "state": "cleared"},
+        finished(2, **{"created": iso(NOW - timedelta(days=1)), "first_notified": iso(NOW - timedelta(days=1, minutes=-5)), "party_size": 4, "state": "cleared"}),
         # Friday lunch: other hour
-        {"created": iso(NOW - timedelta(weeks=1, hours=6)), "first_notified": iso(NOW - timedelta(weeks=1, hours=6, minutes=-5)), "party_size": 4, "state": "cleared"},
+        finished(3, **{"created": iso(NOW - timedelta(weeks=1, hours=6)), "first_notified": iso(NOW - timedelta(weeks=1, hours=6, minutes=-5)), "party_size": 4, "state": "cleared"}),
         # five weeks ago: too old
-        {"created": iso(NOW - timedelta(weeks=5)), "first_notified": iso(NOW - timedelta(weeks=5, minutes=-5)), "party_size": 4, "state": "cleared"},
+        finished(4, **{"created": iso(NOW - timedelta(weeks=5)), "first_notified": iso(NOW - timedelta(weeks=5, minutes=-5)), "party_size": 4, "state": "cleared"}),
         # removed without a page: no wait to learn from
-        {"created": iso(NOW - timedelta(weeks=2)), "cleared": iso(NOW - timedelta(weeks=2, minutes=-9)), "party_size": 4, "state": "removed"},
+        finished(5, **{"created": iso(NOW - timedelta(weeks=2)), "cleared": iso(NOW - timedelta(weeks=2, minutes=-9)), "party_size": 4, "state": "removed"}),
         # seated without a page: waited until seated
-        {"created": iso(NOW - timedelta(weeks=2)), "cleared": iso(NOW - timedelta(weeks=2, minutes=-9)), "party_size": 3, "state": "cleared"},
+        finished(6, **{"created": iso(NOW - timedelta(weeks=2)), "cleared": iso(NOW - timedelta(weeks=2, minutes=-9)), "party_size": 3, "state": "cleared"}),
     ]  # fmt: skip
     assert sorted(wait_samples(rows, NOW, PARIS)) == [(3, 540.0), (4, 1200.0)]
 
@@ -170,7 +166,7 @@ def test_suggest_quote_falls_back_to_the_transmitter_default():
 
 
 def test_quote_from_pinned_history():
-    rows = [_asdict(v) for v in finished_views()]
+    rows = finished_views()
     samples = wait_samples(rows, NOW, PARIS)
     q4 = suggest_quote(samples, 4, default_goal=900)
     q2 = suggest_quote(samples, 2, default_goal=900)
@@ -180,17 +176,11 @@ def test_quote_from_pinned_history():
     assert q8.seconds == 900 and q8.samples == 0
 
 
-def _asdict(v) -> dict:
-    from dataclasses import asdict
-
-    return asdict(v)
-
-
 # --- history ------------------------------------------------------------------------------
 
 
 def test_history_rows_and_summary():
-    rows = [_asdict(v) for v in finished_views()[:4]]
+    rows = finished_views()[:4]
     cells = [texts(history_cells(r, PARIS)) for r in rows]
     assert cells[0][:7] == ["5", "Dubois", "2", "✓ seated", "15m", "12m", "on time"]
     assert cells[1][3:7] == ["✓ seated", "20m", "28m", "▲ LATE 8m"]
@@ -277,15 +267,15 @@ def test_big_numbers_in_three_modes():
 
 def test_overlay_shows_a_reply_until_the_store_agrees():
     t = [0.0]
-    ov = Overlay(ttl=15, monotonic=lambda: t[0])
-    store_rows = [{"uuid": "a", "number": 1, "state": "waiting", "page_count": 0, "created": "1"}]
-    ov.put("a", {**store_rows[0], "state": "paged", "page_count": 1})
-    ov.put("b", {"uuid": "b", "number": 2, "state": "waiting", "page_count": 0, "created": "0"})
-    merged = ov.merge(store_rows)
-    assert [(r["uuid"], r["state"]) for r in merged] == [("b", "waiting"), ("a", "paged")]
-    ov.settle(store_rows)  # the store has not caught up
+    ov = Overlay(monotonic=lambda: t[0], ttl=15)
+    stored = [SessionView(uuid="a", number=1, created="1")]
+    ov.put("a", SessionView(uuid="a", number=1, created="1", state="paged", page_count=1))
+    ov.put("b", SessionView(uuid="b", number=2, created="0"))
+    merged = ov.merge(stored)
+    assert [(v.uuid, v.state) for v in merged] == [("b", "waiting"), ("a", "paged")]
+    ov.settle(stored)  # the store has not caught up
     assert len(ov) == 2
-    ov.settle([{**store_rows[0], "state": "paged", "page_count": 1}])
+    ov.settle([SessionView(uuid="a", number=1, created="1", state="paged", page_count=1)])
     assert len(ov) == 1
     t[0] = 16.0
     ov.settle([])
@@ -293,29 +283,33 @@ def test_overlay_shows_a_reply_until_the_store_agrees():
 
 
 def test_overlay_hides_an_ended_session():
-    ov = Overlay()
-    rows = [{"uuid": "a", "number": 1}, {"uuid": "b", "number": 2}]
+    ov = Overlay(monotonic=lambda: 0.0)
+    rows = [SessionView(uuid="a", number=1), SessionView(uuid="b", number=2)]
     ov.put("a", None)
-    assert [r["uuid"] for r in ov.merge(rows)] == ["b"]
+    assert [v.uuid for v in ov.merge(rows)] == ["b"]
     ov.settle(rows)
     assert len(ov) == 1
     ov.settle(rows[1:])
     assert len(ov) == 0
 
 
-def test_record_row_from_a_transmitter_reply():
+def test_reply_view_folds_a_transmitter_reply_like_the_agent():
     doc = parse_document(
         b'{"responseTypes":["sessions"],"sessions":[{"id":4,"uuid":"x","number":9,"partySize":2,'
         b'"goalInSeconds":600,"created":"2026-03-13T19:20:00","notified":"2026-03-13T19:29:00",'
         b'"label":"Ito","state":"paged"}]}'
     )
-    base = {"uuid": "x", "number": 9, "page_count": 1, "notified": "2026-03-13T18:25:00Z",
-            "first_notified": "2026-03-13T18:25:00Z"}  # fmt: skip
-    row = record_row(doc.sessions[0], PARIS, base)
-    assert row is not None
-    assert row["state"] == "paged" and row["page_count"] == 2
-    assert row["notified"] == "2026-03-13T18:29:00Z" and row["first_notified"] == base["notified"]
-    assert row["created"] == "2026-03-13T18:20:00Z" and row["goal_seconds"] == 600
+    base = SessionView(uuid="x", number=9, label="Ito", party_size=2,
+                       created="2026-03-13T18:20:00Z", page_count=1, state="paged",
+                       notified="2026-03-13T18:25:00Z", first_notified="2026-03-13T18:25:00Z")  # fmt: skip
+    assert doc.sessions is not None
+    view = reply_view(doc.sessions[0], PARIS, base, NOW.isoformat())
+    assert view is not None
+    assert view.state == "paged" and view.page_count == 2
+    assert view.notified == "2026-03-13T18:29:00Z" and view.first_notified == base.notified
+    assert view.created == "2026-03-13T18:20:00Z" and view.goal_seconds == 600
+    fresh = reply_view(doc.sessions[0], PARIS, None, NOW.isoformat())
+    assert fresh is not None and fresh.created == "2026-03-13T18:20:00Z" and fresh.page_count == 1
 
 
 # --- BoardSource over a real store -----------------------------------------------------------
@@ -330,7 +324,7 @@ def test_source_waits_for_the_database_then_reads_it(tmp_path):
     make_store(db)
     s = src.poll()
     assert s is not None and s.ready
-    assert [r["number"] for r in s.sessions] == [7, 12, 3, 21, 15, 44, 9, 30]  # oldest first
+    assert [r.number for r in s.sessions] == [7, 12, 3, 21, 15, 44, 9, 30]  # oldest first
     assert s.statistics["guestsServed"] == 41 and s.default_goal == 900
     assert src.poll() is None  # nothing changed: no re-query
     src.close()
@@ -346,7 +340,7 @@ def test_source_sees_another_connections_commit(tmp_path):
     finally:
         writer.close()
     s = src.poll()
-    assert s is not None and 77 in [r["number"] for r in s.sessions]
+    assert s is not None and 77 in [r.number for r in s.sessions]
     src.close()
 
 
@@ -365,8 +359,8 @@ def test_kiosk_source_never_returns_labels(tmp_path):
     src = BoardSource(db, clock=fixed_clock(), kiosk=True)
     s = src.poll()
     assert s is not None and s.sessions
-    assert all("label" not in r for r in s.sessions)
-    assert all("label" not in r for r in src.finished_today())
+    assert all(r.label is None for r in s.sessions)
+    assert all(r.label is None for r in src.finished_today())
     assert SECRET_LABEL not in repr(s)
 
 
@@ -385,7 +379,7 @@ def test_finished_today_and_quote_samples(tmp_path):
     db = make_store(tmp_path / "board.db")
     src = BoardSource(db, clock=fixed_clock(), zone=PARIS)
     today = src.finished_today()
-    assert [r["number"] for r in today] == [2, 8, 11, 5]  # newest end first
+    assert [r.number for r in today] == [2, 8, 11, 5]  # newest end first
     samples = src.quote_samples()
     assert len(samples) == 21
     assert src.estimates(900)[1][1].seconds == 27 * 60
@@ -415,7 +409,7 @@ def test_backhaul_reading_from_the_store_reaches_the_header(tmp_path):
     from agent.backhaul.reading import Reading
     from agent.config import BackhaulConfig
     from tests.board_fixtures import board_config
-    from tui.data import backhaul_segments
+    from tui.render.header import backhaul_segments
 
     db = make_store(tmp_path / "board.db")
     now = datetime.now(UTC).replace(microsecond=0)

@@ -22,6 +22,7 @@ from tests.board_fixtures import (
     wait_for,
 )
 from tui.app import BoardApp
+from tui.messages import SnapshotReady
 from tui.widgets.header import BannerLine
 from tui.widgets.table import PartyTable
 
@@ -180,7 +181,7 @@ async def test_banner_when_the_agent_stops_writing_without_any_store_change(db):
         await pilot.pause()
         assert banner.display
         assert banner.text.startswith("⚠ AGENT NOT WRITING since 19:29:57 (103 s ago)")
-        write(db, health=healthy(now=clock()))  # the agent is back
+        write(db, health=healthy(now=clock.now()))  # the agent is back
         await wait_for(lambda: not banner.display)
 
 
@@ -205,7 +206,7 @@ async def test_history_view_updates_while_open(db):
         ito = next(v for v in active_views() if v.number == 9)
         write(db, ito.__class__(**{**_fields(ito), "state": "removed", "cleared": ago(0)}))
         await wait_for(lambda: str(summary.render()).startswith("3 seated · 2 removed"))
-        assert app.screen.rows[0]["number"] == 9  # newest first
+        assert app.screen.rows[0].number == 9  # newest first
         await pilot.press("escape")
         await wait_for(lambda: app.screen.id == "staff")
         assert 9 not in numbers(app)
@@ -310,7 +311,7 @@ async def test_a_snapshot_arriving_while_the_board_closes_is_harmless(db):
         await started(pilot)
         snap = app.snapshot
         await app.main_screen.query("*").remove()  # as shutdown prunes the screen's children
-        app.post_message(BoardApp.SnapshotReady(snap))
+        app.post_message(SnapshotReady(snap))
         await pilot.pause()
         assert app.snapshots_seen >= 2
     assert app.worker_errors == []

@@ -24,7 +24,8 @@ from agent.session import SessionView
 from agent.store import Store, WriteBatch
 from agent.sync.wire import decode_body, encode_batch
 from tests.board_fixtures import NOW, ago
-from tui.data import UNICODE, Party, history_cells, party_cells
+from tui.render.cells import history_cells, party_cells
+from tui.render.theme import UNICODE
 from tui.widgets.table import cell_text
 
 ATTACKS = (
@@ -70,7 +71,7 @@ def _assert_clean(shown: str) -> None:
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(label=labels, width=st.integers(min_value=4, max_value=30))
 def test_a_label_cell_holds_no_control_and_has_the_column_width(label, width):
-    party = Party.from_row({"uuid": "u", "number": 7, "label": label, "created": ago(5)})
+    party = SessionView(uuid="u", number=7, label=label, created=ago(5))
     cell = party_cells(party, NOW, UNICODE)[1]
     shown = render(cell_text(cell, ansi=False), width)
     _assert_clean(shown)
@@ -80,7 +81,7 @@ def test_a_label_cell_holds_no_control_and_has_the_column_width(label, width):
 @settings(max_examples=200, deadline=None)
 @given(label=labels)
 def test_history_cells_and_sanitizer_properties(label):
-    row = {"uuid": "u", "number": 3, "label": label, "state": "cleared", "created": ago(30)}
+    row = SessionView(uuid="u", number=3, label=label, state="cleared", created=ago(30))
     text = history_cells(row, None)[1][0]
     _assert_clean(text)
     assert printable(text) == text  # idempotent

@@ -188,8 +188,8 @@ def instrument(app, record: dict[str, Any]) -> None:
 
     def on_shown(snap) -> None:
         for row in snap.sessions:
-            if row["uuid"] == MARKER_UUID:
-                seq = int(row["number"]) - MARKER_BASE
+            if row.uuid == MARKER_UUID:
+                seq = row.number - MARKER_BASE
                 if seq > 0 and seq not in shown:
                     app.call_after_refresh(lambda s=seq: shown.setdefault(s, time.monotonic()))
                 break

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -15,34 +14,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from agent.display import printable
-from tui.data import Quote, minutes
+from tui.core.actions import PartyFields
+from tui.core.waits import Quote
+from tui.render.cells import minutes
 
 MAX_LABEL = 40
 MAX_PARTY = 99
 MAX_GOAL_MINUTES = 24 * 60
 MAX_PAGER = 65535
-
-
-@dataclass(frozen=True, slots=True)
-class PartyFields:
-    """What the form returns; in edit mode only the fields the host changed are set."""
-
-    number: int
-    label: str | None = None
-    party_size: int | None = None
-    goal_seconds: int | None = None
-
-    @property
-    def changes(self) -> dict[str, object]:
-        return {
-            k: v
-            for k, v in (
-                ("label", self.label),
-                ("party_size", self.party_size),
-                ("goal", self.goal_seconds),
-            )
-            if v is not None
-        }
 
 
 def _int_or_none(text: str) -> int | None:

@@ -2,50 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui.data import HISTORY_COLUMNS, history_cells, local, minutes, summarize_history
+from agent.clock import local
+from agent.session import SessionView
+from tui.core.waits import summarize_history
+from tui.messages import HistoryLoaded
+from tui.render.cells import HISTORY_COLUMNS, history_cells, minutes
+from tui.screens.base import BoardScreen
 from tui.widgets.table import DiffTable
-
-if TYPE_CHECKING:
-    from tui.app import BoardApp
 
 HISTORY_WIDTHS = {"num": 4, "label": 14, "size": 4, "outcome": 9, "quoted": 6, "actual": 6}
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(BoardScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,h", "app.pop_screen", "Back", id="history-back"),
     ]
 
-    app: BoardApp
-
     def __init__(self) -> None:
         super().__init__(id="history")
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[SessionView] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Today's finished parties", id="history-title")
         yield Static("loading…", id="history-summary")
         columns = [(key, title, HISTORY_WIDTHS.get(key)) for key, title in HISTORY_COLUMNS]
-        yield DiffTable(columns, ansi=self.app.ansi, id="history-table")
+        yield DiffTable(columns, ansi=self.board.ansi, id="history-table")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(DiffTable).focus()
-        self.app.load_history()
+        self.board.load_history()
 
-    def show(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Rows from the store's finished_since(start of today), newest first."""
+    @on(HistoryLoaded)
+    def _loaded(self, message: HistoryLoaded) -> None:
+        if self.is_attached:
+            self.show(message.rows)
+
+    def show(self, rows: list[SessionView]) -> None:
+        """Today's finished parties (the store's, since the local start of the day), newest first."""
         self.rows = list(rows)
-        m = self.app.markers
-        day = local(self.app.clock(), self.app.zone)
+        board = self.board
+        m = board.markers
+        day = local(board.clock.now(), board.zone)
         self.query_one("#history-title", Static).update(
             f"Today's finished parties {m.sep} {day:%A %d %B}"
         )
@@ -59,5 +64,5 @@ class HistoryScreen(Screen):
             parts = ["nobody has finished yet today"]
         self.query_one("#history-summary", Static).update(f" {m.sep} ".join(parts))
         self.query_one(DiffTable).apply(
-            [(r["uuid"], history_cells(r, self.app.zone, m)) for r in self.rows]
+            [(r.uuid, history_cells(r, board.zone, m)) for r in self.rows]
         )

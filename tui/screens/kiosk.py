@@ -6,18 +6,14 @@ it reads nothing but pager numbers and states from them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Static
 
-from tui.data import banner, local, parse_iso
+from agent.clock import local, parse_iso
+from tui.render.header import banner
+from tui.screens.base import BoardView
 from tui.widgets.header import BannerLine, BigNumbers, set_text
-
-if TYPE_CHECKING:
-    from tui.app import BoardApp
 
 
 def glyph_mode(width: int, height: int, *, ascii_only: bool) -> tuple[str, str]:
@@ -29,10 +25,8 @@ def glyph_mode(width: int, height: int, *, ascii_only: bool) -> tuple[str, str]:
     return ("half", "text")
 
 
-class KioskScreen(Screen):
+class KioskScreen(BoardView):
     AUTO_FOCUS = None  # nothing focusable, no cursor
-
-    app: BoardApp
 
     def __init__(self) -> None:
         super().__init__(id="kiosk")
@@ -40,12 +34,12 @@ class KioskScreen(Screen):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="kiosk-titlebar"):
-            yield Static(self.app.kiosk_title, id="kiosk-title")
+            yield Static(self.board.kiosk_title, id="kiosk-title")
             yield Static("", id="kiosk-clock")
         yield BannerLine(id="kiosk-banner")
         with Vertical(id="kiosk-body"):
             yield Static("", id="paging-title", classes="kiosk-heading")
-            yield BigNumbers(id="paging", style=self.app.paged_style)
+            yield BigNumbers(id="paging", style=self.board.paged_style)
             yield Static("", id="waiting-title", classes="kiosk-heading")
             yield BigNumbers(id="waiting-big", style="bold")
             yield Static("", id="waiting")
@@ -60,8 +54,8 @@ class KioskScreen(Screen):
         self._apply_modes()
 
     def _apply_modes(self) -> None:
-        size = self.app.size
-        modes = glyph_mode(size.width, size.height, ascii_only=self.app.ascii)
+        size = self.board.size
+        modes = glyph_mode(size.width, size.height, ascii_only=self.board.ascii)
         if modes == self._modes:
             return
         self._modes = modes
@@ -78,21 +72,17 @@ class KioskScreen(Screen):
         big.max_lines = max(3, size.height // 3)
 
     def refresh_view(self) -> None:
-        app = self.app
-        now = app.clock()
+        app = self.board
+        now = app.clock.now()
         m = app.markers
         snap = app.snapshot
         set_text(self.query_one("#kiosk-clock", Static), local(now, app.zone).strftime("%H:%M"))
         self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m, kiosk=True))
         rows = list(snap.sessions) if snap is not None and snap.ready else []
-        paged = sorted(
-            (r for r in rows if r.get("state") == "paged"),
-            key=lambda r: r.get("notified") or "",
-            reverse=True,
-        )
-        waiting = [r for r in rows if r.get("state") != "paged"]  # store order: oldest first
-        paged_numbers = [int(r["number"]) for r in paged]
-        waiting_numbers = [int(r["number"]) for r in waiting]
+        paged = sorted((r for r in rows if r.paged), key=lambda r: r.notified or "", reverse=True)
+        waiting = [r for r in rows if not r.paged]  # store order: oldest first
+        paged_numbers = [r.number for r in paged]
+        waiting_numbers = [r.number for r in waiting]
         set_text(
             self.query_one("#paging-title", Static),
             f"{m.paged} NOW PAGING {m.sep} please come to the host stand"
@@ -122,10 +112,10 @@ class KioskScreen(Screen):
 
     def _estimates_text(self) -> str:
         """Only estimates backed by history: a guest should not read a default as a promise."""
-        if not self.app.show_estimates:
+        if not self.board.show_estimates:
             return ""
-        m = self.app.markers
-        known = [(t, q) for t, q in self.app.estimates if q.seconds and q.samples]
+        m = self.board.markers
+        known = [(t, q) for t, q in self.board.estimates if q.seconds and q.samples]
         if not known:
             return ""
         parts = [f"{t} guests ~{q.seconds // 60} min" for t, q in known]

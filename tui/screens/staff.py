@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from agent.clock import local
 from agent.display import printable
-from tui.data import (
-    SIZE_BUCKETS,
-    Party,
+from agent.session import SessionView
+from tui.core.actions import Request
+from tui.core.parties import SIZE_BUCKETS, matches
+from tui.messages import ActionRequested, AddPartyRequested, EditPartyRequested, HistoryRequested
+from tui.render.cells import minute_of, party_cells
+from tui.render.header import (
     backhaul_segments,
     banner,
     health_segments,
-    local,
-    matches,
-    minute_of,
-    party_cells,
     stats_segments,
     sync_segments,
     visible_extras,
 )
+from tui.render.theme import Cell
+from tui.screens.base import BoardView
 from tui.widgets.header import BannerLine, Line, set_text
 from tui.widgets.table import PartyTable
-
-if TYPE_CHECKING:
-    from tui.app import BoardApp
 
 # (action, title, help) — the command palette's second route to every key.
 STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -45,21 +44,10 @@ STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("search", "Search", "Find parties by label or pager number"),
     ("history", "History", "Today's finished parties: seated vs removed, quoted vs actual"),
 )
-ROW_FIELDS = (
-    "number",
-    "label",
-    "party_size",
-    "goal_seconds",
-    "created",
-    "first_notified",
-    "notified",
-    "state",
-    "page_count",
-)
 NEEDS_SELECTION = frozenset({"page", "repage", "seat", "remove", "edit"})
 
 
-class StaffScreen(Screen):
+class StaffScreen(BoardView):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "add", "Add", id="add"),
         Binding("p", "page", "Page", id="page"),
@@ -73,25 +61,23 @@ class StaffScreen(Screen):
         Binding("escape", "clear_filters", "Clear filter", show=False, id="clear-filter"),
     ]
 
-    app: BoardApp
-
     def __init__(self, *, wide: bool = False) -> None:
         super().__init__(id="staff")
         self.wide = wide
         self.bucket: int | None = None
         self.search = ""
-        self.parties: dict[str, Party] = {}
+        self.parties: dict[str, SessionView] = {}
         self._binding_state: tuple[str | None, bool] | None = None
-        self._table_key: tuple | None = None
-        self._row_cache: dict[str, tuple[tuple, Party, tuple]] = {}
-        self._cache_minute = None
-        self._shown: list = []
+        self._table_key: tuple[object, ...] | None = None
+        self._row_cache: dict[str, tuple[SessionView, tuple[Cell, ...]]] = {}
+        self._cache_minute: datetime | None = None
+        self._shown: list[tuple[str, tuple[Cell, ...]]] = []
 
     def compose(self) -> ComposeResult:
-        ansi = self.app.ansi
+        ansi = self.board.ansi
         with Vertical(id="top"):
             with Horizontal(id="titlebar"):
-                yield Static(Text(self.app.site_title), id="title")
+                yield Static(Text(self.board.site_title), id="title")
                 yield Static("", id="clock")
             yield Line(ansi=ansi, id="stats")
             yield Line(ansi=ansi, id="health")
@@ -114,13 +100,13 @@ class StaffScreen(Screen):
 
     def refresh_view(self) -> None:
         """Re-render from the app's latest snapshot, the replies overlay and the clock."""
-        app = self.app
-        now = app.clock()
+        app = self.board
+        now = app.clock.now()
         snap = app.snapshot
         m = app.markers
         set_text(self.query_one("#clock", Static), local(now, app.zone).strftime("%a %H:%M:%S"))
         table_now = minute_of(now)
-        key = (id(snap), app.overlay.version, self.bucket, self.search, table_now)
+        key = (id(snap), app.model.overlay.version, self.bucket, self.search, table_now)
         if key != self._table_key:
             # Only when something the table shows can have changed: new data, a reply, a filter,
             # or the minute turned.
@@ -156,27 +142,25 @@ class StaffScreen(Screen):
         self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m))
         self._sync_bindings()
 
-    def _rebuild(self, rows: list[dict], table_now) -> None:
-        """Rows → parties → cells (reusing a row's cells while it and the minute are unchanged)."""
-        m = self.app.markers
+    def _rebuild(self, rows: list[SessionView], table_now: datetime) -> None:
+        """Views → cells (reusing a row's cells while its view and the minute are unchanged)."""
+        m = self.board.markers
         if self._cache_minute != table_now:
             self._row_cache.clear()
             self._cache_minute = table_now
         cache = self._row_cache
-        fresh: dict[str, tuple[tuple, Party, tuple]] = {}
-        parties: dict[str, Party] = {}
+        fresh: dict[str, tuple[SessionView, tuple[Cell, ...]]] = {}
+        parties: dict[str, SessionView] = {}
         shown = []
-        for r in rows:
-            uuid = r["uuid"]
-            sig = tuple(r.get(k) for k in ROW_FIELDS)
+        for party in rows:
+            uuid = party.uuid
             hit = cache.get(uuid)
-            if hit is None or hit[0] != sig:
-                party = Party.from_row(r)
-                hit = (sig, party, party_cells(party, table_now, m))
+            if hit is None or hit[0] != party:
+                hit = (party, party_cells(party, table_now, m))
             fresh[uuid] = hit
-            parties[uuid] = hit[1]
-            if matches(hit[1], bucket=self.bucket, search=self.search):
-                shown.append((uuid, hit[2]))
+            parties[uuid] = party
+            if matches(party, bucket=self.bucket, search=self.search):
+                shown.append((uuid, hit[1]))
         self._row_cache = fresh
         self.parties = parties
         self._shown = shown
@@ -196,7 +180,7 @@ class StaffScreen(Screen):
     # selection ---------------------------------------------------------------------------
 
     @property
-    def selected(self) -> Party | None:
+    def selected(self) -> SessionView | None:
         key = self.query_one(PartyTable).selected_key
         return self.parties.get(key) if key else None
 
@@ -206,10 +190,10 @@ class StaffScreen(Screen):
                 return self.query_one(PartyTable).select_key(uuid)
         return False
 
-    def parties_by_number(self, number: int) -> Party | None:
+    def parties_by_number(self, number: int) -> SessionView | None:
         return next((p for p in self.parties.values() if p.number == number), None)
 
-    def cells_by_number(self, number: int):
+    def cells_by_number(self, number: int) -> tuple[Cell, ...] | None:
         party = self.parties_by_number(number)
         return self.query_one(PartyTable).cells_of(party.uuid) if party else None
 
@@ -224,12 +208,15 @@ class StaffScreen(Screen):
 
     # actions -----------------------------------------------------------------------------
 
+    def _act(self, request: Request) -> None:
+        self.post_message(ActionRequested(request))
+
     def action_add(self) -> None:
-        self.app.open_add_form()
+        self.post_message(AddPartyRequested())
 
     def action_page(self) -> None:
         if party := self.selected:
-            self.app.act("repage" if party.paged else "page", party)
+            self._act(Request("repage" if party.paged else "page", party))
 
     def action_repage(self) -> None:
         party = self.selected
@@ -238,11 +225,11 @@ class StaffScreen(Screen):
         if not party.paged:
             self.notify(f"Pager {party.number} has not been paged yet: press p", timeout=4)
             return
-        self.app.act("repage", party)
+        self._act(Request("repage", party))
 
     def action_seat(self) -> None:
         if party := self.selected:
-            self.app.act("seat", party)
+            self._act(Request("seat", party))
 
     def action_remove(self) -> None:
         party = self.selected
@@ -256,7 +243,7 @@ class StaffScreen(Screen):
 
         def done(confirmed: bool | None) -> None:
             if confirmed:
-                self.app.act("remove", party)
+                self._act(Request("remove", party))
 
         from tui.screens.dialogs import ConfirmDialog
 
@@ -264,7 +251,7 @@ class StaffScreen(Screen):
 
     def action_edit(self) -> None:
         if party := self.selected:
-            self.app.open_edit_form(party)
+            self.post_message(EditPartyRequested(party))
 
     def action_filter_size(self) -> None:
         order: list[int | None] = [None, *range(len(SIZE_BUCKETS))]
@@ -287,7 +274,7 @@ class StaffScreen(Screen):
         self.refresh_view()
 
     def action_history(self) -> None:
-        self.app.open_history()
+        self.post_message(HistoryRequested())
 
     @on(Input.Changed, "#search-input")
     def _search_changed(self, event: Input.Changed) -> None:

@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.data import Banner, Cell, big_number, tone_style
+from tui.render.glyphs import big_number
+from tui.render.header import Banner
+from tui.render.theme import Cell, tone_style
 
 
 def set_text(widget: Static, text: str, *, layout: bool = False) -> None:

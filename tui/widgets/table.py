@@ -8,7 +8,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from tui.data import COLUMNS, Cell, tone_style
+from tui.render.cells import COLUMNS
+from tui.render.theme import Cell, tone_style
 
 LABEL_WIDE = 28  # label column width when the terminal is wide (≥ 110 columns)
 
@@ -254,7 +255,7 @@ class DiffTable(DataTable):
 
 
 class PartyTable(DiffTable):
-    """The staff board's table: :data:`tui.data.COLUMNS`; the label column widens on wide screens."""
+    """The staff board's table: :data:`tui.render.cells.COLUMNS`; the label column widens on wide screens."""
 
     def __init__(self, *, ansi: bool = False, wide: bool = False, **kwargs):
         columns = [

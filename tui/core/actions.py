@@ -1,0 +1,169 @@
+"""Staff actions: one request to the transmitter, and what the board shows of its answer.
+
+:func:`perform` sends the action through the agent's controller client (bounded by its timeout)
+and turns the answer into an :class:`Outcome`: the views to overlay until the agent has recorded
+them (made with the agent's own session transitions), or the readable reason it failed. It never
+raises: the board keeps working whatever the request did.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any, Literal
+
+from agent.controller.client import ControllerClient, ControllerError, ControllerUnreachable, Reply
+from agent.session import SessionView, edit, page
+from tui.core.overlay import reply_view
+
+log = logging.getLogger(__name__)
+
+ActionKind = Literal["add", "page", "repage", "seat", "remove", "edit"]
+# kind → (verb, past tense) for messages
+VERBS: dict[str, tuple[str, str]] = {
+    "add": ("Add", "Added"),
+    "page": ("Page", "Paged"),
+    "repage": ("Re-page", "Re-paged"),
+    "seat": ("Seat", "Seated"),
+    "remove": ("Remove", "Removed"),
+    "edit": ("Edit", "Updated"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PartyFields:
+    """What the add/edit form returns; in edit mode only the fields the host changed are set."""
+
+    number: int
+    label: str | None = None
+    party_size: int | None = None
+    goal_seconds: int | None = None
+
+    @property
+    def changes(self) -> dict[str, Any]:
+        """The session fields this sets (store names: label, party_size, goal_seconds)."""
+        return {
+            k: v
+            for k, v in (
+                ("label", self.label),
+                ("party_size", self.party_size),
+                ("goal_seconds", self.goal_seconds),
+            )
+            if v is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    kind: ActionKind
+    party: SessionView | None = None  # the selected party (None for "add")
+    fields: PartyFields | None = None  # add / edit
+
+    @property
+    def number(self) -> int:
+        if self.party is not None:
+            return self.party.number
+        assert self.fields is not None
+        return self.fields.number
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: ActionKind
+    number: int
+    ok: bool
+    error: str | None = None
+    title: str | None = None
+    # (uuid, view or None for "ended") to show until the store agrees
+    overlay: tuple[tuple[str, SessionView | None], ...] = field(default=())
+    added_number: int | None = None  # the new party's pager, to put the cursor on it
+
+
+Call = Callable[[ControllerClient, Request], Awaitable[Reply]]
+
+
+def _fields(r: Request) -> PartyFields:
+    assert r.fields is not None
+    return r.fields
+
+
+CALLS: dict[str, Call] = {
+    "add": lambda c, r: c.create_session(
+        r.number,
+        goal=_fields(r).goal_seconds,
+        label=_fields(r).label,
+        party_size=_fields(r).party_size,
+    ),
+    "page": lambda c, r: c.page(r.number),
+    "repage": lambda c, r: c.page(r.number),
+    "seat": lambda c, r: c.clear(r.number),
+    "remove": lambda c, r: c.remove(r.number),
+    "edit": lambda c, r: c.update_session(
+        r.number,
+        goal=_fields(r).goal_seconds,
+        label=_fields(r).label,
+        party_size=_fields(r).party_size,
+    ),
+}
+
+
+async def perform(
+    client: ControllerClient | None,
+    request: Request,
+    *,
+    zone: tzinfo | None,
+    now_iso: str,
+    shown: Mapping[str, SessionView],
+) -> Outcome:
+    """Send `request`; `shown` is what the board shows now (by uuid), the base for the overlay."""
+    kind, number = request.kind, request.number
+    verb = VERBS[kind][0]
+    if client is None:
+        return Outcome(kind, number, False, "no transmitter connection (the board runs read-only)")
+    try:
+        reply = await CALLS[kind](client, request)
+    except ControllerUnreachable as exc:
+        text = str(exc)
+        if text.startswith("no answer"):
+            text += "; it may still act on it, watch the board"
+        return Outcome(kind, number, False, text, f"{verb} {number}: transmitter unreachable")
+    except ControllerError as exc:
+        return Outcome(kind, number, False, str(exc), f"{verb} {number} refused")
+    except Exception as exc:
+        log.exception("board: %s %s failed", kind, number)
+        return Outcome(kind, number, False, f"unexpected error: {exc}")
+    overlay = replied_views(request, reply, zone=zone, now_iso=now_iso, shown=shown)
+    added = None
+    if kind == "add" and reply.document is not None and reply.document.sessions:
+        added = reply.document.sessions[0].number
+    return Outcome(kind, number, True, overlay=tuple(overlay), added_number=added)
+
+
+def replied_views(
+    request: Request,
+    reply: Reply,
+    *,
+    zone: tzinfo | None,
+    now_iso: str,
+    shown: Mapping[str, SessionView],
+) -> list[tuple[str, SessionView | None]]:
+    """What to show now: the sessions in the reply, else the transition the action implies."""
+    records = list(reply.document.sessions or ()) if reply.document is not None else []
+    if records:
+        return [(r.uuid, reply_view(r, zone, shown.get(r.uuid), now_iso)) for r in records]
+    party = request.party
+    base = shown.get(party.uuid) if party is not None else None
+    if party is None:
+        return []
+    if request.kind in ("seat", "remove"):
+        return [(party.uuid, None)]
+    if base is None:
+        return []
+    if request.kind in ("page", "repage") and (paged := page(base, now_iso)):
+        return [(party.uuid, paged[0])]
+    if request.kind == "edit" and request.fields is not None:
+        if edited := edit(base, request.fields.changes, now_iso):
+            return [(party.uuid, edited[0])]
+    return []

@@ -1,0 +1,59 @@
+"""The board's messages, in one place: data goes down as attributes, requests come up as these.
+
+Screens never call the app's methods: they post a request; the app (which owns the store source,
+the controller client and the model) handles it and answers with data or a message of its own.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from agent.session import SessionView
+from tui.core.actions import Outcome, Request
+from tui.core.source import Snapshot
+
+
+class SnapshotReady(Message):
+    """Posted from the poll thread when the store changed."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class ActionRequested(Message):
+    """A staff action to send to the transmitter (from the board or a confirmed dialog)."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__()
+        self.request = request
+
+
+class ActionDone(Message):
+    """The transmitter answered (or did not): the outcome, with what to overlay."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class AddPartyRequested(Message):
+    """Open the add form (it needs history and the default goal, which the app reads)."""
+
+
+class EditPartyRequested(Message):
+    def __init__(self, party: SessionView) -> None:
+        super().__init__()
+        self.party = party
+
+
+class HistoryRequested(Message):
+    """Open today's history."""
+
+
+class HistoryLoaded(Message):
+    """Today's finished parties, newest first, for the history screen."""
+
+    def __init__(self, rows: list[SessionView]) -> None:
+        super().__init__()
+        self.rows = rows

@@ -1,0 +1,126 @@
+"""The tables' cells: one row per party (staff board) or per finished party (history).
+
+Every text that came from the transmitter goes through :func:`agent.display.printable`; widths are
+then whatever Rich measures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from agent.clock import local
+from agent.display import printable
+from agent.session import SessionView
+from tui.core.parties import moment, slack, waited
+from tui.core.waits import actual_wait
+from tui.render.theme import UNICODE, Cell, Markers
+
+SOON_SECONDS = 120
+
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    # key, title, width at 80 columns
+    ("num", "#", 4),
+    ("label", "Label", 14),
+    ("size", "Size", 4),
+    ("waited", "Waited", 6),
+    ("quote", "Quote", 5),
+    ("left", "Left/late", 10),
+    ("state", "State", 15),
+)
+
+HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("num", "#"),
+    ("label", "Label"),
+    ("size", "Size"),
+    ("outcome", "Outcome"),
+    ("quoted", "Quoted"),
+    ("actual", "Actual"),
+    ("verdict", "Verdict"),
+    ("ended", "Ended"),
+)
+
+
+def minutes(seconds: float | None) -> str:
+    """Coarse durations for the table: ``<1m``, ``12m``, ``1h05``."""
+    if seconds is None:
+        return ""
+    s = max(0, int(seconds))
+    if s < 60:
+        return "<1m"
+    m = s // 60
+    if m < 60:
+        return f"{m}m"
+    return f"{m // 60}h{m % 60:02d}"
+
+
+def age_text(seconds: float | None) -> str:
+    """How long ago, for the header: ``4 s``, ``3 min``, ``2 h``."""
+    if seconds is None:
+        return "never"
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    return f"{s // 3600} h"
+
+
+def minute_of(moment_: datetime) -> datetime:
+    """The table's time base: timers move together once a minute (one repaint a minute, not
+    one a second; every duration on the board is shown in whole minutes anyway)."""
+    return moment_.replace(second=0, microsecond=0)
+
+
+def party_cells(p: SessionView, now: datetime, m: Markers = UNICODE) -> tuple[Cell, ...]:
+    """The table row for one party, in :data:`COLUMNS` order."""
+    s = slack(p, now)
+    late = s is not None and s < 0
+    if s is None:
+        left: Cell = (m.dash, "muted")
+    elif late:
+        left = (f"{m.late} LATE {minutes(-s)}", "late")
+    elif p.paged:
+        left = ("on time", "ok")
+    else:
+        left = (f"{minutes(s)} left", "soon" if s <= SOON_SECONDS else "ok")
+    if p.paged:
+        since = moment(p.notified or p.first_notified)
+        text = f"{m.paged} PAGED {minutes((now - since).total_seconds()) if since else ''}"
+        if p.page_count > 1:
+            text += f" {m.times}{p.page_count}"
+        state: Cell = (text.rstrip(), "paged")
+    else:
+        state = (f"{m.waiting} waiting", "late" if late else "")
+    return (
+        (str(p.number), "late" if late else "number"),
+        (printable(p.label), ""),
+        ("" if p.party_size is None else str(p.party_size), ""),
+        (minutes(waited(p, now)), ""),
+        ("" if p.goal_seconds is None else minutes(p.goal_seconds), "muted"),
+        left,
+        state,
+    )
+
+
+def history_cells(p: SessionView, zone: tzinfo | None, m: Markers = UNICODE) -> tuple[Cell, ...]:
+    seated = p.state == "cleared"
+    outcome = (f"{m.seated} seated", "ok") if seated else (f"{m.removed} removed", "removed")
+    wait = actual_wait(p)
+    goal = p.goal_seconds
+    if wait is None or goal is None:
+        verdict: Cell = (m.dash, "muted")
+    elif wait > goal:
+        verdict = (f"{m.late} LATE {minutes(wait - goal)}", "late")
+    else:
+        verdict = ("on time", "ok")
+    ended = moment(p.cleared)
+    return (
+        (str(p.number), "number"),
+        (printable(p.label), ""),
+        ("" if p.party_size is None else str(p.party_size), ""),
+        outcome,
+        ("" if goal is None else minutes(goal), "muted"),
+        (m.dash if wait is None else minutes(wait), ""),
+        verdict,
+        ("" if ended is None else local(ended, zone).strftime("%H:%M"), "muted"),
+    )

@@ -1,0 +1,188 @@
+"""The header lines and the banner: statistics, transmitter health, sync and backhaul, and what
+is wrong with the data on screen — as ``(text, tone)`` segments, from a snapshot and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from agent.clock import local, parse_iso
+from agent.display import format_bytes, printable
+from tui.core.source import Snapshot, agent_state
+from tui.render.cells import age_text, minutes
+from tui.render.theme import UNICODE, Cell, Markers, Segments
+
+
+def stats_segments(snap: Snapshot, m: Markers = UNICODE) -> Segments:
+    """Statistics (served, average wait, on-time %) and what is on the board now."""
+    s = snap.statistics or {}
+    waiting = sum(1 for r in snap.sessions if r.state == "waiting")
+    paged = sum(1 for r in snap.sessions if r.paged)
+    avg = s.get("averageTimeServed")
+    on_time = s.get("percentOnTime")
+    segs: Segments = [
+        ("Served ", "muted"),
+        (str(s.get("guestsServed", m.dash)), "number"),
+        (f" {m.sep} avg wait ", "muted"),
+        (minutes(avg) if isinstance(avg, int | float) else m.dash, "number"),
+        (f" {m.sep} on time ", "muted"),
+        (f"{on_time:.0f}%" if isinstance(on_time, int | float) else m.dash, "number"),
+        (f"   Now {waiting} waiting", ""),
+        (f" {m.sep} ", "muted"),
+        (f"{paged} paged", "paged" if paged else ""),
+    ]
+    return segs
+
+
+SKEW_WARN_SECONDS = 60
+
+
+def health_segments(
+    health: dict[str, Any], now: datetime, stale_after: float, m: Markers = UNICODE
+) -> Segments:
+    """Transmitter health: connected, last ping, clock skew, firmware."""
+    agent = agent_state(health, now, stale_after)
+    state = health.get("state") or "unknown"
+    if agent.stale:
+        link: Cell = (f"{m.bad} unknown (agent not writing)", "late")
+    elif state == "connected":
+        link = (f"{m.ok} connected", "ok")
+    else:
+        link = (f"{m.bad} {state.upper()}", "late")
+    ping = parse_iso(health.get("last_ping_at"))
+    skew = health.get("clock_skew_seconds")
+    segs: Segments = [("Transmitter ", "muted"), link]
+    segs += [
+        (f" {m.sep} ping ", "muted"),
+        (age_text((now - ping).total_seconds()) + " ago" if ping else "never", ""),
+        (f" {m.sep} skew ", "muted"),
+    ]
+    if isinstance(skew, int | float):
+        if abs(skew) >= SKEW_WARN_SECONDS:  # a wrong transmitter clock makes waits wrong
+            segs.append((f"{m.warn} {skew:+.0f} s", "soon"))
+        else:
+            segs.append((f"{skew:+.0f} s", ""))
+    else:
+        segs.append(("?", "muted"))
+    if health.get("firmware"):
+        segs += [(f" {m.sep} fw ", "muted"), (printable(str(health["firmware"])), "muted")]
+    return segs
+
+
+def sync_segments(sync: dict[str, Any] | None, now: datetime, m: Markers = UNICODE) -> Segments:
+    """Cloud-sync backlog, when the sync feature reports; empty otherwise."""
+    if not sync:
+        return []
+    backlog = sync.get("backlog")
+    segs: Segments = [
+        ("Sync ", "muted"),
+        (f"{backlog if backlog is not None else '?'} pending", "soon" if backlog else ""),
+    ]
+    last = sync.get("last_success")
+    last_at = parse_iso(last) if isinstance(last, str) else None
+    if last_at is not None:
+        segs.append((f" {m.sep} ok {age_text((now - last_at).total_seconds())} ago", "muted"))
+    else:
+        segs.append((f" {m.sep} never synced", "muted"))
+    if sync.get("bytes_sent") is not None:
+        segs.append((f" {m.sep} {format_bytes(sync['bytes_sent'])} sent", "muted"))
+    if sync.get("quarantined"):
+        segs.append((f" {m.sep} {m.warn} {sync['quarantined']} quarantined", "soon"))
+    return segs
+
+
+def backhaul_segments(bh: dict[str, Any] | None, m: Markers = UNICODE) -> Segments:
+    """Backhaul SIM usage against its cap, when the backhaul feature reports; empty otherwise."""
+    if not bh:
+        return []
+    segs: Segments = [("Backhaul ", "muted")]
+    if "reading" in bh and bh["reading"] is None:
+        return [*segs, ("no reading yet", "muted")]
+    online = bh.get("online")
+    if online is None:
+        segs.append(("? link unknown", "muted"))
+    else:
+        segs.append(
+            (f"{m.ok} online" if online else f"{m.bad} OFFLINE", "ok" if online else "late")
+        )
+    used = bh.get("used_bytes", bh.get("cycle_bytes"))
+    cap = bh.get("cap_bytes")
+    if isinstance(used, int | float):
+        text = f" {m.sep} {format_bytes(used)}"
+        tone = ""
+        if isinstance(cap, int | float) and cap > 0:
+            pct = 100.0 * used / cap
+            text += f" of {format_bytes(cap)} ({pct:.0f}%)"
+            tone = "late" if pct >= 95 else "soon" if pct >= 75 else ""
+        segs.append((text, tone))
+    if bh.get("projected_bytes") is not None:
+        segs.append((f" {m.sep} proj. {format_bytes(bh['projected_bytes'])}", "muted"))
+    if bh.get("mode") and bh.get("mode") != "normal":
+        segs.append((f" {m.sep} {m.warn} {bh['mode']}", "soon"))
+    return segs
+
+
+def visible_extras(
+    extras: dict[str, dict[str, Any]], *, sync_enabled: bool, backhaul_enabled: bool
+) -> dict[str, dict[str, Any]]:
+    """Hide sections of features this site does not use (a disabled sync always has a backlog)."""
+    out = dict(extras)
+    sync = out.get("sync")
+    if sync is not None and not sync_enabled and not sync.get("last_success"):
+        del out["sync"]
+    bh = out.get("backhaul")
+    if bh is not None and not backhaul_enabled and bh.get("reading", bh) is None:
+        del out["backhaul"]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    text: str
+    kind: str  # "offline" (agent stale/stopped), "missing" (no database yet)
+
+
+def banner(
+    snap: Snapshot | None,
+    now: datetime,
+    stale_after: float,
+    zone: tzinfo | None,
+    m: Markers = UNICODE,
+    *,
+    kiosk: bool = False,
+) -> Banner | None:
+    """What is wrong with the data on screen, in words, or None when it is live."""
+    if snap is None or not snap.ready:
+        why = snap.problem if snap and snap.problem else "waiting for the agent's database"
+        if kiosk:
+            return Banner(
+                f"{m.warn} Paging screen starting {m.dash} waiting for the pager system", "missing"
+            )
+        return Banner(f"{m.warn} {why}", "missing")
+    agent = agent_state(snap.health, now, stale_after)
+    if not agent.stale:
+        return None
+
+    def when(moment: datetime) -> str:
+        here, today = local(moment, zone), local(now, zone)
+        fmt = "%H:%M:%S" if here.date() == today.date() else "%a %d %b %H:%M"
+        return f"{here.strftime(fmt)} ({age_text((now - moment).total_seconds())} ago)"
+
+    if kiosk:
+        since = f" since {local(agent.since, zone):%H:%M}" if agent.since else ""
+        return Banner(
+            f"{m.warn} OFFLINE{since} {m.dash} numbers may be out of date, please ask the host",
+            "offline",
+        )
+    if agent.stopped and agent.since:
+        return Banner(
+            f"{m.warn} AGENT STOPPED at {when(agent.since)} {m.dash} the board is not updating",
+            "offline",
+        )
+    if agent.since:
+        return Banner(
+            f"{m.warn} AGENT NOT WRITING since {when(agent.since)} {m.dash} the board may be out of date",
+            "offline",
+        )
+    return Banner(f"{m.warn} the agent has not written a heartbeat yet", "offline")

@@ -1,0 +1,29 @@
+"""What every screen of the board shares: typed access to its app, and the main view's contract."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from tui.app import BoardApp
+
+
+class BoardScreen(Screen[None]):
+    @property
+    def board(self) -> BoardApp:
+        """The app, as the board it is (its model, settings and markers are read from here)."""
+        return cast("BoardApp", self.app)
+
+
+class BoardView(BoardScreen):
+    """The staff board and the kiosk. The app calls :meth:`refresh_view` when the model changed
+    or the clock ticked; the view reads the app's model and settings and redraws what changed."""
+
+    def refresh_view(self) -> None:
+        raise NotImplementedError
+
+    def select_number(self, number: int) -> bool:
+        """Put the cursor on a pager's row, if the view has one."""
+        return False
