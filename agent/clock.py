@@ -9,7 +9,11 @@
   :func:`parse_iso`, and the epoch forms the sync wire uses (:func:`epoch_of_iso`,
   :func:`iso_of_epoch`).
 * The transmitter's wall clock has no zone: :func:`to_utc` and :func:`local` convert between it and
-  UTC with the configured zone (``None`` is the host's own zone).
+  UTC with the configured zone (``None`` is the host's own zone). On the autumn change an hour of
+  wall times happens twice: :func:`wall_instants` lists what a wall time can mean and
+  :func:`resolve_wall` picks one from what else is known (a time is never later than when it was
+  observed; a session's times are in order). A wall time in the spring gap, which no clock in the
+  zone shows, is read with the offset from before the change — accepted, never an error.
 """
 
 from __future__ import annotations
@@ -181,6 +185,61 @@ def to_utc(wall: datetime | None, zone: tzinfo | None) -> datetime | None:
         return wall.astimezone(UTC)
     except (OverflowError, OSError) as exc:
         raise ValueError(f"timestamp {wall} cannot be converted to UTC: {exc}") from None
+
+
+@lru_cache(maxsize=1)
+def host_zone() -> tzinfo | None:
+    """The host's own IANA zone (``TZ``, else ``/etc/localtime``), or None if it has none."""
+    import os
+    from zoneinfo import ZoneInfo
+
+    try:
+        if tz := os.environ.get("TZ", "").lstrip(":"):
+            return ZoneInfo(tz)
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=16384)
+def wall_instants(wall: datetime, zone: tzinfo | None) -> tuple[str, ...]:
+    """What a zone-less wall time can mean, as store timestamps in ascending order: one instant,
+    or two in the autumn's repeated hour (earlier and later pass)."""
+    zone = zone if zone is not None else host_zone()
+    if zone is None:  # no zone database: the C library's reading, as before
+        return (iso_utc(to_utc(wall, None)) or "",)
+    try:
+        first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"timestamp {wall} cannot be converted to UTC: {exc}") from None
+    if first == second or first.astimezone(zone).replace(tzinfo=None) != wall:
+        return (iso_utc(first) or "",)  # unambiguous, or in the spring gap (offset before it)
+    return tuple(sorted((iso_utc(first) or "", iso_utc(second) or "")))
+
+
+def resolve_wall(
+    wall: datetime,
+    zone: tzinfo | None,
+    *,
+    not_after: str | None = None,
+    not_before: str | None = None,
+) -> str:
+    """The instant a transmitter wall time means (store text).
+
+    In the repeated hour: the latest reading not after `not_after` (when the time was observed,
+    in the transmitter's own frame, or a later time of the same session) and not before
+    `not_before` (an earlier time of the same session); without bounds, the earlier pass.
+    """
+    options = wall_instants(wall, zone)
+    if len(options) == 1:
+        return options[0]
+    fitting = [o for o in options if not_before is None or o >= not_before] or list(options)
+    if not_after is None:
+        return fitting[0]
+    within = [o for o in fitting if o <= not_after]
+    return within[-1] if within else fitting[0]
 
 
 def local(moment: datetime, zone: tzinfo | None) -> datetime:

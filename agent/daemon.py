@@ -17,7 +17,7 @@ from pathlib import Path
 import aiocoap
 import click
 
-from agent.clock import SYSTEM_CLOCK, age_seconds, iso_utc
+from agent.clock import SYSTEM_CLOCK, Clock, age_seconds, iso_utc
 from agent.config import Config, ConfigError, load_config, with_overrides
 from agent.controller.client import ControllerClient, create_context
 from agent.controller.link import Link
@@ -34,8 +34,11 @@ HEARTBEAT_SECONDS = 5.0
 class Agent:
     """Everything `pager-edge run` does, usable in-process by the demo, tests and benchmarks."""
 
-    def __init__(self, cfg: Config, *, context: aiocoap.Context | None = None):
+    def __init__(
+        self, cfg: Config, *, context: aiocoap.Context | None = None, clock: Clock = SYSTEM_CLOCK
+    ):
         self.cfg = cfg
+        self.clock = clock
         self._own_context = context is None
         self.context = context
         self.store: Store | None = None
@@ -67,6 +70,7 @@ class Agent:
             zone=cfg.transmitter_zone(),
             max_payload_bytes=c.max_payload_bytes,
             max_batch=cfg.store.commit_max_items,
+            clock=self.clock,
         )
         self.link = Link(
             self.client,
@@ -141,7 +145,7 @@ class Agent:
         """For the systemd watchdog: the ingest loop has committed a heartbeat recently."""
         if self.ingest is None:
             return False
-        age = age_seconds(self.ingest.health.get("heartbeat_at"), SYSTEM_CLOCK.now())
+        age = age_seconds(self.ingest.health.get("heartbeat_at"), self.clock.now())
         return age is not None and age < HEARTBEAT_SECONDS * 4
 
     async def stop(self) -> None:
@@ -154,7 +158,7 @@ class Agent:
             # Everything aiocoap already ACKed is in the queue: fold it (no more requests to the
             # transmitter at this point) and commit it before saying goodbye.
             self.ingest.drain()
-            self.ingest.health.update(state="stopped", stopped_at=iso_utc(SYSTEM_CLOCK.now()))
+            self.ingest.health.update(state="stopped", stopped_at=iso_utc(self.clock.now()))
             if not await self.ingest.flush():
                 log.error(
                     "could not write the last %d event(s) before stopping; the next start's "

@@ -20,14 +20,13 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from agent import __version__
-from agent.clock import iso_utc, to_utc
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso, wall_instants
 from agent.controller.client import ControllerClient, ControllerError
 from agent.controller.protocol import (
     Document,
@@ -47,6 +46,8 @@ YIELD_EVERY = 4  # documents folded between two turns of the event loop
 REORDER_GRACE = 2.0
 # ... and trail the snapshot by at most this many sequence numbers (a restart resets to 0).
 REORDER_WINDOW = 256
+# Transmitter times are whole seconds and a notification's ACK precedes our clock reading.
+BOUND_SLACK = timedelta(seconds=2)
 
 
 @dataclass(slots=True)
@@ -76,6 +77,19 @@ class Counters:
     events: int = 0
 
 
+def stamp_instant(timestamp: datetime, zone: tzinfo | None, expected: datetime) -> datetime:
+    """The instant of a document's own timestamp: in the autumn's repeated hour, of its two
+    readings the one nearer what the host expected (its clock plus the last measured skew)."""
+    options = [o for o in map(parse_iso, wall_instants(timestamp, zone)) if o is not None]
+    return min(options, key=lambda o: abs(o - expected))
+
+
+def measured_skew(timestamp: datetime, zone: tzinfo | None, host_now: datetime) -> timedelta:
+    """The transmitter's clock minus the host's, from a document's own timestamp (a skew near
+    an hour is a wrong zone, and is then unambiguous outside the repeated hour)."""
+    return stamp_instant(timestamp, zone, host_now) - host_now
+
+
 class Ingestor:
     def __init__(
         self,
@@ -86,7 +100,7 @@ class Ingestor:
         max_payload_bytes: int = 256 * 1024,
         max_batch: int = 256,
         history_delay: float = 0.25,
-        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         reorder_grace: float = REORDER_GRACE,
     ):
         self.store = store
@@ -95,7 +109,7 @@ class Ingestor:
         self.max_payload_bytes = max_payload_bytes
         self.max_batch = max_batch
         self.history_delay = history_delay
-        self.wall_clock = wall_clock
+        self.clock = clock
         self.reorder_grace = reorder_grace
         self.queue: asyncio.Queue[Incoming | Control] = asyncio.Queue()
         self.counters = Counters()
@@ -122,6 +136,11 @@ class Ingestor:
         self._observed_text = ""
         self._last_doc_time: datetime | None = None
         self._last_snapshot: dict[str, dict[str, Any]] = {}
+        # The transmitter's clock minus the host's, measured from documents' own timestamps:
+        # what bounds the times of a document without one (the vendor's notifications).
+        self.skew: timedelta | None = None
+        self._bound_key: tuple[datetime | None, str, timedelta | None] | None = None
+        self._bound = ""
 
     # --- feeding ---------------------------------------------------------------------------
 
@@ -135,7 +154,7 @@ class Ingestor:
         self.queue.put_nowait(Incoming(payload, time.monotonic(), observed))
 
     def _observed_now(self) -> str:
-        now = self.wall_clock()
+        now = self.clock.now()
         second = int(now.timestamp())
         if second != self._observed_second:
             self._observed_second, self._observed_text = second, iso_utc(now) or ""
@@ -150,8 +169,8 @@ class Ingestor:
         self.health.update(
             agent_pid=os.getpid(),
             agent_version=__version__,
-            agent_started_at=iso_utc(self.wall_clock()),
-            heartbeat_at=iso_utc(self.wall_clock()),
+            agent_started_at=iso_utc(self.clock.now()),
+            heartbeat_at=iso_utc(self.clock.now()),
             stopped_at=None,
         )
         await self._commit()
@@ -309,7 +328,12 @@ class Ingestor:
     def _fold(self, record, doc: Document, observed_at: str, source: str) -> None:
         known = self.views.get(record.uuid)
         result = fold(
-            known, record, zone=self.zone, doc_time=doc.meta.timestamp, observed_at=observed_at
+            known,
+            record,
+            zone=self.zone,
+            doc_time=doc.meta.timestamp,
+            observed_at=observed_at,
+            not_after=self._not_after(doc, observed_at),
         )
         view = result.view
         if result.needs_history:
@@ -326,6 +350,21 @@ class Ingestor:
             self._awaiting_end.discard(view.uuid)
         else:
             self.views[view.uuid] = view
+
+    def _not_after(self, doc: Document, observed_at: str) -> str | None:
+        """The latest instant a time in `doc` can mean: the document's own timestamp, else its
+        observation in the transmitter's frame (host time plus the last measured skew)."""
+        key = (doc.meta.timestamp, observed_at, self.skew)
+        if key != self._bound_key:
+            seen = parse_iso(observed_at)
+            if seen is None:
+                return None
+            expected = seen + (self.skew or timedelta(0))
+            if doc.meta.timestamp is not None:
+                expected = stamp_instant(doc.meta.timestamp, self.zone, expected)
+            self._bound_key = key
+            self._bound = iso_utc(expected + BOUND_SLACK) or ""
+        return self._bound
 
     def _want_history(self, delay: float | None = None) -> None:
         due = time.monotonic() + (self.history_delay if delay is None else delay)
@@ -354,9 +393,9 @@ class Ingestor:
         if doc.meta.timestamp is not None and doc.meta.timestamp != self._last_doc_time:
             # once per transmitter second is plenty (its clock has one-second resolution)
             self._last_doc_time = doc.meta.timestamp
-            transmitter = to_utc(doc.meta.timestamp, self.zone)
-            assert transmitter is not None
-            h["clock_skew_seconds"] = round((transmitter - self.wall_clock()).total_seconds(), 1)
+            seen = parse_iso(observed_at) or self.clock.now()
+            self.skew = measured_skew(doc.meta.timestamp, self.zone, seen)
+            h["clock_skew_seconds"] = round(self.skew.total_seconds(), 1)
         h["notifications"] = self.counters.notifications
 
     # --- control ---------------------------------------------------------------------------
@@ -367,7 +406,7 @@ class Ingestor:
         elif item.kind == "health":
             self.health.update(item.values)
         elif item.kind == "heartbeat":
-            self.health["heartbeat_at"] = iso_utc(self.wall_clock())
+            self.health["heartbeat_at"] = iso_utc(self.clock.now())
 
     def want_resync(self, reason: str) -> None:
         if self._resync_wanted is None:

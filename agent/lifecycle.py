@@ -12,16 +12,20 @@ no end event: the caller learns that it must look at ``/v1/sessions/history`` (`
 Missing from a document never means ended (documents may be partial).
 
 Idempotent: folding an observation into the view it produced yields nothing.
+
+Times: the transmitter's wall times are resolved to instants with what the fold knows — a time is
+never later than the document's `not_after` (when it was observed, in the transmitter's frame)
+and a session's times are in order (created ≤ paged ≤ cleared; a re-page after the last page) —
+which decides the autumn's repeated hour (see :func:`agent.clock.resolve_wall`).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from agent.clock import iso_utc, to_utc
+from agent.clock import resolve_wall
 from agent.controller.protocol import SessionRecord
 from agent.session import EDITABLE, Event, SessionView, edit, end, page
 
@@ -33,12 +37,6 @@ class FoldResult:
     needs_history: bool = False
 
 
-@functools.lru_cache(maxsize=8192)
-def utc_iso(moment: datetime, zone: tzinfo | None) -> str:
-    """Transmitter wall-clock time → stored UTC string (cached: the same times recur constantly)."""
-    return iso_utc(to_utc(moment, zone)) or ""
-
-
 def fold(
     known: SessionView | None,
     record: SessionRecord,
@@ -46,21 +44,30 @@ def fold(
     zone: tzinfo | None,
     doc_time: datetime | None,
     observed_at: str,
+    not_after: str | None = None,
 ) -> FoldResult:
     """Fold one observation of a session into its view.
 
     `doc_time` is the document's transmitter timestamp (naive local) used as the time of an
     ``updated`` event; `observed_at` (UTC ISO) stands in when the document carries none.
+    `not_after` bounds every time in the document (None: the earlier pass of a repeated hour).
     """
     if known is not None and known.ended:
         return FoldResult(known)  # a finished session never changes again
 
-    def utc(moment: datetime | None) -> str | None:
-        return None if moment is None else utc_iso(moment, zone)
+    def utc(moment: datetime | None, *, before: str | None, after: str | None) -> str | None:
+        if moment is None:
+            return None
+        return resolve_wall(moment, zone, not_after=before, not_before=after)
 
-    update_at = utc(doc_time) or observed_at
+    update_at = utc(doc_time, before=not_after, after=None) or observed_at
     events: list[Event] = []
-    created = utc(record.created)
+    # Latest first: each time bounds the one before it.
+    cleared_at = utc(record.cleared, before=not_after, after=None)
+    bound = cleared_at or not_after
+    since = known.notified or known.created if known is not None else None
+    notified = utc(record.notified, before=bound, after=since)
+    created = utc(record.created, before=notified or bound, after=None)
 
     if known is None:
         view = SessionView(
@@ -94,14 +101,13 @@ def fold(
             view, event = edited
             events.append(event)
 
-    notified = utc(record.notified)
     if notified is not None and (paged := page(view, notified)):
         view, event = paged
         events.append(event)
 
     if record.clear_type is not None:
         kind = "cleared" if record.clear_type == "STOP" else "removed"
-        view, event = end(view, kind, utc(record.cleared) or update_at)
+        view, event = end(view, kind, cleared_at or update_at)
         events.append(event)
         return FoldResult(view, tuple(events))
 
