@@ -20,6 +20,7 @@ from agent.controller.client import ControllerClient
 from agent.supervise import backoff_delays
 
 log = logging.getLogger(__name__)
+REMIND_EVERY = 300.0  # seconds between "still cannot reach" log lines
 
 
 class Link:
@@ -42,18 +43,43 @@ class Link:
         self.state = "connecting"
         self.last_activity = time.monotonic()
         self.reconnects = 0
+        self.failures = 0  # failed registrations in a row
+        self._reminded_at = 0.0
 
     def _set_state(self, state: str, error: str | None = None) -> None:
+        if state == "connecting" and self.state == "disconnected":
+            return  # a retry: still disconnected, since it went down (status shows that moment)
         if state == self.state and error is None:
             return
+        values: dict[str, object] = {"state": state}
+        if state != self.state:
+            values["since"] = iso_utc(datetime.now(UTC))
         self.state = state
-        values = {"state": state, "since": iso_utc(datetime.now(UTC))}
         if error is not None:
             values["last_error"] = error
         if state == "connected":
             values["last_error"] = None
         values["reconnects"] = self.reconnects
         self.control("health", **values)
+
+    def _failed(self, reason: str) -> None:
+        """A registration failed: say so at once, then remind now and then, never every retry."""
+        self.failures += 1
+        now = time.monotonic()
+        if self.failures == 1:
+            log.warning(
+                "cannot reach the transmitter at %s: %s; retrying", self.client.base, reason
+            )
+            self._reminded_at = now
+        elif now - self._reminded_at >= REMIND_EVERY:
+            log.warning(
+                "still cannot reach the transmitter at %s (%d failed attempts): %s",
+                self.client.base,
+                self.failures,
+                reason,
+            )
+            self._reminded_at = now
+        self._set_state("disconnected", reason)
 
     def _on_payload(self, payload: bytes) -> None:
         self.last_activity = time.monotonic()
@@ -91,14 +117,21 @@ class Link:
                 async with asyncio.timeout(self.client.timeout):
                     first = await req.response
             except TimeoutError:
-                self._set_state("disconnected", f"no answer from {self.client.base} to observe")
+                self._failed(f"no answer from {self.client.base} to observe")
                 return False
             except Exception as exc:  # aiocoap network errors
-                self._set_state("disconnected", f"observe failed: {exc}")
+                self._failed(f"observe failed: {exc}")
                 return False
             if not first.code.is_successful():
-                self._set_state("disconnected", f"observe refused: {first.code}")
+                self._failed(f"observe refused: {first.code}")
                 return False
+            if self.failures:
+                log.info(
+                    "transmitter at %s answers again after %d failed attempt(s)",
+                    self.client.base,
+                    self.failures,
+                )
+                self.failures = 0
             self.last_activity = time.monotonic()
             if not req.observation.cancelled:
                 # The first answer goes to req.response, not to the callbacks.
