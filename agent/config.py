@@ -8,6 +8,7 @@ default). Secrets are never read from config.toml: see :func:`secret`.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import stat
@@ -17,6 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CONFIG_PATHS = (Path("config.toml"), Path("/etc/pager-edge/config.toml"))
@@ -30,6 +32,24 @@ class ConfigError(Exception):
         self.key = key
         where = ": ".join(p for p in (self.path, key) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per mistake (several when a file has several)."""
+        return [str(self)]
+
+
+class ConfigErrors(ConfigError):
+    """Several mistakes in one file, all reported at once."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+        self.path = errors[0].path
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(e) for e in self.errors]
 
 
 @dataclass(frozen=True)
@@ -183,14 +203,33 @@ class Config:
 _TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
+class _Report:
+    """Every mistake in a file, collected, so `config check` reports them all in one run."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self.errors: list[ConfigError] = []
+
+    def add(self, message: str, key: str | None = None) -> None:
+        self.errors.append(ConfigError(message, path=self.path, key=key))
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
+
+
 def _coerce(value: Any, hint: Any, *, path: str | None, key: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is Literal:
         choices = typing.get_args(hint)
-        if value not in choices:
-            expected = " | ".join(repr(c) for c in choices)
-            raise ConfigError(f"expected one of {expected}, got {value!r}", path=path, key=key)
-        return value
+        if isinstance(value, str):  # NORMAL, normal and Normal mean the same
+            for choice in choices:
+                if isinstance(choice, str) and choice.casefold() == value.casefold():
+                    return choice
+        expected = " | ".join(repr(c) for c in choices)
+        raise ConfigError(f"expected one of {expected}, got {value!r}", path=path, key=key)
     if origin in (types.UnionType, typing.Union):
         raise TypeError(f"unsupported config type {hint}")  # pragma: no cover - schema bug
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -204,97 +243,99 @@ def _coerce(value: Any, hint: Any, *, path: str | None, key: str) -> Any:
     return value
 
 
-def _section(cls: type, raw: Any, *, path: str | None, name: str) -> Any:
+def _section(cls: type, raw: Any, report: _Report, *, name: str) -> Any:
+    """One table; a bad key is reported and its default kept, so later checks still run."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"expected a table [{name}]", path=path, key=name)
+        report.add("expected a table", f"[{name}]")
+        return cls()
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known:
-            raise ConfigError(
-                f"unknown key (known keys: {', '.join(sorted(known))})",
-                path=path,
-                key=f"[{name}] {key}",
-            )
-        values[key] = _coerce(value, hints[key], path=path, key=f"[{name}] {key}")
+            report.add(f"unknown key (known keys: {', '.join(sorted(known))})", f"[{name}] {key}")
+            continue
+        try:
+            values[key] = _coerce(value, hints[key], path=report.path, key=f"[{name}] {key}")
+        except ConfigError as exc:
+            report.errors.append(exc)
     return cls(**values)
 
 
 def _validate(cfg: Config) -> None:
-    p = cfg.source
+    report = _Report(cfg.source)
+    _check(cfg, report)
+    report.raise_any()
+
+
+def _check(cfg: Config, report: _Report) -> None:
     c = cfg.controller
     if not 1 <= c.port <= 65535:
-        raise ConfigError(f"expected a port 1–65535, got {c.port}", path=p, key="[controller] port")
+        report.add(f"expected a port 1–65535, got {c.port}", "[controller] port")
     for key in ("ping_interval", "request_timeout", "watchdog_intervals", "max_backoff"):
         if getattr(c, key) <= 0:
-            raise ConfigError("expected a positive number", path=p, key=f"[controller] {key}")
+            report.add("expected a positive number", f"[controller] {key}")
     if c.timezone:
         try:
             ZoneInfo(c.timezone)
         except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ConfigError(
+            report.add(
                 f"expected an IANA time zone such as 'Europe/Paris', got {c.timezone!r}",
-                path=p,
-                key="[controller] timezone",
-            ) from None
+                "[controller] timezone",
+            )
     if c.transport not in ("", "udp6", "simple6"):
-        raise ConfigError(
+        report.add(
             f"expected 'udp6' or 'simple6', got {c.transport!r}",
-            path=p,
-            key="[controller] transport",
+            "[controller] transport",
         )
     if not cfg.store.path:
-        raise ConfigError("expected a file path", path=p, key="[store] path")
+        report.add("expected a file path", "[store] path")
     s = cfg.sync
     if s.enabled and not s.endpoint:
-        raise ConfigError(
-            "expected an https:// URL when sync is enabled", path=p, key="[sync] endpoint"
-        )
+        report.add("expected an https:// URL when sync is enabled", "[sync] endpoint")
     if s.interval <= 0 or s.max_batch_events < 1:
-        raise ConfigError("expected positive interval and batch size", path=p, key="[sync]")
-    _validate_cloud(cfg.cloud, p)
+        report.add("expected positive interval and batch size", "[sync]")
+    if s.enabled and not s.site_id and is_placeholder_id(cfg.site.id):
+        report.add(
+            f"expected this restaurant's own id when sync is enabled (the cloud tells sites apart "
+            f"by it), got the placeholder {cfg.site.id!r}",
+            "[site] id",
+        )
+    _validate_cloud(cfg.cloud, report)
     b = cfg.backhaul
     if not 1 <= b.cycle_start_day <= 28:
-        raise ConfigError(
+        report.add(
             f"expected a day 1–28, got {b.cycle_start_day}",
-            path=p,
-            key="[backhaul] cycle_start_day",
+            "[backhaul] cycle_start_day",
         )
     if b.enabled and not b.base_url:
-        raise ConfigError(
+        report.add(
             "expected the operator's API base URL when backhaul is enabled",
-            path=p,
-            key="[backhaul] base_url",
+            "[backhaul] base_url",
         )
-    _validate_web(cfg.web, p)
+    _validate_web(cfg.web, report)
 
 
-def _validate_web(w: WebConfig, p: str | None) -> None:
+def _validate_web(w: WebConfig, report: _Report) -> None:
     if not w.host:
-        raise ConfigError("expected an address to listen on", path=p, key="[web] host")
+        report.add("expected an address to listen on", "[web] host")
     if not 1 <= w.port <= 65535:
-        raise ConfigError(f"expected a port 1–65535, got {w.port}", path=p, key="[web] port")
+        report.add(f"expected a port 1–65535, got {w.port}", "[web] port")
     if not 1 <= w.max_sessions <= 64:
-        raise ConfigError(
-            f"expected 1–64 board sessions, got {w.max_sessions}", path=p, key="[web] max_sessions"
-        )
+        report.add(f"expected 1–64 board sessions, got {w.max_sessions}", "[web] max_sessions")
     if not 1 <= w.idle_minutes <= 24 * 60:
-        raise ConfigError(
-            f"expected 1–1440 minutes, got {w.idle_minutes}", path=p, key="[web] idle_minutes"
-        )
+        report.add(f"expected 1–1440 minutes, got {w.idle_minutes}", "[web] idle_minutes")
     if bool(w.tls_certificate) != bool(w.tls_key):
         missing = "tls_key" if w.tls_certificate else "tls_certificate"
-        raise ConfigError(
+        report.add(
             "expected both tls_certificate and tls_key (PEM file paths) or neither",
-            path=p,
-            key=f"[web] {missing}",
+            f"[web] {missing}",
         )
 
 
-def _validate_cloud(c: CloudConfig, p: str | None) -> None:
+def _validate_cloud(c: CloudConfig, report: _Report) -> None:
     if not 0 <= c.port <= 65535:
-        raise ConfigError(f"expected a port 0–65535, got {c.port}", path=p, key="[cloud] port")
+        report.add(f"expected a port 0–65535, got {c.port}", "[cloud] port")
     positive = (
         "max_body_bytes",
         "max_decoded_bytes",
@@ -306,16 +347,62 @@ def _validate_cloud(c: CloudConfig, p: str | None) -> None:
     )
     for key in positive:
         if getattr(c, key) <= 0:
-            raise ConfigError("expected a positive number", path=p, key=f"[cloud] {key}")
+            report.add("expected a positive number", f"[cloud] {key}")
     for key in ("token_overlap_hours", "label_retention_days"):
         if getattr(c, key) < 0:
-            raise ConfigError("expected zero or more", path=p, key=f"[cloud] {key}")
+            report.add("expected zero or more", f"[cloud] {key}")
     if c.max_decoded_bytes < c.max_body_bytes:
-        raise ConfigError(
+        report.add(
             f"expected at least max_body_bytes ({c.max_body_bytes})",
-            path=p,
-            key="[cloud] max_decoded_bytes",
+            "[cloud] max_decoded_bytes",
         )
+
+
+PLACEHOLDER_IDS = frozenset({"change-me", "changeme", "change_me", "todo", "example"})
+# RFC 5737 / RFC 3849 documentation addresses and RFC 2606 example domains: never a real site's.
+_DOC_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
+
+def is_placeholder_id(site_id: str) -> bool:
+    return site_id.strip().casefold() in PLACEHOLDER_IDS
+
+
+def is_documentation_host(host: str) -> bool:
+    """An address or name reserved for examples (what an installer's template ships)."""
+    name = host.strip("[]").rstrip(".").casefold()
+    if name in ("example.com", "example.org", "example.net") or name.endswith(
+        (".example.com", ".example.org", ".example.net", ".example", ".invalid")
+    ):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return any(address in net for net in _DOC_NETS)
+
+
+def config_warnings(cfg: Config) -> list[str]:
+    """Values that parse but are surely not this site's yet (the installer's placeholders)."""
+    where = f"{cfg.source}: " if cfg.source else ""
+    out = []
+    if is_placeholder_id(cfg.site.id) and not cfg.sync.enabled:
+        out.append(f"{where}[site] id: still the placeholder {cfg.site.id!r}")
+    if is_documentation_host(cfg.controller.host):
+        out.append(
+            f"{where}[controller] host: {cfg.controller.host} is a documentation address, "
+            "not a transmitter; put the transmitter's LAN address here"
+        )
+    for key, url in (
+        ("[sync] endpoint", cfg.sync.endpoint),
+        ("[backhaul] base_url", cfg.backhaul.base_url),
+    ):
+        host = urlsplit(url).hostname or ""
+        if url and is_documentation_host(host):
+            out.append(f"{where}{key}: {host} is an example host, not a real one")
+    return out
 
 
 def parse_config(text: str, *, source: str | None = None) -> Config:
@@ -327,16 +414,15 @@ def parse_config(text: str, *, source: str | None = None) -> Config:
     sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
     hints = typing.get_type_hints(Config)
     values: dict[str, Any] = {}
+    report = _Report(source)
     for name, table in raw.items():
         if name not in sections:
-            raise ConfigError(
-                f"unknown section (known: {', '.join(sorted(sections))})",
-                path=source,
-                key=f"[{name}]",
-            )
-        values[name] = _section(hints[name], table, path=source, name=name)
+            report.add(f"unknown section (known: {', '.join(sorted(sections))})", f"[{name}]")
+            continue
+        values[name] = _section(hints[name], table, report, name=name)
     cfg = Config(**values, source=source)
-    _validate(cfg)
+    _check(cfg, report)
+    report.raise_any()
     return cfg
 
 

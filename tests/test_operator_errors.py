@@ -66,3 +66,45 @@ def test_a_skew_near_whole_or_half_hours_is_a_zone_problem():
     assert "set-clock" in (skew_warning(-130) or "") and skew_warning(59) is None
     unsynced = skew_warning(3600, host_synchronised=False) or ""
     assert "not synchronised" in unsynced
+
+
+def test_every_mistake_in_a_file_is_reported_at_once():
+    from agent.config import ConfigErrors, parse_config
+
+    text = (
+        '[controller]\nport = "abc"\ntimezone = "Mars/Olympus"\nflavour = 1\n'
+        "[store]\nsynchronous = 3\n[bogus]\nx = 1\n"
+    )
+    with pytest.raises(ConfigErrors) as exc:
+        parse_config(text, source="site.toml")
+    problems = exc.value.problems
+    assert len(problems) == 5, problems
+    assert all(p.startswith("site.toml: ") for p in problems)
+    assert any("[controller] port: expected an integer" in p for p in problems)
+    assert any("[controller] timezone" in p for p in problems)
+    assert any("[controller] flavour: unknown key" in p for p in problems)
+    assert any("[bogus]: unknown section" in p for p in problems)
+    for p in problems:  # no text said twice in one message
+        assert p.count("site.toml") == 1 and p.count("expected") <= 1
+
+
+def test_enum_values_are_case_insensitive():
+    from agent.config import parse_config
+
+    cfg = parse_config('[store]\nsynchronous = "normal"\n[logging]\nlevel = "debug"\n')
+    assert (cfg.store.synchronous, cfg.logging.level) == ("NORMAL", "DEBUG")
+
+
+def test_installer_placeholders_are_warnings_and_an_error_with_sync():
+    from agent.config import ConfigError, config_warnings, parse_config
+
+    cfg = parse_config('[site]\nid = "change-me"\n[controller]\nhost = "192.0.2.10"\n', source="c")
+    warnings = config_warnings(cfg)
+    assert any("[site] id: still the placeholder 'change-me'" in w for w in warnings)
+    assert any("[controller] host: 192.0.2.10 is a documentation address" in w for w in warnings)
+    assert config_warnings(parse_config('[controller]\nhost = "10.1.2.3"\n')) == []
+    with pytest.raises(ConfigError, match=r"\[site\] id: expected this restaurant's own id"):
+        parse_config(
+            '[site]\nid = "change-me"\n[sync]\nenabled = true\n'
+            'endpoint = "https://ingest.chain.test/v1/batches"\n'
+        )
