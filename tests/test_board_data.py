@@ -225,7 +225,7 @@ def test_health_line_and_stale_agent():
     stale = "".join(t for t, _ in health_segments(healthy(), NOW + timedelta(minutes=3), 90))
     assert "unknown (agent not writing)" in stale
     skewed = health_segments({**healthy(), "clock_skew_seconds": -95.0}, NOW, 90)
-    assert ("⚠ -95 s", "soon") in skewed
+    assert ("⚠ -1 m 35 s", "soon") in skewed  # minutes and seconds, not -95 s
 
 
 def test_extras_absent_means_no_line_present_means_shown():

@@ -9,6 +9,7 @@ from typing import Any
 
 from agent.clock import local, parse_iso
 from agent.display import format_bytes, printable
+from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
 from tui.core.source import Snapshot, agent_state
 from tui.render.cells import age_text, minutes
 from tui.render.theme import UNICODE, Cell, Markers, Segments
@@ -35,7 +36,6 @@ def stats_segments(snap: Snapshot, m: Markers = UNICODE) -> Segments:
     return segs
 
 
-SKEW_WARN_SECONDS = 60
 
 
 def health_segments(
@@ -60,9 +60,9 @@ def health_segments(
     ]
     if isinstance(skew, int | float):
         if abs(skew) >= SKEW_WARN_SECONDS:  # a wrong transmitter clock makes waits wrong
-            segs.append((f"{m.warn} {skew:+.0f} s", "soon"))
+            segs.append((f"{m.warn} {format_skew(skew)}", "soon"))
         else:
-            segs.append((f"{skew:+.0f} s", ""))
+            segs.append((format_skew(skew), ""))
     else:
         segs.append(("?", "muted"))
     if health.get("firmware"):
@@ -140,7 +140,7 @@ def visible_extras(
 @dataclass(frozen=True, slots=True)
 class Banner:
     text: str
-    kind: str  # "offline" (agent stale/stopped), "missing" (no database yet)
+    kind: str  # "offline" (agent stale/stopped), "missing" (no database yet), "hint" (fix this)
 
 
 def banner(
@@ -162,7 +162,13 @@ def banner(
         return Banner(f"{m.warn} {why}", "missing")
     agent = agent_state(snap.health, now, stale_after)
     if not agent.stale:
-        return None
+        if kiosk:
+            return None
+        hint = skew_warning(
+            snap.health.get("clock_skew_seconds"),
+            host_synchronised=snap.health.get("host_clock_synced"),
+        )
+        return Banner(f"{m.warn} {hint}", "hint") if hint else None
 
     def when(moment: datetime) -> str:
         here, today = local(moment, zone), local(now, zone)

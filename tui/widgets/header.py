@@ -62,7 +62,7 @@ class BannerLine(Static):
         self._current = banner
         self.display = banner is not None
         self.set_class(banner is not None and banner.kind == "offline", "-offline")
-        self.set_class(banner is not None and banner.kind == "missing", "-missing")
+        self.set_class(banner is not None and banner.kind in ("missing", "hint"), "-missing")
         if banner is not None:
             self.update(Text(banner.text, no_wrap=False))
 
