@@ -13,13 +13,12 @@ import traceback
 import pytest
 from click.testing import CliRunner
 
-from agent.backhaul.cli import read_once
-from agent.backhaul.monitor import check_config, daemon_task, make_client
+from agent.backhaul.monitor import check_config, daemon_task, make_client, read_once
 from agent.backhaul.reading import OperatorError
-from agent.cli import cli, main
 from agent.config import ConfigError, load_config
 from agent.status import collect_status, format_status
 from agent.store import Store
+from pager_edge.cli import cli, main
 from tests import backhaul_fakes as f
 
 CC_ROOT = f"/rws/api/v1/devices/{f.CC_ICCID}"

@@ -35,6 +35,7 @@ from agent.store import Store, WriteBatch
 from agent.sync.engine import SyncEngine
 from agent.sync.receiver import IngestServer
 from agent.sync.wire import naive_event_json
+from pager_edge.bench import machine_description
 
 SURNAMES = (
     "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
@@ -161,12 +162,6 @@ async def _naive(db: Path) -> Figures:
         srv.stop()
 
 
-def machine() -> str:
-    from agent.bench import machine_description
-
-    return machine_description(f"httpx {httpx.__version__}")
-
-
 def run_bench(
     sessions: int, batches: list[int], intervals: list[int], *, realistic: bool
 ) -> dict[str, Any]:
@@ -221,6 +216,7 @@ def sync_bench_cmd(sessions: int, batches: str, intervals: str, as_json: bool) -
     t0 = time.perf_counter()
     results = [run_bench(sessions, sizes, every, realistic=r) for r in (False, True)]
     elapsed = time.perf_counter() - t0
+    machine = machine_description(f"httpx {httpx.__version__}")
     if as_json:
         doc = [
             {
@@ -232,9 +228,9 @@ def sync_bench_cmd(sessions: int, batches: str, intervals: str, as_json: bool) -
             }
             for r in results
         ]
-        click.echo(json.dumps({"machine": machine(), "results": doc}, indent=2))
+        click.echo(json.dumps({"machine": machine, "results": doc}, indent=2))
         return
-    click.echo(f"machine: {machine()}")
+    click.echo(f"machine: {machine}")
     for r in results:
         n = r["sessions"]
         naive = r["naive"].per(n)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import random
 import select
 import sqlite3
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from pager_edge.bench import machine_description
 
 MARKER_UUID = "bench-marker"
 MARKER_BASE = 1000  # the marker's pager number is MARKER_BASE + the change's sequence number
@@ -327,24 +328,9 @@ def summarize(record: dict[str, Any], commits: dict[int, float]) -> dict[str, An
     }
 
 
-def machine() -> dict[str, Any]:
-    import textual
-
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or "?",
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "textual": textual.__version__,
-        "sqlite": sqlite3.sqlite_version,
-    }
-
-
 def format_report(
     result: dict[str, Any], *, sessions: int, size: tuple[int, int], rate: float, mode: str
 ) -> str:
-    m = result["machine"]
     a, b, v = result["timers_only"], result["timers_and_changes"], result["visible_ms"]
     cpu = max(a["cpu_percent"], b["cpu_percent"])
     update = max(a["update_ms_max"], b["update_ms_max"], a["frame_ms_max"], b["frame_ms_max"])
@@ -355,8 +341,7 @@ def format_report(
     lines = [
         f"pager-edge bench board: {sessions} active sessions, {size[0]}×{size[1]}, {mode}, "
         f"refresh {result['refresh']} s",
-        f"machine: {m['platform']} ({m['machine']}, {m['cpus']} CPUs), Python {m['python']}, "
-        f"Textual {m['textual']}, SQLite {m['sqlite']}",
+        f"machine: {result['machine']}",
     ]
     for title, p in (("timers only", a), (f"timers + {rate:g} changes/s", b)):
         lines.append(
@@ -404,7 +389,7 @@ def run_bench(
             "headless": headless,
             "kiosk": kiosk,
         }
-        cmd = [sys.executable, "-m", "tui.bench", json.dumps(args)]
+        cmd = [sys.executable, "-m", "pager_edge.bench.board", json.dumps(args)]
         result_box: dict[str, int] = {}
 
         def board() -> None:
@@ -436,7 +421,11 @@ def run_bench(
             raise click.ClickException(f"the board exited without figures ({result_box})")
         record = json.loads(out.read_text())
     result = summarize(record, writer.commits)
-    result["machine"] = machine()
+    import textual
+
+    result["machine"] = machine_description(
+        f"Textual {textual.__version__}", f"SQLite {sqlite3.sqlite_version}"
+    )
     result["refresh"] = refresh
     result["writer_commit_ms_p50"] = round(_pct(writer.write_ms, 50), 2)
     return result

@@ -26,6 +26,7 @@ from pathlib import Path
 import click
 
 from agent.config import Config, with_overrides
+from pager_edge.bench import machine_description
 
 HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
 PACED_RATE = 200.0  # notifications/s: a hundred times a busy evening, still below saturation
@@ -216,7 +217,7 @@ async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Pa
         'ping_interval = 30\n[logging]\nlevel = "WARNING"\n'
     )
     proc = subprocess.Popen(  # noqa: ASYNC220 - the agent under test runs for the whole phase
-        [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
+        [sys.executable, "-m", "pager_edge", "run", "--config", str(cfg)]
     )
     try:
         for _ in range(200):
@@ -269,8 +270,6 @@ async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Pa
 def ingest_bench_cmd(lifecycles: int, footprint_sessions: int, rounds: int) -> None:
     """Persisted notifications/s vs the bare CoAP ceiling, latency, memory, bytes per event."""
     import aiocoap.meta
-
-    from agent.bench import machine_description
 
     click.echo(f"machine: {machine_description(f'aiocoap {aiocoap.meta.version}')}")
     sim = SimProcess()
