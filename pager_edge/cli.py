@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from agent.store import StoreError
 
     try:
-        cli.main(args=argv, prog_name="pager-edge", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="pager-edge", standalone_mode=False)
     except ConfigError as exc:
         click.echo(f"pager-edge: configuration error: {exc}", err=True)
         sys.exit(2)
@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        # Outside standalone mode click returns `ctx.exit(n)`'s status instead of exiting.
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,10 @@ def test_operator_error_exits_non_zero_with_the_message(server, cc_env, tmp_path
     assert "credentials or allowed-IP range" in doc["error"] and doc["error_reaction"] == "stop"
     human = invoke("--once", "--config", path)
     assert human.exit_code == 1 and "ERROR: Control Center refused the credentials" in human.stdout
+    # The console script too (click returns a command's exit status outside standalone mode).
+    with pytest.raises(SystemExit) as exc:
+        main(["backhaul", "--once", "--json", "--config", path])
+    assert exc.value.code == 1
 
 
 def test_without_once_it_explains(tmp_path):
