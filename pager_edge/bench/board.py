@@ -29,11 +29,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pager_edge.bench import machine_description
+
+if TYPE_CHECKING:
+    from tui.app import BoardApp
 
 MARKER_UUID = "bench-marker"
 MARKER_BASE = 1000  # the marker's pager number is MARKER_BASE + the change's sequence number
@@ -159,7 +162,7 @@ class Writer(threading.Thread):
 # --- the board side (child process) ----------------------------------------------------------
 
 
-def instrument(app, record: dict[str, Any]) -> None:
+def instrument(app: BoardApp, record: dict[str, Any]) -> None:
     """Time every frame and update, and note when each marker sequence number became visible."""
     from textual.screen import Screen
 
@@ -171,7 +174,7 @@ def instrument(app, record: dict[str, Any]) -> None:
 
     original_frame = Screen._on_timer_update
 
-    def timed_frame(self):
+    def timed_frame(self: Screen) -> None:
         t0 = time.perf_counter()
         original_frame(self)
         frames.append((time.monotonic(), (time.perf_counter() - t0) * 1000))
@@ -180,14 +183,14 @@ def instrument(app, record: dict[str, Any]) -> None:
 
     original_refresh = BoardApp._refresh_screens
 
-    def timed_refresh(self, *, from_store: bool):
+    def timed_refresh(self: BoardApp, *, from_store: bool) -> None:
         t0 = time.perf_counter()
         original_refresh(self, from_store=from_store)
         updates.append((time.monotonic(), (time.perf_counter() - t0) * 1000))
 
     BoardApp._refresh_screens = timed_refresh  # type: ignore[method-assign]
 
-    def on_shown(snap) -> None:
+    def on_shown(snap: Any) -> None:
         for row in snap.sessions:
             if row["uuid"] == MARKER_UUID:
                 seq = int(row["number"]) - MARKER_BASE
@@ -228,7 +231,7 @@ def child_main(args_json: str) -> None:
         app.exit()
 
     async def main() -> None:
-        async def pilot(_pilot) -> None:
+        async def pilot(_pilot: Any) -> None:
             await schedule()
 
         size = tuple(args["size"]) if args["headless"] else None
@@ -378,7 +381,7 @@ def run_bench(
         tmpdir = Path(tmp)
         db = tmpdir / "bench.db"
         build_store(db, sessions)
-        args = {
+        args: dict[str, Any] = {
             "db": str(db),
             "out": str(tmpdir / "result.json"),
             "ready": str(tmpdir / "ready.json"),

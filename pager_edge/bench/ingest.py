@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import click
@@ -36,11 +37,11 @@ FOOTPRINT_BURST = 100  # parties seated between two looks at the store
 # --- the simulator process -------------------------------------------------------------------
 
 
-def _simulator_main(conn, history_limit: int) -> None:
+def _simulator_main(conn: Connection, history_limit: int) -> None:
     asyncio.run(_simulator_loop(conn, history_limit))
 
 
-async def _simulator_loop(conn, history_limit: int) -> None:
+async def _simulator_loop(conn: Connection, history_limit: int) -> None:
     import logging
 
     from agent.simulator.server import Simulator
@@ -118,7 +119,7 @@ async def measure_ceiling(port: int, sim: SimProcess, lifecycles: int) -> dict[s
     times: list[float] = []
     done = asyncio.Event()
 
-    def on_payload(msg) -> None:
+    def on_payload(msg: aiocoap.Message) -> None:
         if b'"sessions"' in msg.payload[:60]:
             times.append(time.perf_counter())
             if len(times) >= expected:

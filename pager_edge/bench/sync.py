@@ -67,7 +67,9 @@ def evening(
         label = None if rnd.random() < 0.1 else rnd.choice(SURNAMES)
         goal = 900 if party <= 4 else 1800
 
-        def add(at: int, kind: Any, changes: dict[str, Any], sid=sid, number=number) -> None:
+        def add(
+            at: int, kind: Any, changes: dict[str, Any], sid: str = sid, number: int = number
+        ) -> None:
             rows.append((at, len(rows), Event(kind, sid, number, iso_of_epoch(at), changes)))
 
         add(t, "created", {"label": label, "party_size": party, "goal_seconds": goal})
@@ -117,7 +119,7 @@ async def _engine(db: Path, label: str, batch: int, windows: list[list] | None =
         sent = received = 0
         try:
             for window in windows or [[]]:
-                if window:
+                if writer is not None and window:
                     writer.write_batch(WriteBatch(events=window))
                 res = await engine.sync_once()
                 if not res.done:
