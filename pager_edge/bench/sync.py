@@ -34,7 +34,7 @@ from agent.session import Event
 from agent.store import Store, WriteBatch
 from agent.sync.engine import SyncEngine
 from agent.sync.receiver import IngestServer
-from agent.sync.wire import naive_event_json
+from agent.sync.wire import event_id
 from pager_edge.bench import machine_description
 
 SURNAMES = (
@@ -134,6 +134,11 @@ async def _engine(db: Path, label: str, batch: int, windows: list[list] | None =
         return Figures(label, log.requests, log.bytes_in, log.bytes_out, sent, received)
     finally:
         srv.stop()
+
+
+def naive_event_json(site: str, ev: dict[str, Any]) -> bytes:
+    """One event as a plain JSON document: the one-POST-per-event comparison."""
+    return json.dumps({"id": event_id(site, ev["seq"]), **ev}, ensure_ascii=False).encode()
 
 
 def windows_of(events: list[tuple[Event, str, str]], interval: int) -> list[list]:
