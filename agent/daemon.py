@@ -1,4 +1,4 @@
-"""`pager-edge run`: the agent daemon — link, ingest and the optional tasks, all supervised.
+"""The agent daemon (`pager-edge run`) — link, ingest and the optional tasks, all supervised.
 
 Shutdown order matters for "nothing half-written": stop the link (no new notifications), let the
 ingest pipeline drain what is queued, commit, stamp ``stopped_at``, close the store, then shut the
@@ -15,14 +15,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiocoap
-import click
 
 from agent.clock import SYSTEM_CLOCK, Clock, age_seconds, iso_utc
-from agent.config import Config, ConfigError, load_config, with_overrides
+from agent.config import Config, ConfigError
 from agent.controller.client import ControllerClient, create_context
 from agent.controller.link import Link
 from agent.ingest import Ingestor
-from agent.logs import setup_logging
 from agent.sdnotify import Notifier, watchdog_loop
 from agent.store import Store
 from agent.supervise import supervise
@@ -194,22 +192,7 @@ async def run_until_signalled(agent: Agent, *, on_ready: Callable[[], None] | No
                 loop.remove_signal_handler(sig)
 
 
-@click.command("run")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config.toml to use")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="override [store] path")
-@click.option("--host", help="override [controller] host")
-@click.option("--port", type=int, help="override [controller] port")
-def run_cmd(
-    config_path: str | None, db_path: str | None, host: str | None, port: int | None
-) -> None:
-    """Run the agent daemon: observe the transmitter and record every lifecycle step."""
-    cfg = load_config(config_path)
-    cfg = with_overrides(cfg, store={"path": db_path}, controller={"host": host, "port": port})
-    setup_logging(cfg.logging.level)
-    asyncio.run(_run_service(Agent(cfg)))
-
-
-async def _run_service(agent: Agent) -> None:
+async def run_service(agent: Agent) -> None:
     """Under systemd (Type=notify): READY=1 once started, watchdog pings while healthy."""
     notifier = Notifier(unset_environment=True)
     watchdog: asyncio.Task | None = None

@@ -1,4 +1,4 @@
-"""`pager-edge export`: sessions (default) or lifecycle events as JSONL or CSV on stdout.
+"""The records `pager-edge export` writes: sessions or lifecycle events as JSONL or CSV.
 
 The record shapes are a contract other scripts rely on; keep them stable. JSONL carries exactly
 what the transmitter said. CSV is for spreadsheets, which run a cell starting with ``=``, ``+``,
@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from collections.abc import Iterable
 from typing import IO, Any
 
-import click
-
-from agent.config import load_config
 from agent.display import spreadsheet_safe
 from agent.session import EVENT_EXPORT_FIELDS, EXPORT_FIELDS
-from agent.store import Store, StoreError
+from agent.store import Store
 
 # The record shapes, from the one session schema (aliases for this command's readers).
 SESSION_FIELDS = EXPORT_FIELDS
@@ -59,45 +55,3 @@ def write_records(
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
     return n
-
-
-def resolve_db(config_path: str | None, db_path: str | None) -> str:
-    if db_path:
-        return db_path
-    return load_config(config_path).store.path
-
-
-def open_readonly(path: str) -> Store:
-    try:
-        return Store(path, readonly=True)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-@click.command("export")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config.toml to use")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="database file to read")
-@click.option(
-    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
-)
-@click.option(
-    "--events", is_flag=True, help="one record per lifecycle event instead of per session"
-)
-@click.option(
-    "--raw",
-    is_flag=True,
-    help="CSV: write text cells unchanged (by default a cell starting with = + - @ tab or CR "
-    "gets a leading ' so a spreadsheet does not run it as a formula)",
-)
-def export_cmd(
-    config_path: str | None, db_path: str | None, fmt: str, events: bool, raw: bool
-) -> None:
-    """Export the recorded history (read-only; safe while the agent runs)."""
-    store = open_readonly(resolve_db(config_path, db_path))
-    try:
-        if events:
-            write_records(event_records(store), EVENT_FIELDS, fmt, sys.stdout, raw=raw)
-        else:
-            write_records(session_records(store), SESSION_FIELDS, fmt, sys.stdout, raw=raw)
-    finally:
-        store.close()

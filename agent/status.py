@@ -1,16 +1,12 @@
-"""`pager-edge status`: is the transmitter connected, what has the agent seen — for people and scripts."""
+"""What `pager-edge status` reports: is the transmitter connected, what has the agent seen."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-import click
-
-from agent.config import Config, load_config
+from agent.config import Config
 from agent.display import printable
-from agent.export import open_readonly
 from agent.store import Store
 
 
@@ -116,18 +112,3 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"backhaul:     {printable(s['backhaul'].get('summary'))}")
     lines.append(f"store:        {s['store']['path']} ({s['store']['bytes'] / 1e6:.1f} MB)")
     return "\n".join(lines)
-
-
-@click.command("status")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
-@click.option("--db", "db_path", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status_cmd(config_path: str | None, db_path: str | None, as_json: bool) -> None:
-    """Transmitter health, counters and session figures from the agent's store."""
-    cfg = load_config(config_path)
-    store = open_readonly(db_path or cfg.store.path)
-    try:
-        s = collect_status(store, config=cfg)
-    finally:
-        store.close()
-    click.echo(json.dumps(s, indent=2) if as_json else format_status(s))

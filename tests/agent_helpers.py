@@ -77,7 +77,7 @@ def health(db: Path) -> dict[str, Any]:
 
 def spawn_agent(config: Path, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "agent", "run", "--config", str(config)],
+        [sys.executable, "-m", "pager_edge", "run", "--config", str(config)],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -74,7 +74,7 @@ class Replica:
         env = {**os.environ, DSN_ENV: self.dsn, **env}
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "cloud", "serve", "--config", str(self.config),
+            [sys.executable, "-m", "pager_edge", "cloud", "serve", "--config", str(self.config),
              "--port", str(self.port)],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -127,7 +127,7 @@ class Replica:
 
 
 def store_shaped(rows: list, first: int = 1) -> list[dict]:
-    """`agent.sync.bench.evening()` rows as the store exports them (what batches are built from)."""
+    """`pager_edge.bench.sync.evening()` rows as the store exports them (what batches are built from)."""
     return [
         {
             "seq": first + i,

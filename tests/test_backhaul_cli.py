@@ -13,13 +13,12 @@ import traceback
 import pytest
 from click.testing import CliRunner
 
-from agent.backhaul.cli import read_once
-from agent.backhaul.monitor import check_config, daemon_task, make_client
+from agent.backhaul.monitor import check_config, daemon_task, make_client, read_once
 from agent.backhaul.reading import OperatorError
-from agent.cli import cli, main
 from agent.config import ConfigError, load_config
 from agent.status import collect_status, format_status
 from agent.store import Store
+from pager_edge.cli import cli, main
 from tests import backhaul_fakes as f
 
 CC_ROOT = f"/rws/api/v1/devices/{f.CC_ICCID}"
@@ -126,6 +125,10 @@ def test_operator_error_exits_non_zero_with_the_message(server, cc_env, tmp_path
     assert "credentials or allowed-IP range" in doc["error"] and doc["error_reaction"] == "stop"
     human = invoke("--once", "--config", path)
     assert human.exit_code == 1 and "ERROR: Control Center refused the credentials" in human.stdout
+    # The console script too (click returns a command's exit status outside standalone mode).
+    with pytest.raises(SystemExit) as exc:
+        main(["backhaul", "--once", "--json", "--config", path])
+    assert exc.value.code == 1
 
 
 def test_without_once_it_explains(tmp_path):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tui.bench import build_store, format_report, machine, run_bench, summarize
+from pager_edge.bench import machine_description
+from pager_edge.bench.board import build_store, format_report, run_bench, summarize
 
 
 def test_summarize_phases_and_change_to_visible_latency():
@@ -34,11 +37,12 @@ def test_report_names_the_machine_and_the_targets():
                                "frame_ms_p50": 15.0, "frame_ms_max": 40.0, "updates": 40,
                                "update_ms_p50": 3.0, "update_ms_max": 9.0},
         "visible_ms": {"n": 20, "of": 20, "p50": 120.0, "p95": 230.0, "max": 240.0},
-        "machine": machine(),
+        "machine": machine_description("Textual 8.2.8"),
         "refresh": 0.2,
     }  # fmt: skip
     text = format_report(result, sessions=500, size=(120, 40), rate=1.0, mode="staff board, pty")
-    assert "500 active sessions, 120×40" in text and f"{machine()['cpus']} CPUs" in text
+    assert "500 active sessions, 120×40" in text and f"{os.cpu_count()} CPUs" in text
+    assert "Textual 8.2.8" in text
     assert "CPU ≤ 5 % (MISSED)" in text and "(40.0 ms, ok)" in text and "p95 ≤ 250 ms (ok)" in text
 
 

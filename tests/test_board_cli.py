@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.cli import main
+from pager_edge.cli import main
 from tests.board_fixtures import make_store
-from tui import cli
 from tui.app import BoardApp
+from tui.run import run_board_async
 
 
 def run(argv, capsys) -> tuple[int, str]:
@@ -71,4 +71,4 @@ def test_demo_embedding_signature(tmp_path):
     """`pager-edge demo` builds the app like this inside its running loop."""
     app = BoardApp(tmp_path / "demo.db", client=None, kiosk=False, config=None)
     assert app.db_path.name == "demo.db" and callable(app.run_async)
-    assert cli.run_board_async is not None
+    assert run_board_async is not None

@@ -11,9 +11,7 @@ import asyncpg
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import cli
 from agent.config import CloudConfig, ConfigError, load_config, parse_config
-from agent.sync.bench import evening
 from agent.sync.wire import decode_body, encode_batch
 from cloud.body import BadBody, BodyTooLarge, gunzip_bounded
 from cloud.ingest import columns, problem
@@ -21,6 +19,8 @@ from cloud.report import format_report
 from cloud.schema import MIGRATIONS, migrate, schema_version
 from cloud.sites import apply_retention
 from cloud.tokens import bearer, new_token, token_hash
+from pager_edge.bench.sync import evening
+from pager_edge.cli import cli
 from tests.cloud_helpers import DSN_ENV, add_site, query, run, store_shaped
 
 pytest_plugins = ["tests.cloud_fixtures"]

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import cli
 from agent.clock import VirtualClock
 from agent.config import Config, with_overrides
 from agent.daemon import Agent
@@ -31,6 +30,7 @@ from agent.simulator.server import Simulator
 from agent.store import Store, WriteBatch
 from agent.sync.engine import SyncEngine
 from agent.sync.wire import encode_batch
+from pager_edge.cli import cli
 from tests.agent_helpers import ZONE, converges, eventually, health, make_config
 from tests.cloud_helpers import DSN_ENV, add_site, post, query, run
 

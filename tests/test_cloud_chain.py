@@ -23,9 +23,9 @@ import pytest
 
 from agent.config import Config, with_overrides
 from agent.store import Store
-from agent.sync.bench import evening
 from agent.sync.engine import SyncEngine
 from agent.sync.state import SyncState
+from pager_edge.bench.sync import evening
 from tests.cloud_helpers import add_site, query, run
 from tests.cloud_proxy import Proxy
 from tests.sync_receiver import write_events
@@ -60,7 +60,7 @@ def kill_agent_mid_upload(cfg_path: Path, token: str, proxy: Proxy) -> None:
     """`pager-edge sync --once` SIGKILLed while the balancer holds the replica's 200 for batch 3."""
     proxy.park_on = (3, "after")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent", "sync", "--once", "--config", str(cfg_path),
+        [sys.executable, "-m", "pager_edge", "sync", "--once", "--config", str(cfg_path),
          "--retries", "0"],
         env={**os.environ, "PAGER_EDGE_SYNC_TOKEN": token},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

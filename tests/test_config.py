@@ -8,9 +8,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import cli
 from agent.config import Config, ConfigError, load_config, parse_config, read_secrets_file, secret
 from agent.logs import RedactingFormatter
+from pager_edge.cli import cli
 
 
 def test_shipped_config_is_valid_and_matches_defaults(tmp_path):
@@ -58,7 +58,7 @@ def test_cli_reports_config_error_without_traceback(tmp_path):
         cli, ["config", "check", "--config", str(bad)], standalone_mode=False
     )
     assert isinstance(result.exception, ConfigError)
-    from agent.cli import main
+    from pager_edge.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["config", "check", "--config", str(bad)])

@@ -14,9 +14,9 @@ import sys
 
 from click.testing import CliRunner
 
-from agent.cli import cli
 from agent.simulator.flow import play, scripted_scenario
 from agent.sync.receiver import IngestServer
+from pager_edge.cli import cli
 from tests import backhaul_fakes as fakes
 from tests.agent_helpers import config_text, converges, eventually, health, spawn_agent
 from tests.test_agent import PING, _sim
@@ -94,7 +94,7 @@ def test_run_refuses_sync_without_a_token(tmp_path, monkeypatch):
     import subprocess
 
     r = subprocess.run(
-        [sys.executable, "-m", "agent", "run", "--config", str(cfg)],
+        [sys.executable, "-m", "pager_edge", "run", "--config", str(cfg)],
         capture_output=True,
         text=True,
         timeout=30,

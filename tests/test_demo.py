@@ -12,7 +12,7 @@ def test_headless_demo_records_the_ground_truth(tmp_path):
         [
             sys.executable,
             "-m",
-            "agent",
+            "pager_edge",
             "demo",
             "--headless",
             "--duration",
@@ -36,7 +36,7 @@ def test_headless_demo_records_the_ground_truth(tmp_path):
     assert "Traceback" not in r.stderr
     assert db.exists()  # --db keeps the database
     export = subprocess.run(
-        [sys.executable, "-m", "agent", "export", "--db", str(db)],
+        [sys.executable, "-m", "pager_edge", "export", "--db", str(db)],
         capture_output=True,
         text=True,
         timeout=30,

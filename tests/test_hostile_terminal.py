@@ -179,7 +179,7 @@ def tmux(tmp_path):
 def _board(tmp_path: Path, db: Path, *extra: str) -> list[str]:
     conf = tmp_path / "config.toml"
     conf.write_text(f'[store]\npath = "{db}"\n[controller]\nport = 9\nrequest_timeout = 0.5\n')
-    return [sys.executable, "-m", "agent", "board", "--config", str(conf), *extra]
+    return [sys.executable, "-m", "pager_edge", "board", "--config", str(conf), *extra]
 
 
 _SGR = re.compile(r"\x1b\[([0-9;:]*)m")

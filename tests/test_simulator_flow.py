@@ -92,7 +92,7 @@ async def test_simulate_command_serves_and_stops_cleanly_on_sigterm():
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "agent",
+        "pager_edge",
         *args,
         "--ping-interval",
         "0.5",

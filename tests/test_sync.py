@@ -21,15 +21,15 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import cli
 from agent.config import Config, with_overrides
 from agent.session import Event
 from agent.status import collect_status, format_status
 from agent.store import Store
-from agent.sync.bench import evening
 from agent.sync.engine import SyncEngine, SyncSetupError, check_endpoint, parse_retry_after
 from agent.sync.state import SyncState
 from agent.sync.status import sync_status
+from pager_edge.bench.sync import evening
+from pager_edge.cli import cli
 from tests.sync_receiver import TOKEN, FaultyServer, assert_exactly_once, free_port, write_events
 
 SITE = "site-t"
@@ -149,7 +149,7 @@ def _sync_subprocess(cfg_path: Path) -> subprocess.Popen:
         [
             sys.executable,
             "-m",
-            "agent",
+            "pager_edge",
             "sync",
             "--once",
             "--config",

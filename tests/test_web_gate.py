@@ -43,8 +43,8 @@ from tests.webfixtures import (
     until_closed,
     wait_listening,
 )
-from tui.web.cli import site_pin
 from tui.web.gate import PinError, PinGate, SignIns, check_pin, make_pin
+from tui.web.run import site_pin
 from tui.web.server import COOKIE, WebBoard
 
 # --- the gate's own rules (pure) --------------------------------------------------------------
@@ -342,7 +342,7 @@ def test_web_refuses_to_start_without_a_usable_pin(tmp_path):
         ({"PAGER_EDGE_WEB_PIN": "98x7"}, "PAGER_EDGE_WEB_PIN must be 4 to 12 digits"),
     ):
         res = subprocess.run(
-            [sys.executable, "-m", "agent", "web", "--config", str(config)],
+            [sys.executable, "-m", "pager_edge", "web", "--config", str(config)],
             env={**env, **extra},
             capture_output=True,
             text=True,

@@ -136,12 +136,12 @@ def descendants(pid: int) -> list[int]:
 
 
 def board_argvs(pid: int) -> list[list[str]]:
-    """The argv of every `agent board` process below `pid`."""
+    """The argv of every `pager_edge board` process below `pid`."""
     found = []
     for child in descendants(pid):
         with contextlib.suppress(OSError):
             argv = cmdline(child)
-            if "board" in argv and "agent" in argv:
+            if "board" in argv and "pager_edge" in argv:
                 found.append(argv)
     return found
 
@@ -151,7 +151,7 @@ def spawn_web(config: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
     clean = {k: v for k, v in os.environ.items() if k != "PAGER_EDGE_WEB_PIN"}
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "agent", "web", "--config", str(config)],
+            [sys.executable, "-m", "pager_edge", "web", "--config", str(config)],
             env={**clean, **env},
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -15,8 +15,7 @@ Layout (pure parts have no I/O):
   error codes → typed records / :class:`OperatorError`
 - ``monitor`` the poller and its schedule; building it (and the daemon task) from configuration;
   the stored reading re-budgeted for now (status section, sync mode provider); text for people
-  (CLI summary, board header)
-- ``cli``     ``pager-edge backhaul --once [--json]``
+  (CLI summary, board header); one reading now for ``pager-edge backhaul --once``
 
-Dependencies point one way: ``cli`` → ``monitor`` → operators → ``http`` → ``reading``.
+Dependencies point one way: ``monitor`` → operators → ``http`` → ``reading``.
 """

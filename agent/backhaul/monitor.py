@@ -308,6 +308,15 @@ def make_poller(
     return BackhaulPoller(cfg.backhaul, client, on_reading, clock=clock, own_bytes=own_bytes)
 
 
+async def read_once(cfg: Config, **kwargs: Any) -> Reading:
+    """One reading now, for `pager-edge backhaul --once` (``kwargs`` go to :func:`make_poller`)."""
+    poller = make_poller(cfg, **kwargs)
+    try:
+        return await poller.poll_once()
+    finally:
+        await poller.client.aclose()
+
+
 def daemon_task(
     cfg: Config,
     store: Any,

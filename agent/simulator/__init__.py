@@ -5,7 +5,7 @@
 * :mod:`.notify`, :mod:`.resources` — the CoAP face: the ``/v1/notify`` stream and the requests;
 * :mod:`.server` — :class:`~.server.Simulator`: implements the device on aiocoap, fault injection;
 * :mod:`.flow` — a guest-flow generator and a deterministic scripted scenario;
-* :mod:`.cli` — ``pager-edge simulate``.
+* :mod:`.run` — the simulator alone until a signal (``pager-edge simulate``).
 
 Nothing here imports the agent's own protocol code: the simulator plays the device, and sharing a
 parser with the client would hide the very bugs the simulator exists to find.

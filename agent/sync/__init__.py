@@ -5,8 +5,7 @@
   counters, quarantine, retention.
 * :mod:`agent.sync.engine` — :class:`~agent.sync.engine.SyncEngine`, the task inside the agent.
 * :mod:`agent.sync.status` — the ``sync`` section of ``pager-edge status`` (and the board).
-* :mod:`agent.sync.cli` / :mod:`agent.sync.bench` — ``pager-edge sync --once`` and
-  ``pager-edge bench sync``.
+* :mod:`agent.sync.once` — one run with bounded retries, for ``pager-edge sync --once``.
 
 See README.md in this directory for the wire format, the behaviour and the measured figures.
 """

@@ -250,11 +250,6 @@ def decode_body(body: bytes, *, gzipped: bool = True) -> dict[str, Any]:
     }
 
 
-def naive_event_json(site: str, ev: dict[str, Any]) -> bytes:
-    """One event as a plain JSON document (the bench's one-POST-per-event comparison)."""
-    return json.dumps({"id": event_id(site, ev["seq"]), **ev}, ensure_ascii=False).encode()
-
-
 __all__ = [
     "CONTENT_ENCODING",
     "CONTENT_TYPE",
@@ -269,5 +264,4 @@ __all__ = [
     "encode_batch",
     "event_id",
     "idempotency_key",
-    "naive_event_json",
 ]

@@ -36,8 +36,6 @@ def stats_segments(snap: Snapshot, m: Markers = UNICODE) -> Segments:
     return segs
 
 
-
-
 def health_segments(
     health: dict[str, Any], now: datetime, stale_after: float, m: Markers = UNICODE
 ) -> Segments:

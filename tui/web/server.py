@@ -112,7 +112,7 @@ class WebBoard:
     """``WebBoard(cfg, pin)``: serve the staff board and the kiosk; ``await start()`` → URL.
 
     `cfg.web` gives address, port, caps, idle time and TLS. The board processes run
-    ``python -m agent board --config PATH`` with the file `cfg` came from (`config_path`, else
+    ``python -m pager_edge board --config PATH`` with the file `cfg` came from (`config_path`, else
     `cfg.source`); a configuration built in memory (the demo) is written to a private temporary
     file for them. `port` overrides `[web] port` (0: any free port; :attr:`url` tells which). `clock.monotonic()` times sign-ins, lockouts and idleness (tests inject one);
     `sweep_interval` is how often idle sessions are looked for (real seconds).
@@ -170,7 +170,7 @@ class WebBoard:
                     f.write(to_toml(self.cfg))
                 self._temp_config = Path(name)
             path = self._temp_config
-        argv = [sys.executable, "-m", "agent", "board", "--config", str(path)]
+        argv = [sys.executable, "-m", "pager_edge", "board", "--config", str(path)]
         if kiosk:
             argv.append("--kiosk")
         # textual-serve runs it with /bin/sh -c: `exec` makes the board the process it stops

@@ -21,11 +21,13 @@ import sys
 import tempfile
 import time
 import warnings
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import click
 
 from agent.config import Config, with_overrides
+from pager_edge.bench import machine_description
 
 HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
 PACED_RATE = 200.0  # notifications/s: a hundred times a busy evening, still below saturation
@@ -35,11 +37,11 @@ FOOTPRINT_BURST = 100  # parties seated between two looks at the store
 # --- the simulator process -------------------------------------------------------------------
 
 
-def _simulator_main(conn, history_limit: int) -> None:
+def _simulator_main(conn: Connection, history_limit: int) -> None:
     asyncio.run(_simulator_loop(conn, history_limit))
 
 
-async def _simulator_loop(conn, history_limit: int) -> None:
+async def _simulator_loop(conn: Connection, history_limit: int) -> None:
     import logging
 
     from agent.simulator.server import Simulator
@@ -117,7 +119,7 @@ async def measure_ceiling(port: int, sim: SimProcess, lifecycles: int) -> dict[s
     times: list[float] = []
     done = asyncio.Event()
 
-    def on_payload(msg) -> None:
+    def on_payload(msg: aiocoap.Message) -> None:
         if b'"sessions"' in msg.payload[:60]:
             times.append(time.perf_counter())
             if len(times) >= expected:
@@ -216,7 +218,7 @@ async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Pa
         'ping_interval = 30\n[logging]\nlevel = "WARNING"\n'
     )
     proc = subprocess.Popen(  # noqa: ASYNC220 - the agent under test runs for the whole phase
-        [sys.executable, "-m", "agent", "run", "--config", str(cfg)]
+        [sys.executable, "-m", "pager_edge", "run", "--config", str(cfg)]
     )
     try:
         for _ in range(200):
@@ -269,8 +271,6 @@ async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Pa
 def ingest_bench_cmd(lifecycles: int, footprint_sessions: int, rounds: int) -> None:
     """Persisted notifications/s vs the bare CoAP ceiling, latency, memory, bytes per event."""
     import aiocoap.meta
-
-    from agent.bench import machine_description
 
     click.echo(f"machine: {machine_description(f'aiocoap {aiocoap.meta.version}')}")
     sim = SimProcess()

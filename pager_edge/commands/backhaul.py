@@ -11,29 +11,19 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 
-from agent.backhaul.monitor import make_poller, printable_json, summary
-from agent.backhaul.reading import Reading
-from agent.config import Config, load_config
+from agent.backhaul.monitor import printable_json, read_once, summary
+from agent.config import load_config
 from agent.logs import setup_logging
-
-
-async def read_once(cfg: Config, **kwargs: Any) -> Reading:
-    """One reading now (``kwargs`` go to :func:`make_poller`: transport, clock, …)."""
-    poller = make_poller(cfg, **kwargs)
-    try:
-        return await poller.poll_once()
-    finally:
-        await poller.client.aclose()
+from pager_edge.commands import config_option
 
 
 @click.command("backhaul")
 @click.option("--once", is_flag=True, help="read the operator API now and print the reading")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object, for scripts")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config.toml to use")
+@config_option()
 @click.pass_context
 def backhaul_cmd(ctx: click.Context, once: bool, as_json: bool, config_path: str | None) -> None:
     """Read the backhaul SIM's state and usage from the operator API (Control Center/ThingSpace)."""

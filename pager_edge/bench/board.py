@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import random
 import select
 import sqlite3
@@ -30,9 +29,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from pager_edge.bench import machine_description
+
+if TYPE_CHECKING:
+    from tui.app import BoardApp
 
 MARKER_UUID = "bench-marker"
 MARKER_BASE = 1000  # the marker's pager number is MARKER_BASE + the change's sequence number
@@ -158,7 +162,7 @@ class Writer(threading.Thread):
 # --- the board side (child process) ----------------------------------------------------------
 
 
-def instrument(app, record: dict[str, Any]) -> None:
+def instrument(app: BoardApp, record: dict[str, Any]) -> None:
     """Time every frame and update, and note when each marker sequence number became visible."""
     from textual.screen import Screen
 
@@ -170,7 +174,7 @@ def instrument(app, record: dict[str, Any]) -> None:
 
     original_frame = Screen._on_timer_update
 
-    def timed_frame(self):
+    def timed_frame(self: Screen) -> None:
         t0 = time.perf_counter()
         original_frame(self)
         frames.append((time.monotonic(), (time.perf_counter() - t0) * 1000))
@@ -179,14 +183,14 @@ def instrument(app, record: dict[str, Any]) -> None:
 
     original_refresh = BoardApp._refresh_screens
 
-    def timed_refresh(self, *, from_store: bool):
+    def timed_refresh(self: BoardApp, *, from_store: bool) -> None:
         t0 = time.perf_counter()
         original_refresh(self, from_store=from_store)
         updates.append((time.monotonic(), (time.perf_counter() - t0) * 1000))
 
     BoardApp._refresh_screens = timed_refresh  # type: ignore[method-assign]
 
-    def on_shown(snap) -> None:
+    def on_shown(snap: Any) -> None:
         for row in snap.sessions:
             if row.uuid == MARKER_UUID:
                 seq = row.number - MARKER_BASE
@@ -227,7 +231,7 @@ def child_main(args_json: str) -> None:
         app.exit()
 
     async def main() -> None:
-        async def pilot(_pilot) -> None:
+        async def pilot(_pilot: Any) -> None:
             await schedule()
 
         size = tuple(args["size"]) if args["headless"] else None
@@ -327,24 +331,9 @@ def summarize(record: dict[str, Any], commits: dict[int, float]) -> dict[str, An
     }
 
 
-def machine() -> dict[str, Any]:
-    import textual
-
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or "?",
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "textual": textual.__version__,
-        "sqlite": sqlite3.sqlite_version,
-    }
-
-
 def format_report(
     result: dict[str, Any], *, sessions: int, size: tuple[int, int], rate: float, mode: str
 ) -> str:
-    m = result["machine"]
     a, b, v = result["timers_only"], result["timers_and_changes"], result["visible_ms"]
     cpu = max(a["cpu_percent"], b["cpu_percent"])
     update = max(a["update_ms_max"], b["update_ms_max"], a["frame_ms_max"], b["frame_ms_max"])
@@ -355,8 +344,7 @@ def format_report(
     lines = [
         f"pager-edge bench board: {sessions} active sessions, {size[0]}×{size[1]}, {mode}, "
         f"refresh {result['refresh']} s",
-        f"machine: {m['platform']} ({m['machine']}, {m['cpus']} CPUs), Python {m['python']}, "
-        f"Textual {m['textual']}, SQLite {m['sqlite']}",
+        f"machine: {result['machine']}",
     ]
     for title, p in (("timers only", a), (f"timers + {rate:g} changes/s", b)):
         lines.append(
@@ -393,7 +381,7 @@ def run_bench(
         tmpdir = Path(tmp)
         db = tmpdir / "bench.db"
         build_store(db, sessions)
-        args = {
+        args: dict[str, Any] = {
             "db": str(db),
             "out": str(tmpdir / "result.json"),
             "ready": str(tmpdir / "ready.json"),
@@ -404,7 +392,7 @@ def run_bench(
             "headless": headless,
             "kiosk": kiosk,
         }
-        cmd = [sys.executable, "-m", "tui.bench", json.dumps(args)]
+        cmd = [sys.executable, "-m", "pager_edge.bench.board", json.dumps(args)]
         result_box: dict[str, int] = {}
 
         def board() -> None:
@@ -436,7 +424,11 @@ def run_bench(
             raise click.ClickException(f"the board exited without figures ({result_box})")
         record = json.loads(out.read_text())
     result = summarize(record, writer.commits)
-    result["machine"] = machine()
+    import textual
+
+    result["machine"] = machine_description(
+        f"Textual {textual.__version__}", f"SQLite {sqlite3.sqlite_version}"
+    )
     result["refresh"] = refresh
     result["writer_commit_ms_p50"] = round(_pct(writer.write_ms, 50), 2)
     return result

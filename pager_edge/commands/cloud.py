@@ -1,32 +1,29 @@
 """`pager-edge cloud …`: the ingest service and its admin commands (thin wrappers, see cloud/).
 
 The server libraries (aiohttp, asyncpg) come with the ``pager-edge[cloud]`` extra, which a site's
-Pi never installs; they are imported inside the commands, so ``pager-edge --help`` works without
-them and a command run without them says what to install.
+Pi never installs; they are imported inside the commands (:mod:`cloud.setup` checks for them), so
+``pager-edge --help`` works without them and a command run without them says what to install.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import click
 
-from agent.config import Config, load_config, secret
-from agent.logs import register_secret, setup_logging
+from agent.config import Config, load_config
+from agent.logs import setup_logging
+from cloud import setup
+from pager_edge.commands import config_option as config_option_for
 
-DSN_ENV = "PAGER_EDGE_CLOUD_DSN"
 T = TypeVar("T")
 
-config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), help="config.toml ([cloud])"
-)
+config_option = config_option_for("([cloud])")
 
 
 class SetupError(click.ClickException):
@@ -35,53 +32,32 @@ class SetupError(click.ClickException):
     exit_code = 2
 
 
-def _need_extra() -> None:
-    for module in ("aiohttp", "asyncpg"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise SetupError(
-                f"pager-edge cloud needs {module}: pip install 'pager-edge[cloud]'"
-            ) from None
+def need_extra() -> None:
+    """aiohttp and asyncpg are installed, else one line naming the extra and exit status 2."""
+    try:
+        setup.need_extra()
+    except setup.SetupError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def database_url(cfg: Config) -> str:
-    """The whole DSN, from the environment or the secrets file; registered for log redaction."""
-    dsn = secret(cfg, DSN_ENV)
-    if not dsn:
-        raise SetupError(
-            f"no database: set {DSN_ENV} (a postgresql:// URL) in the environment or in the "
-            "secrets file ([secrets] path, mode 0600)"
-        )
+    """The DSN from the environment or secrets file, else one line and exit status 2."""
     try:
-        password = urlsplit(dsn).password
-    except ValueError:
-        password = None
-    if password:
-        register_secret(password)
-    return dsn
+        return setup.database_url(cfg)
+    except setup.SetupError as exc:
+        raise SetupError(str(exc)) from None
 
 
 def _run(cfg: Config, work: Callable[[Any], Awaitable[T]]) -> T:
     """Connect, migrate, run `work(conn)`; admin errors become one line and exit status 1."""
-    _need_extra()
+    need_extra()
     import asyncpg
 
-    from cloud.schema import migrate
     from cloud.sites import SiteError
 
     dsn = database_url(cfg)
-
-    async def main() -> T:
-        conn = await asyncpg.connect(dsn, timeout=cfg.cloud.db_timeout)
-        try:
-            await migrate(conn)
-            return await work(conn)
-        finally:
-            await conn.close()
-
     try:
-        return asyncio.run(main())
+        return asyncio.run(setup.with_database(cfg, dsn, work))
     except SiteError as exc:
         raise click.ClickException(str(exc)) from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -110,7 +86,7 @@ def serve_cmd(config_path: str | None, host: str | None, port: int | None) -> No
     """Receive sync batches on /v1/batches until SIGTERM; GET /healthz for load balancers."""
     from agent.config import with_overrides
 
-    _need_extra()
+    need_extra()
     from cloud.server import serve
 
     cfg = with_overrides(load_config(config_path), cloud={"host": host, "port": port})

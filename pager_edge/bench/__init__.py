@@ -1,4 +1,10 @@
-"""`pager-edge bench …`: benchmarks that print figures (never asserted in the test suite)."""
+"""`pager-edge bench …`: benchmarks that print figures (never asserted in the test suite).
+
+They live here, outside the libraries they measure, and are a command a site can run on its own
+Pi: ``ingest`` (simulator → agent → SQLite), ``board`` (the wait-board in a pty), ``sync`` (bytes
+on the wire) and ``cloud`` (the chain's ingest service on PostgreSQL). Every report names the
+machine it ran on with :func:`machine_description`.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from agent.cli import LazyGroup
+from pager_edge.lazy import LazyGroup
 
 BENCHES = {
-    "ingest": "agent.bench_ingest:ingest_bench_cmd",
-    "board": "tui.bench:board_bench_cmd",
-    "sync": "agent.sync.bench:sync_bench_cmd",
-    "cloud": "cloud.bench:cloud_bench_cmd",
+    "ingest": "pager_edge.bench.ingest:ingest_bench_cmd",
+    "board": "pager_edge.bench.board:board_bench_cmd",
+    "sync": "pager_edge.bench.sync:sync_bench_cmd",
+    "cloud": "pager_edge.bench.cloud:cloud_bench_cmd",
 }
 HELP = {
     "ingest": "Notifications/s persisted, latency p50/p99, memory, bytes per event.",

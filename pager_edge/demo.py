@@ -1,4 +1,4 @@
-"""`pager-edge demo`: the built-in T7470 simulator with a guest flow, the agent and the wait-board.
+"""The demo: the built-in T7470 simulator with a guest flow, the agent and the wait-board.
 
 No hardware and no configuration: everything binds loopback, the database is a throw-away file
 (unless ``--db`` keeps it), and ``--headless --duration N`` runs without a screen and prints a
@@ -11,9 +11,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import shutil
-import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -25,17 +22,17 @@ from agent.clock import ScaledClock
 from agent.config import Config, with_overrides
 from agent.daemon import Agent
 from agent.export import session_records
-from agent.logs import setup_logging
 from agent.store import Store
 
 if TYPE_CHECKING:
     from agent.simulator.device import Keypad
+    from agent.simulator.server import Simulator
 
 log = logging.getLogger(__name__)
 DEMO_PING_INTERVAL = 5.0
 
 
-def _summary(db: Path, sim, elapsed: float) -> tuple[str, bool]:
+def _summary(db: Path, sim: Simulator, elapsed: float) -> tuple[str, bool]:
     store = Store(db, readonly=True)
     try:
         recorded = sorted(session_records(store), key=lambda r: r["uuid"])
@@ -63,7 +60,7 @@ def _summary(db: Path, sim, elapsed: float) -> tuple[str, bool]:
     return "\n".join(lines), match
 
 
-async def _converged(db: Path, sim, timeout: float) -> None:
+async def _converged(db: Path, sim: Simulator, timeout: float) -> None:
     """Give the agent a moment to record the last changes before summarising."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -88,6 +85,7 @@ async def run_demo(
     db: Path,
     kiosk: bool,
 ) -> bool:
+    """Run the demo in this loop; False when a headless run's history differs from the truth."""
     from agent.simulator.flow import GuestFlow
     from agent.simulator.server import Simulator
 
@@ -186,61 +184,3 @@ async def _headless(db: Path, duration: float | None, started: float) -> None:
             f"{c['removed']} removed",
             err=True,
         )
-
-
-@click.command("demo")
-@click.option("--headless", is_flag=True, help="no screen: print progress and a summary")
-@click.option("--duration", type=float, help="stop after this many seconds")
-@click.option("--flow", type=click.Choice(["steady", "rush"]), default="steady", show_default=True)
-@click.option("--speed", type=float, default=10.0, show_default=True, help="guest-flow time-lapse")
-@click.option("--seed", type=int, help="random seed (default: random)")
-@click.option("--drop-rate", type=float, default=0.0, help="fraction of notifications to drop")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="keep the database here")
-@click.option(
-    "--kiosk", is_flag=True, help="show the guest-facing kiosk instead of the staff board"
-)
-def demo_cmd(
-    headless: bool,
-    duration: float | None,
-    flow: str,
-    speed: float,
-    seed: int | None,
-    drop_rate: float,
-    db_path: str | None,
-    kiosk: bool,
-) -> None:
-    """Simulator + agent + wait-board in one command: no hardware, no configuration."""
-    if headless and duration is None:
-        duration = 60.0
-    tmpdir = None
-    if db_path:
-        db = Path(db_path)
-    else:
-        tmpdir = Path(tempfile.mkdtemp(prefix="pager-edge-demo-"))
-        db = tmpdir / "demo.db"
-    if headless:
-        setup_logging("WARNING")
-    else:
-        # The screen belongs to the board; logs go to a file next to the database.
-        setup_logging("INFO", stream=open(db.with_suffix(".log"), "a", encoding="utf-8"))
-    seed = seed if seed is not None else random.randrange(1 << 30)
-    try:
-        ok = asyncio.run(
-            run_demo(
-                headless=headless,
-                duration=duration,
-                flow=flow,
-                speed=speed,
-                seed=seed,
-                drop_rate=drop_rate,
-                db=db,
-                kiosk=kiosk,
-            )
-        )
-    except KeyboardInterrupt:
-        ok = True
-    finally:
-        if tmpdir is not None:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-    if not ok:
-        sys.exit(1)

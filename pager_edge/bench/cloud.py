@@ -32,8 +32,10 @@ from zoneinfo import ZoneInfo
 import click
 
 from agent.clock import epoch_of_iso
-from agent.sync.bench import evening
 from agent.sync.wire import BatchEncoder
+from pager_edge.bench import machine_description
+from pager_edge.bench.sync import evening
+from pager_edge.commands.cloud import need_extra
 
 ZONE = "America/Chicago"
 DAY = datetime(2026, 11, 20, tzinfo=ZoneInfo(ZONE))
@@ -102,7 +104,7 @@ def spawn_replica(dsn: str, port: int, workdir: Path, name: str) -> subprocess.P
     log = (workdir / f"{name}.log").open("wb")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "agent", "cloud", "serve", "--config", str(cfg)],
+            [sys.executable, "-m", "pager_edge", "cloud", "serve", "--config", str(cfg)],
             env={**os.environ, "PAGER_EDGE_CLOUD_DSN": dsn},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -306,17 +308,6 @@ def run_bench(dsn: str | None = None, **kw: Any) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def machine(pg: str) -> str:
-    import aiohttp
-    import asyncpg
-
-    from agent.bench import machine_description
-
-    return machine_description(
-        f"PostgreSQL {pg}", f"aiohttp {aiohttp.__version__}", f"asyncpg {asyncpg.__version__}"
-    )
-
-
 @click.command("cloud")
 @click.option("--sites", type=int, default=200, show_default=True)
 @click.option("--guests", type=int, default=320, show_default=True, help="per site and day")
@@ -337,9 +328,7 @@ def cloud_bench_cmd(
     as_json: bool,
 ) -> None:
     """A chain's day of batches to replicas of `pager-edge cloud serve` (needs [cloud] extra)."""
-    from cloud.cli import _need_extra
-
-    _need_extra()
+    need_extra()
     r = run_bench(
         dsn,
         sites=sites,
@@ -349,7 +338,14 @@ def cloud_bench_cmd(
         concurrency=concurrency,
         resend=resend,
     )
-    r["machine"] = machine(r["postgresql"])
+    import aiohttp
+    import asyncpg
+
+    r["machine"] = machine_description(
+        f"PostgreSQL {r['postgresql']}",
+        f"aiohttp {aiohttp.__version__}",
+        f"asyncpg {asyncpg.__version__}",
+    )
     if as_json:
         click.echo(json.dumps(r, indent=2))
     else:

@@ -11,63 +11,28 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from agent.config import load_config, with_overrides
 from agent.display import printable
 from agent.logs import setup_logging
-from agent.sync.engine import MODES, SyncEngine, SyncResult, SyncSetupError
+from agent.sync.engine import MODES, SyncEngine, SyncSetupError
+from agent.sync.once import run_once
+from pager_edge.commands import config_option, db_option
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"pager-edge sync: {message}", err=True)
     sys.exit(code)
 
 
-async def run_once(
-    engine: SyncEngine, *, retries: int, max_wait: float, wait: float
-) -> tuple[SyncResult, dict[str, int]]:
-    """sync_once, retried after retryable failures within `max_wait` seconds of backoff."""
-    totals = {"events": 0, "batches": 0, "quarantined": 0, "requests": 0, "sent": 0, "received": 0}
-    waited = 0.0
-    lease_deadline = time.monotonic() + wait
-    attempts = 0
-    try:
-        while True:
-            res = await engine.sync_once()
-            for k, v in (
-                ("events", res.events),
-                ("batches", res.batches),
-                ("quarantined", res.quarantined),
-                ("requests", res.requests),
-                ("sent", res.bytes_sent),
-                ("received", res.bytes_received),
-            ):
-                totals[k] += v
-            if res.busy_pid is not None:
-                if time.monotonic() < lease_deadline:
-                    await asyncio.sleep(0.25)
-                    continue
-                return res, totals
-            if res.done or not res.retryable or attempts >= retries:
-                return res, totals
-            if waited + res.delay > max_wait:
-                res.error = f"{res.error} (next retry in {res.delay:.0f} s, beyond --max-wait)"
-                return res, totals
-            attempts += 1
-            waited += res.delay
-            await engine.sleep(res.delay)
-    finally:
-        await engine.aclose()
-
-
 @click.command("sync")
 @click.option("--once", is_flag=True, help="one run: send what is pending, then exit")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config.toml")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="override [store] path")
+@config_option()
+@db_option()
 @click.option(
     "--mode",
     type=click.Choice(list(MODES)),

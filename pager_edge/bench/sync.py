@@ -34,7 +34,8 @@ from agent.session import Event
 from agent.store import Store, WriteBatch
 from agent.sync.engine import SyncEngine
 from agent.sync.receiver import IngestServer
-from agent.sync.wire import naive_event_json
+from agent.sync.wire import event_id
+from pager_edge.bench import machine_description
 
 SURNAMES = (
     "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
@@ -66,7 +67,9 @@ def evening(
         label = None if rnd.random() < 0.1 else rnd.choice(SURNAMES)
         goal = 900 if party <= 4 else 1800
 
-        def add(at: int, kind: Any, changes: dict[str, Any], sid=sid, number=number) -> None:
+        def add(
+            at: int, kind: Any, changes: dict[str, Any], sid: str = sid, number: int = number
+        ) -> None:
             rows.append((at, len(rows), Event(kind, sid, number, iso_of_epoch(at), changes)))
 
         add(t, "created", {"label": label, "party_size": party, "goal_seconds": goal})
@@ -116,7 +119,7 @@ async def _engine(db: Path, label: str, batch: int, windows: list[list] | None =
         sent = received = 0
         try:
             for window in windows or [[]]:
-                if window:
+                if writer is not None and window:
                     writer.write_batch(WriteBatch(events=window))
                 res = await engine.sync_once()
                 if not res.done:
@@ -131,6 +134,11 @@ async def _engine(db: Path, label: str, batch: int, windows: list[list] | None =
         return Figures(label, log.requests, log.bytes_in, log.bytes_out, sent, received)
     finally:
         srv.stop()
+
+
+def naive_event_json(site: str, ev: dict[str, Any]) -> bytes:
+    """One event as a plain JSON document: the one-POST-per-event comparison."""
+    return json.dumps({"id": event_id(site, ev["seq"]), **ev}, ensure_ascii=False).encode()
 
 
 def windows_of(events: list[tuple[Event, str, str]], interval: int) -> list[list]:
@@ -159,12 +167,6 @@ async def _naive(db: Path) -> Figures:
     finally:
         store.close()
         srv.stop()
-
-
-def machine() -> str:
-    from agent.bench import machine_description
-
-    return machine_description(f"httpx {httpx.__version__}")
 
 
 def run_bench(
@@ -221,6 +223,7 @@ def sync_bench_cmd(sessions: int, batches: str, intervals: str, as_json: bool) -
     t0 = time.perf_counter()
     results = [run_bench(sessions, sizes, every, realistic=r) for r in (False, True)]
     elapsed = time.perf_counter() - t0
+    machine = machine_description(f"httpx {httpx.__version__}")
     if as_json:
         doc = [
             {
@@ -232,9 +235,9 @@ def sync_bench_cmd(sessions: int, batches: str, intervals: str, as_json: bool) -
             }
             for r in results
         ]
-        click.echo(json.dumps({"machine": machine(), "results": doc}, indent=2))
+        click.echo(json.dumps({"machine": machine, "results": doc}, indent=2))
         return
-    click.echo(f"machine: {machine()}")
+    click.echo(f"machine: {machine}")
     for r in results:
         n = r["sessions"]
         naive = r["naive"].per(n)

@@ -1,0 +1,64 @@
+"""The simulated T7470 alone (``pager-edge simulate``), for training, hardware-less installs and
+interoperability tests. Binds loopback unless told otherwise; stops cleanly on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+log = logging.getLogger("agent.simulator")
+
+
+async def serve_until_signalled(
+    host: str,
+    port: int,
+    ping_interval: float,
+    flow: str,
+    seed: int,
+    drop_rate: float,
+    speed: float,
+) -> None:
+    """Serve on `host`:`port` (0: any free port) with an optional guest flow until a signal."""
+    from agent.clock import SYSTEM_CLOCK, ScaledClock
+    from agent.simulator.flow import GuestFlow
+    from agent.simulator.server import Simulator
+
+    clock = ScaledClock(speed) if speed != 1.0 else SYSTEM_CLOCK
+    sim = await Simulator.start(
+        host=host,
+        port=port,
+        ping_interval=ping_interval,
+        seed=seed,
+        drop_rate=drop_rate,
+        clock=clock,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "seed %d, ping every %g s, drop rate %g, flow %s%s",
+        seed,
+        ping_interval,
+        drop_rate,
+        flow,
+        f", clock and flow at {speed:g}× speed" if speed != 1.0 else "",
+    )
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("listening on %s: reachable from the network, not just this host", host)
+    flow_task = None
+    if flow != "none":
+        flow_task = asyncio.create_task(GuestFlow(sim, flow, speed=speed, seed=seed).run())
+    try:
+        await stop.wait()
+        log.info("signal received, stopping")
+    finally:
+        if flow_task is not None:
+            flow_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flow_task
+        await sim.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,120 @@
+"""The package layering: dependencies point one way, and the command line is the only root.
+
+``pager_edge`` (command line, demo, benchmarks) may import everything; ``cloud`` may import
+``agent``; ``tui`` may import ``agent``; ``agent`` imports none of them. click belongs to the
+command line alone. A module string (``"tui.app:BoardApp"`` for a lazy import) counts as an
+import. Starting a process by name (the web board runs ``python -m pager_edge board``) does not:
+that is a program's interface, like a systemd unit's ``ExecStart``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FORBIDDEN: dict[str, set[str]] = {
+    "agent": {"tui", "cloud", "pager_edge", "click"},
+    "tui": {"cloud", "pager_edge", "click"},
+    "cloud": {"tui", "pager_edge", "click"},
+}
+# A dotted module path, optionally with ``:attribute``, naming one of the packages.
+MODULE_STRING = re.compile(r"^(agent|tui|cloud|pager_edge)(\.\w+)+(:\w+)?$|^(\w+):\w+$")
+
+MAX_LINES = 600
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def imported(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, module) for every import statement and every module-path string."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            m = MODULE_STRING.match(node.value)
+            if m:
+                found.append((node.lineno, node.value.split(":")[0]))
+    return found
+
+
+def violations(package: str) -> list[str]:
+    bad = []
+    for path in modules(package):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, module in imported(tree):
+            if module.split(".")[0] in FORBIDDEN[package]:
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {module}")
+    return bad
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_no_import_against_the_layering(package):
+    assert violations(package) == []
+
+
+def test_the_check_sees_statements_lazy_imports_and_module_strings():
+    """The checker itself: each form of import is caught (else the test above proves nothing)."""
+    source = (
+        "import tui.app\n"
+        "def f():\n    from pager_edge.cli import main\n"
+        'COMMANDS = {"board": "tui.run:run_board_async"}\n'
+        'import_module("cloud.setup")\n'
+        'ARGV = ["-m", "pager_edge", "board"]\n'  # a process by name: allowed
+        'SECTION = "cloud"\n'  # a word, not a module path
+    )
+    found = sorted(m for _, m in imported(ast.parse(source)))
+    assert found == ["cloud.setup", "pager_edge.cli", "tui.app", "tui.run"]
+
+
+def test_no_module_in_agent_or_tui_is_over_600_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for package in ("agent", "tui")
+        for p in modules(package)
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+def loaded_after(argv: list[str], tmp_path: Path) -> set[str]:
+    """The top-level packages imported by `pager-edge ARGV` (run in a fresh interpreter)."""
+    script = (
+        "import json, sys\n"
+        "from pager_edge.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stdout.write('\\n' + json.dumps(sorted(sys.modules)))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    return set(json.loads(r.stdout.splitlines()[-1]))
+
+
+def test_commands_import_only_what_they_drive(tmp_path):
+    help_ = loaded_after(["--help"], tmp_path)
+    assert not {m for m in help_ if m.startswith("pager_edge.commands")}
+    assert {"textual", "httpx", "aiocoap"}.isdisjoint(help_)
+
+    status = loaded_after(["status", "--db", str(tmp_path / "none.db")], tmp_path)
+    assert "pager_edge.commands.status" in status
+    assert {"textual", "httpx", "tui", "cloud"}.isdisjoint(status)
+
+    board = loaded_after(["board", "--help"], tmp_path)
+    assert "pager_edge.commands.board" in board
+    assert {"textual", "httpx", "cloud"}.isdisjoint(board)
