@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
+from datetime import tzinfo
+from pathlib import Path
 
 log = logging.getLogger("agent.simulator")
 
@@ -19,8 +22,16 @@ async def serve_until_signalled(
     seed: int,
     drop_rate: float,
     speed: float,
+    *,
+    tz: tzinfo | None = None,
+    truth: Path | None = None,
 ) -> None:
-    """Serve on `host`:`port` (0: any free port) with an optional guest flow until a signal."""
+    """Serve on `host`:`port` (0: any free port) with an optional guest flow until a signal.
+
+    `tz` is the transmitter's zone (None: the host's); `truth` receives the simulator's ground
+    truth (every session with its true UTC times, JSON) when it stops — what an agent's export of
+    the same evening must equal.
+    """
     from agent.clock import SYSTEM_CLOCK, ScaledClock
     from agent.simulator.flow import GuestFlow
     from agent.simulator.server import Simulator
@@ -33,6 +44,7 @@ async def serve_until_signalled(
         seed=seed,
         drop_rate=drop_rate,
         clock=clock,
+        tz=tz,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -59,6 +71,8 @@ async def serve_until_signalled(
             flow_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flow_task
+        if truth is not None:
+            truth.write_text(json.dumps(sim.ground_truth(), ensure_ascii=False, indent=1))
         await sim.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

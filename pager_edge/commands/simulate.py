@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -31,6 +33,20 @@ import click
     help="Run the guest flow and the transmitter clock this many times faster.",
 )  # fmt: skip
 @click.option(
+    "--timezone",
+    "zone",
+    metavar="ZONE",
+    default=None,
+    help="IANA zone of the simulated transmitter's wall clock (default: the host's).",
+)
+@click.option(
+    "--ground-truth",
+    "truth",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="When stopped, write every session with its true UTC times (JSON) to this file.",
+)
+@click.option(
     "--log-level", default="INFO", show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )  # fmt: skip
@@ -42,6 +58,8 @@ def simulate_cmd(
     seed: int | None,
     drop_rate: float,
     speed: float,
+    zone: str | None,
+    truth: str | None,
     log_level: str,
 ) -> None:
     """Run the built-in LRS T7470 simulator alone (CoAP on UDP, loopback by default)."""
@@ -52,7 +70,20 @@ def simulate_cmd(
     if seed is None:
         # A fixed default would repeat uuids across runs and confuse a persistent agent store.
         seed = random.SystemRandom().randrange(1 << 31)
+    tz = None
+    if zone:
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise click.BadParameter(
+                f"expected an IANA time zone such as 'America/Chicago', got {zone!r}",
+                param_hint="--timezone",
+            ) from None
+    run = serve_until_signalled(
+        host, port, ping_interval, flow, seed, drop_rate, speed, tz=tz,
+        truth=Path(truth) if truth else None,
+    )  # fmt: skip
     try:
-        asyncio.run(serve_until_signalled(host, port, ping_interval, flow, seed, drop_rate, speed))
+        asyncio.run(run)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from None
