@@ -1,19 +1,56 @@
-"""What `pager-edge status` reports: is the transmitter connected, what has the agent seen."""
+"""What `pager-edge status` reports: is the transmitter connected, what has the agent seen.
+
+The verdict follows the usual monitoring convention (Nagios, Icinga, Zabbix agents): 0 OK; 1
+warning (transmitter disconnected, a large clock skew, lost parties, a sync alert); 2 critical
+(the agent is not running, its store is not writable); 3 unknown (no database yet).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.clock import age_seconds
 from agent.config import Config
 from agent.display import printable
+from agent.skew import format_skew, skew_warning
 from agent.store import Store
 
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+LEVELS = {OK: "ok", WARNING: "warning", CRITICAL: "critical", UNKNOWN: "unknown"}
 
-def _age(iso: str | None, now: datetime) -> float | None:
-    if not iso:
-        return None
-    return round((now - datetime.fromisoformat(iso.replace("Z", "+00:00"))).total_seconds(), 1)
+
+def verdict(code: int, reasons: list[str]) -> dict[str, Any]:
+    return {"code": code, "level": LEVELS[code], "reasons": reasons}
+
+
+def unknown_status(path: str, why: str) -> dict[str, Any]:
+    """The status document when there is no database to read (yet)."""
+    return {"verdict": verdict(UNKNOWN, [why]), "store": {"path": path, "bytes": None}}
+
+
+def judge(status: dict[str, Any], *, store_problem: str | None = None) -> dict[str, Any]:
+    """The verdict of a status document: its worst finding, and every reason."""
+    critical: list[str] = []
+    warning: list[str] = []
+    a, t = status["agent"], status["transmitter"]
+    if not a["running"]:
+        critical.append(
+            "agent not running" + (f" (stopped {a['stopped_at']})" if a["stopped_at"] else "")
+        )
+    if store_problem:
+        critical.append(f"store not writable: {store_problem}")
+    if a["running"] and not t["connected"]:
+        warning.append(f"transmitter {t['state']} since {t['since'] or '?'}")
+    if t.get("skew_warning"):
+        warning.append(t["skew_warning"])
+    lost = status["sessions"].get("lost", 0)
+    if lost:
+        warning.append(f"{lost} lost part{'y' if lost == 1 else 'ies'} to re-add or dismiss")
+    if (status.get("sync") or {}).get("alert"):
+        warning.append(f"sync: {status['sync']['alert']}")
+    code = CRITICAL if critical else WARNING if warning else OK
+    return verdict(code, critical + warning)
 
 
 def collect_status(
@@ -23,7 +60,8 @@ def collect_status(
     now = now or datetime.now(UTC)
     h = store.health()
     counts = store.session_counts()
-    heartbeat_age = _age(h.get("heartbeat_at"), now)
+    heartbeat_age = age_seconds(h.get("heartbeat_at"), now)
+    skew = h.get("clock_skew_seconds")
     agent_running = (
         bool(h) and not h.get("stopped_at") and heartbeat_age is not None and heartbeat_age < 30
     )
@@ -40,11 +78,14 @@ def collect_status(
             "connected": agent_running and h.get("state") == "connected",
             "state": h.get("state") if agent_running else "unknown (agent not running)",
             "since": h.get("since"),
-            "last_ping_age_seconds": _age(h.get("last_ping_at"), now),
-            "last_data_age_seconds": _age(h.get("last_data_at"), now),
+            "last_ping_age_seconds": age_seconds(h.get("last_ping_at"), now),
+            "last_data_age_seconds": age_seconds(h.get("last_data_at"), now),
             "device_name": h.get("device_name"),
             "firmware": h.get("firmware"),
             "clock_skew_seconds": h.get("clock_skew_seconds"),
+            "clock_skew": None if skew is None else format_skew(skew),
+            "skew_warning": skew_warning(skew, host_synchronised=h.get("host_clock_synced")),
+            "host_clock_synchronised": h.get("host_clock_synced"),
             "sequence": h.get("sequence"),
             "last_error": h.get("last_error"),
         },
@@ -72,9 +113,16 @@ def collect_status(
     return status
 
 
+def format_verdict(v: dict[str, Any]) -> str:
+    head = f"status:       {v['level'].upper()}"
+    return head + (": " + "; ".join(printable(r) for r in v["reasons"]) if v["reasons"] else "")
+
+
 def format_status(s: dict[str, Any]) -> str:
+    if "agent" not in s:  # no database to read
+        return format_verdict(s["verdict"]) + f"\nstore:        {s['store']['path']}"
     t, c, n, a = s["transmitter"], s["counters"], s["sessions"], s["agent"]
-    lines = []
+    lines = [format_verdict(s["verdict"])] if "verdict" in s else []
     if not a["running"]:
         lines.append(
             "agent:        NOT RUNNING"
@@ -83,6 +131,7 @@ def format_status(s: dict[str, Any]) -> str:
     else:
         lines.append(f"agent:        running, pid {a['pid']}, version {a['version']}")
     conn = "connected" if t["connected"] else f"DISCONNECTED ({t['state']})"
+    # `since`: when the link last changed — connected since, or down since (not the last retry).
     lines.append(f"transmitter:  {conn}" + (f" since {t['since']}" if t["since"] else ""))
     if t["last_error"] and not t["connected"]:
         lines.append(f"  last error: {printable(t['last_error'])}")
@@ -91,11 +140,13 @@ def format_status(s: dict[str, Any]) -> str:
     lines.append(
         f"  device:     {printable(t['device_name']) or '?'} firmware {printable(t['firmware']) or '?'}"
     )
-    skew = t["clock_skew_seconds"]
-    lines.append(f"  clock skew: {'unknown' if skew is None else f'{skew:+.0f} s'}")
+    lines.append(f"  clock skew: {t['clock_skew'] or 'unknown'}")
+    if t["skew_warning"]:
+        lines.append(f"  ⚠ {t['skew_warning']}")
     lines.append(
         f"sessions:     {n['waiting']} waiting, {n['paged']} paged, "
         f"{n['cleared']} seated, {n['removed']} removed"
+        + (f", {n['lost']} LOST" if n.get("lost") else "")
     )
     lines.append(
         f"counters:     {c['events']} events, {c['gaps']} gaps, {c['resyncs']} resyncs, "

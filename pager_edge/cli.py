@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="pager-edge", standalone_mode=False)
     except ConfigError as exc:
-        click.echo(f"pager-edge: configuration error: {exc}", err=True)
+        for problem in exc.problems:  # a file with several mistakes: all of them, one per line
+            click.echo(f"pager-edge: configuration error: {problem}", err=True)
         sys.exit(2)
     except StoreError as exc:
         click.echo(f"pager-edge: {exc}", err=True)

@@ -63,8 +63,12 @@ async def test_run_with_sync_and_backhaul(tmp_path):
         assert len(expected) > 20
 
         result = CliRunner().invoke(cli, ["status", "--json", "--config", str(cfg)])
-        assert result.exit_code == 0, result.output
         status = json.loads(result.stdout)
+        # The simulator's virtual evening is months from the host's clock: status warns of the
+        # skew (exit 1), and of nothing else.
+        assert result.exit_code == 1, result.output
+        (reason,) = status["verdict"]["reasons"]
+        assert reason.startswith("transmitter clock is") and "behind this host" in reason
         assert status["transmitter"]["connected"] is True
         assert status["sync"]["backlog"] == 0 and status["sync"]["bytes_sent"] > 0
         assert status["backhaul"]["sim_status"] == "ACTIVATED"

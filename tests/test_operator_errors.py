@@ -108,3 +108,106 @@ def test_installer_placeholders_are_warnings_and_an_error_with_sync():
             '[site]\nid = "change-me"\n[sync]\nenabled = true\n'
             'endpoint = "https://ingest.chain.test/v1/batches"\n'
         )
+
+
+# --- through the command line, as a user meets them --------------------------------------------
+
+
+def _pager_edge(*args: str, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "pager_edge", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+
+
+def test_status_without_a_database_is_unknown_in_json_too(tmp_path):
+    import json
+
+    r = _pager_edge("status", "--db", str(tmp_path / "none.db"))
+    assert r.returncode == 3 and "UNKNOWN" in r.stdout and "Traceback" not in r.stderr
+    r = _pager_edge("status", "--json", "--db", str(tmp_path / "none.db"))
+    doc = json.loads(r.stdout)
+    assert r.returncode == 3 and doc["verdict"]["level"] == "unknown"
+
+
+def test_status_of_a_stopped_agent_is_critical_and_lost_parties_warn(tmp_path):
+    import json
+
+    from tests.board_fixtures import healthy, make_store
+
+    db = make_store(
+        tmp_path / "agent.db", health={**healthy(), "stopped_at": "2026-03-13T18:00:00Z"}
+    )
+    r = _pager_edge("status", "--json", "--db", str(db))
+    doc = json.loads(r.stdout)
+    assert r.returncode == 2 and doc["verdict"]["level"] == "critical"
+    assert doc["verdict"]["reasons"][0].startswith("agent not running (stopped 2026-03-13T18:00")
+
+
+def test_status_verdicts_from_the_document():
+    from agent.status import judge
+
+    base = {
+        "agent": {"running": True, "stopped_at": None},
+        "transmitter": {
+            "connected": True,
+            "state": "connected",
+            "since": "x",
+            "skew_warning": None,
+        },
+        "sessions": {"waiting": 1, "paged": 0, "cleared": 0, "removed": 0},
+    }
+    assert judge(base)["code"] == 0
+    down = {**base, "transmitter": {**base["transmitter"], "connected": False,
+                                    "state": "disconnected", "since": "2026-12-03T07:15:19Z"}}  # fmt: skip
+    v = judge(down)
+    assert v["code"] == 1 and v["reasons"] == [
+        "transmitter disconnected since 2026-12-03T07:15:19Z"
+    ]
+    assert judge({**base, "sessions": {**base["sessions"], "lost": 2}})["reasons"] == [
+        "2 lost parties to re-add or dismiss"
+    ]
+    assert judge({**base, "sync": {"alert": "database over its size cap"}})["code"] == 1
+    assert judge(base, store_problem="/x is not writable by this user")["code"] == 2
+
+
+def test_a_store_path_nobody_can_write_is_one_line_and_exit_2(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[store]\npath = "{blocker}/sub/agent.db"\n')
+    for args in (("config", "check", "--config", str(conf)), ("run", "--config", str(conf))):
+        r = _pager_edge(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr and "OperationalError" not in r.stderr
+        (line,) = r.stderr.strip().splitlines()
+        assert line == (
+            f"pager-edge: configuration error: {conf}: [store] path: cannot create "
+            f"{blocker}/sub/agent.db: {blocker} is not a directory"
+        )
+
+
+def test_config_check_reports_all_problems_and_warns_of_placeholders(tmp_path):
+    conf = tmp_path / "config.toml"
+    conf.write_text(
+        '[site]\nid = "change-me"\n[controller]\nhost = "192.0.2.10"\nport = 0\n'
+        'timezone = "Nowhere/Land"\n[store]\nsynchronous = "full"\n'
+    )
+    r = _pager_edge("config", "check", "--config", str(conf))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 2, r.stderr
+    assert all(
+        line.startswith(f"pager-edge: configuration error: {conf}: [controller]") for line in lines
+    )
+    conf.write_text('[site]\nid = "change-me"\n[controller]\nhost = "192.0.2.10"\n')
+    r = _pager_edge("config", "check", "--config", str(conf))
+    assert r.returncode == 0 and "OK" in r.stdout
+    assert "warning:" in r.stderr and "placeholder 'change-me'" in r.stderr
+    assert "192.0.2.10 is a documentation address" in r.stderr

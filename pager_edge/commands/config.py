@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from agent.config import load_config
-from agent.preflight import check_optional, secret_names
+from agent.config import ConfigErrors, config_warnings, load_config
+from agent.preflight import preflight, secret_names
 from pager_edge.commands import config_option
 
 
@@ -17,14 +17,22 @@ def config_group() -> None:
 @config_group.command("check")
 @config_option("(the file to check)")
 def check_cmd(config_path: str | None) -> None:
-    """Validate the file (and the secrets file it names); exit 2 with file, key and expectation."""
+    """Validate the file and everything `run` would refuse (secrets, store path, sync, backhaul).
+
+    Every mistake is reported at once, one line each with file, key and expectation (exit 2);
+    values that are surely still the installer's placeholders are warnings.
+    """
     cfg = load_config(config_path)
+    problems = preflight(cfg)
+    if problems:
+        raise ConfigErrors(problems)
+    for warning in config_warnings(cfg):
+        click.echo(f"warning: {warning}", err=True)
     names = secret_names(cfg)
     if names is None:
         secrets_note = "none (environment only)"
     else:
         secrets_note = f"{cfg.secrets.path} (0600, {len(names)} key(s): {', '.join(names)})"
-    check_optional(cfg)
     zone = cfg.controller.timezone or "host local zone"
     click.echo(f"{cfg.source or 'built-in defaults'}: OK")
     click.echo(f"  site:        {cfg.site.id}")
