@@ -319,3 +319,29 @@ async def test_reply_is_shown_before_the_agent_records_it(rig):
         assert (await last_result(app, 1)).ok
         assert app.main_screen.parties_by_number(61).paged  # from the reply, at once
         assert app.snapshot.sessions[0].state == "waiting"  # the store has not caught up
+
+
+async def test_tapping_a_party_offers_its_actions_as_large_buttons(rig):
+    """A tap on a row (no keyboard) opens the panel; its Seat button seats at the transmitter."""
+    from textual.widgets import Button
+
+    from tui.screens.party import PartyActions
+
+    app = board(rig)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: app.snapshots_seen > 0)
+        await seed(rig, app, (31, "Ana", 2), (32, "Bo", 4))
+        table = app.main_screen.query_one(PartyTable)
+        row = numbers_on_board(app).index(32)
+        box = table.content_region
+        await pilot.click(offset=(box.x + 2, box.y + table.header_height + row))
+        await wait_for(lambda: isinstance(app.screen, PartyActions))
+        await pilot.pause()
+        buttons = {b.id: b for b in app.screen.query(Button)}
+        assert {"page", "seat", "remove", "edit", "cancel"} <= set(buttons)
+        assert all(b.outer_size.height >= 3 for b in buttons.values())  # large: for a finger
+        await pilot.click(buttons["seat"])
+        await wait_for(lambda: not isinstance(app.screen, PartyActions))
+        result = await last_result(app, 1)
+        assert result.ok and (result.kind, result.number) == ("seat", 32)
+        assert 32 not in rig.sim.model.active and 31 in rig.sim.model.active

@@ -221,7 +221,7 @@ async def screen_cell(t: Tab, column: int, row: int) -> tuple[float, float]:
 @dataclass(frozen=True)
 class Layout:
     rows: dict[int, tuple[int, int]]  # pager number → (column, row) of a cell in its table row
-    seat: tuple[int, int]  # the footer's Seat key
+    seat: tuple[int, int]  # the Seat button of the panel a tap on a party opens
 
 
 async def board_layout(stand: Stand, size: tuple[int, int], numbers: set[int]) -> Layout:
@@ -230,7 +230,7 @@ async def board_layout(stand: Stand, size: tuple[int, int], numbers: set[int]) -
     The same app as the browser's board process, on the same store and configuration, laid out
     by Textual's Pilot: the layout is the board's own, not a copy of it in the test.
     """
-    from textual.widgets._footer import FooterKey
+    from textual.widgets import Button
 
     from tests.board_fixtures import wait_for
     from tui.app import BoardApp
@@ -249,9 +249,11 @@ async def board_layout(stand: Stand, size: tuple[int, int], numbers: set[int]) -
         box = table.content_region
         top = box.y + table.header_height - round(table.scroll_y)
         rows = {n: (box.x + 6, top + i) for n, i in on_board().items() if n in numbers}
-        (seat,) = [k for k in app.screen.query(FooterKey) if k.key == "s"]
-        r = seat.region
-        return Layout(rows, (r.x + r.width // 2, r.y))
+        await pilot.click(offset=next(iter(rows.values())))  # a tap opens the party's panel
+        await wait_for(lambda: bool(app.screen.query("#party-actions")), timeout=WAIT)
+        await pilot.pause()
+        r = app.screen.query_one("#seat", Button).region
+        return Layout(rows, (r.x + r.width // 2, r.y + r.height // 2))
 
 
 async def arrive(stand: Stand, *parties: tuple[int, str, int]) -> None:
@@ -279,10 +281,9 @@ async def test_sign_in_tap_a_party_tap_seat(stand: Stand, size: tuple[int, int])
         assert box["width"] > 0.95 * size[0] and box["height"] > 0.95 * size[1]  # fills it
         layout = await board_layout(stand, t.size, {first[0], second[0]})
 
-        # Tap the second party's row, then Seat.
+        # Tap the second party's row: its actions open as large buttons; tap Seat.
         await t.page.touchscreen.tap(*await screen_cell(t, *layout.rows[second[0]]))
-        # Textual shows the footer's keys once the board has focus, which the first tap gives it.
-        await t.until_output(b"Seat")
+        await t.until_output(f"Pager {second[0]}".encode())  # the panel's title
         await t.page.screenshot(path=stand.shots / f"staff-{size[0]}x{size[1]}.png")
         await t.page.touchscreen.tap(*await screen_cell(t, *layout.seat))
 

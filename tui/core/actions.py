@@ -32,6 +32,12 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+def offered(party: SessionView) -> list[tuple[str, str]]:
+    """What staff can do to a party, in the order the touch panel shows it: (action, title)."""
+    first = ("repage", "Re-page") if party.paged else ("page", "Page")
+    return [first, ("seat", "Seat"), ("remove", "Remove…"), ("edit", "Edit")]
+
+
 @dataclass(frozen=True, slots=True)
 class PartyFields:
     """What the add/edit form returns; in edit mode only the fields the host changed are set."""

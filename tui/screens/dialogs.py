@@ -208,8 +208,9 @@ class ConfirmDialog(ModalScreen[bool]):
         with Vertical(id="confirm", classes="dialog"):
             yield Static(Text(self.question), id="question")  # labels inside: text, not markup
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes", compact=True)
-                yield Button("Keep (n)", id="no", compact=True)
+                # Full-size buttons: a confirmation is answered with a finger at the stand.
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("Keep (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

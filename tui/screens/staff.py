@@ -29,6 +29,7 @@ from tui.render.header import (
 )
 from tui.render.theme import Cell
 from tui.screens.base import BoardView
+from tui.screens.party import PartyActions
 from tui.widgets.header import BannerLine, Line, set_text
 from tui.widgets.table import PartyTable
 
@@ -72,6 +73,7 @@ class StaffScreen(BoardView):
         self._row_cache: dict[str, tuple[SessionView, tuple[Cell, ...]]] = {}
         self._cache_minute: datetime | None = None
         self._shown: list[tuple[str, tuple[Cell, ...]]] = []
+        self._panel_open = False
 
     def compose(self) -> ComposeResult:
         ansi = self.board.ansi
@@ -176,6 +178,24 @@ class StaffScreen(BoardView):
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
         self._sync_bindings()
+
+    # the touch panel --------------------------------------------------------------------
+
+    @on(PartyTable.Tapped)
+    @on(DataTable.RowSelected)
+    def _open_panel(self) -> None:
+        """A tap on a party (or Enter on its row) offers its actions as large buttons."""
+        party = self.selected
+        if party is None or self._panel_open:
+            return  # a tap on the highlighted row also selects it: one panel, not two
+        self._panel_open = True
+
+        def chosen(action: str | None) -> None:
+            self._panel_open = False
+            if action is not None:
+                getattr(self, f"action_{action}")()  # exactly what the key does
+
+        self.app.push_screen(PartyActions(party, self.board.clock.now()), chosen)
 
     # selection ---------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -255,7 +257,18 @@ class DiffTable(DataTable):
 
 
 class PartyTable(DiffTable):
-    """The staff board's table: :data:`tui.render.cells.COLUMNS`; the label column widens on wide screens."""
+    """The staff board's table: :data:`tui.render.cells.COLUMNS`; the label column widens on wide
+    screens. A tap (or click) on a party posts :class:`Tapped`, so touch needs no keyboard."""
+
+    class Tapped(Message):
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.style.meta.get("row") if event.style else None
+        if isinstance(row, int) and row >= 0 and (key := self.selected_key) is not None:
+            self.post_message(self.Tapped(key))
 
     def __init__(self, *, ansi: bool = False, wide: bool = False, **kwargs):
         columns = [

@@ -1,0 +1,68 @@
+"""The touch panel: tapping a party offers its actions as large buttons.
+
+A host with a tablet has no keyboard; the same actions as the keys (page, seat, remove, edit),
+one tap each, in buttons a finger hits. Enter on a row opens it too. It only says which action
+was chosen; the staff screen carries it out exactly as it does for a key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from agent.display import printable
+from agent.session import SessionView
+from tui.core.actions import offered
+from tui.core.parties import waited
+from tui.render.cells import minutes
+
+
+def describe(party: SessionView, now: datetime) -> str:
+    parts = [f"Pager {party.number}"]
+    if party.label:
+        parts.append(printable(party.label))
+    if party.party_size:
+        parts.append(f"{party.party_size} guests")
+    if (w := waited(party, now)) is not None:
+        parts.append(f"waiting {minutes(w)}")
+    return " · ".join(parts)
+
+
+class PartyActions(ModalScreen[str | None]):
+    """Large buttons for one party's actions; dismissed with the chosen action (None: cancel)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="panel-cancel")
+    ]
+
+    def __init__(self, party: SessionView, now: datetime):
+        super().__init__()
+        self.party = party
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="party-panel", classes="dialog"):
+            yield Static(Text(describe(self.party, self.now)), classes="dialog-title")
+            with Grid(id="party-actions"):
+                for action, title in offered(self.party):
+                    variant = "error" if action == "remove" else "primary"
+                    yield Button(title, id=action, variant=variant)
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
