@@ -125,6 +125,24 @@ class BoardConfig:
     # Banner when the agent has not written for this long.
     stale_after: float = 90.0
     kiosk_show_estimates: bool = True
+    # Seat and remove happen after this grace, with an Undo meanwhile (0: at once).
+    undo_seconds: float = 8.0
+    # A paged party not back after this long: nudge staff to re-page or remove.
+    paged_nudge_minutes: float = 5.0
+    # Terminal bell (a sound in the browser) when a party turns late or needs a nudge.
+    sound: bool = False
+    # "24h" (19:30) or "12h" (7:30 PM) on the board, the kiosk and reports.
+    clock_format: Literal["24h", "12h"] = "24h"
+    # Opening hours, local, e.g. "11:00-23:30" (past midnight: "17:00-01:00"): outside them the
+    # kiosk screen goes blank. Empty: always on.
+    opening_hours: str = ""
+    # Close out the night automatically at this local time ("03:00"): every party still open is
+    # seated or removed as `close_out_action` says. Empty: only by hand.
+    close_out_at: str = ""
+    close_out_action: Literal["seat", "remove"] = "remove"
+    # Pager numbers the transmitter accepts (the form refuses others before sending).
+    pager_min: int = 1
+    pager_max: int = 999
 
 
 @dataclass(frozen=True)
@@ -314,6 +332,39 @@ def _check(cfg: Config, report: _Report) -> None:
             "[backhaul] base_url",
         )
     _validate_web(cfg.web, report)
+    _validate_board(cfg.board, report)
+
+
+def parse_hhmm(text: str) -> tuple[int, int] | None:
+    """``"23:30"`` → (23, 30); None if it is not a 24-hour local time."""
+    hours, sep, minutes = text.strip().partition(":")
+    if not sep or not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        return None
+    h, m = int(hours), int(minutes)
+    return (h, m) if 0 <= h <= 23 and 0 <= m <= 59 else None
+
+
+def _validate_board(b: BoardConfig, report: _Report) -> None:
+    if b.undo_seconds < 0 or b.undo_seconds > 120:
+        report.add(f"expected 0–120 seconds, got {b.undo_seconds:g}", "[board] undo_seconds")
+    if b.paged_nudge_minutes <= 0:
+        report.add("expected a positive number of minutes", "[board] paged_nudge_minutes")
+    if b.opening_hours:
+        start, sep, end = b.opening_hours.partition("-")
+        if not sep or parse_hhmm(start) is None or parse_hhmm(end) is None:
+            report.add(
+                f'expected local hours such as "11:00-23:30", got {b.opening_hours!r}',
+                "[board] opening_hours",
+            )
+    if b.close_out_at and parse_hhmm(b.close_out_at) is None:
+        report.add(
+            f'expected a local time such as "03:00", got {b.close_out_at!r}', "[board] close_out_at"
+        )
+    if not 0 <= b.pager_min <= b.pager_max <= 65535:
+        report.add(
+            f"expected 0 ≤ pager_min ≤ pager_max ≤ 65535, got {b.pager_min}–{b.pager_max}",
+            "[board] pager_max",
+        )
 
 
 def _validate_web(w: WebConfig, report: _Report) -> None:

@@ -315,3 +315,46 @@ async def test_a_snapshot_arriving_while_the_board_closes_is_harmless(db):
         await pilot.pause()
         assert app.snapshots_seen >= 2
     assert app.worker_errors == []
+
+
+async def test_late_and_nudge_alerts_come_once_at_the_right_moment(db):
+    """Injected clock: Nguyen (15 min quote, 14 min in) turns late when the board's minute passes
+    15; Okafor, paged 45 s ago, gets a nudge at 5 minutes. Parties late at start are marked, not
+    announced. Alerts follow the table's minute, so the row says LATE when the alert comes."""
+    clock = MovableClock()
+    app = staff(db, clock)
+    notes: list[str] = []
+    notify = app.notify
+
+    def recording(message, **kw):
+        notes.append(message)
+        notify(message, **kw)
+
+    app.notify = recording  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        app._tick()
+        assert not [n for n in notes if "late" in n or "paged" in n]  # Zebulon was late already
+        clock.advance(110)
+        app._tick()
+        assert not [n for n in notes if "Nguyen" in n]  # the board's minute is 15m: not yet late
+        clock.advance(15)
+        app._tick()
+        await pilot.pause()
+        assert [n for n in notes if "Nguyen" in n] == ["Pager 21 (Nguyen) is now late (quoted 15m)"]
+        table = app.main_screen.query_one(PartyTable)
+        flashed = table.get_cell("u-21", "num")
+        assert "reverse" in str(flashed.style)  # the row flashes once ...
+        clock.advance(3)
+        app._tick()
+        await pilot.pause(1.5)
+        assert "reverse" not in str(table.get_cell("u-21", "num").style)  # ... and stays marked
+        assert "LATE" in table.get_cell("u-21", "left").plain
+        assert "2 late" in str(app.main_screen.query_one("#stats").render())
+        clock.advance(300 - 128)  # the board's minute is 5 min after Okafor's page
+        app._tick()
+        nudges = [n for n in notes if "not back" in n]
+        assert "Pager 3 (Okafor) paged 5m ago, not back: re-page or remove" in nudges
+        clock.advance(60)
+        app._tick()
+        assert [n for n in notes if "not back" in n] == nudges  # once per page

@@ -37,6 +37,7 @@ from agent.controller.client import ControllerClient, ControllerError
 from agent.display import printable
 from agent.session import SessionView
 from tui.core.actions import VERBS, Outcome, PartyFields, Request, perform
+from tui.core.alerts import Alert, AlertWatch
 from tui.core.model import BoardModel
 from tui.core.parties import lowest_free_number
 from tui.core.source import BoardSource, Snapshot
@@ -50,6 +51,7 @@ from tui.messages import (
     HistoryRequested,
     SnapshotReady,
 )
+from tui.render.cells import minute_of
 from tui.render.theme import ASCII, UNICODE, tone_style
 from tui.screens.base import BoardView
 
@@ -124,6 +126,8 @@ class BoardApp(App[None]):
             config=None if kiosk else self.config,
         )
         self.model = BoardModel(self.clock)
+        self.alerts = AlertWatch(board.paged_nudge_minutes * 60)
+        self.sound = board.sound
         self.action_results: list[Outcome] = []
         self._estimated = False
         self.worker_errors: list[BaseException | None] = []
@@ -249,10 +253,22 @@ class BoardApp(App[None]):
                 screen.refresh_view()
             except NoMatches:
                 log.debug("board: screen widgets not there (closing?); refresh skipped")
+        if not self.kiosk and self.model.ready:
+            # On the table's own minute, so a row is marked late when its alert comes.
+            self._announce(self.alerts.check(self.model.rows(), minute_of(self.clock.now())))
         if from_store and self.screen.id == "history":
             self.load_history()
         if self.probe is not None:
             self.probe.refreshed((time.perf_counter() - t0) * 1000, from_store=from_store)
+
+    def _announce(self, alerts: list[Alert]) -> None:
+        """A party just turned late: its row flashes; a paged party not back: a nudge."""
+        for alert in alerts:
+            if alert.kind == "late":
+                self.main_screen.flash(alert.party.uuid)
+            self.notify(alert.text, severity="warning", timeout=12, markup=False)
+        if alerts and self.sound:
+            self.bell()
 
     # history and estimates ---------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from tui.render.cells import age_text, minutes
 from tui.render.theme import UNICODE, Cell, Markers, Segments
 
 
-def stats_segments(snap: Snapshot, m: Markers = UNICODE) -> Segments:
+def stats_segments(snap: Snapshot, m: Markers = UNICODE, *, late: int = 0) -> Segments:
     """Statistics (served, average wait, on-time %) and what is on the board now."""
     s = snap.statistics or {}
     waiting = sum(1 for r in snap.sessions if r.state == "waiting")
@@ -33,6 +33,8 @@ def stats_segments(snap: Snapshot, m: Markers = UNICODE) -> Segments:
         (f" {m.sep} ", "muted"),
         (f"{paged} paged", "paged" if paged else ""),
     ]
+    if late:
+        segs += [(f" {m.sep} ", "muted"), (f"{m.late} {late} late", "late")]
     return segs
 
 

@@ -27,3 +27,6 @@ class BoardView(BoardScreen):
     def select_number(self, number: int) -> bool:
         """Put the cursor on a pager's row, if the view has one."""
         return False
+
+    def flash(self, uuid: str) -> None:
+        """Draw the eye to a party's row for a moment, if the view shows it."""

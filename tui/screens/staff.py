@@ -16,7 +16,7 @@ from agent.clock import local
 from agent.display import printable
 from agent.session import SessionView
 from tui.core.actions import Request
-from tui.core.parties import SIZE_BUCKETS, matches
+from tui.core.parties import SIZE_BUCKETS, is_late, matches
 from tui.messages import ActionRequested, AddPartyRequested, EditPartyRequested, HistoryRequested
 from tui.render.cells import minute_of, party_cells
 from tui.render.header import (
@@ -125,7 +125,8 @@ class StaffScreen(BoardView):
             else:
                 set_text(empty, "", layout=True)
         if snap is not None and snap.ready:
-            self.query_one("#stats", Line).show(stats_segments(snap, m))
+            late = sum(1 for p in self.parties.values() if is_late(p, now))
+            self.query_one("#stats", Line).show(stats_segments(snap, m, late=late))
             self.query_one("#health", Line).show(
                 health_segments(snap.health, now, app.stale_after, m)
             )
@@ -196,6 +197,9 @@ class StaffScreen(BoardView):
                 getattr(self, f"action_{action}")()  # exactly what the key does
 
         self.app.push_screen(PartyActions(party, self.board.clock.now()), chosen)
+
+    def flash(self, uuid: str) -> None:
+        self.query_one(PartyTable).flash(uuid)
 
     # selection ---------------------------------------------------------------------------
 

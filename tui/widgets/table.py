@@ -229,6 +229,22 @@ class DiffTable(DataTable):
         self._row_cache.clear()
         super().notify_style_update()
 
+    def flash(self, key: str, seconds: float = 1.2) -> None:
+        """Show a row in reverse video for a moment (a party just turned late), then as it is."""
+        cells = self._cells.get(key)
+        if cells is None:
+            return
+        for col, (text, tone) in enumerate(cells):
+            style = f"reverse {tone_style(tone, ansi=self.ansi)}".strip()
+            self.update_cell(key, self._keys[col], Text(text, style=style, no_wrap=True))
+        self.set_timer(seconds, lambda: self._restore(key))
+
+    def _restore(self, key: str) -> None:
+        cells = self._cells.get(key)
+        if cells is not None:
+            for col, cell in enumerate(cells):
+                self.update_cell(key, self._keys[col], cell_text(cell, ansi=self.ansi))
+
     @property
     def pending(self) -> int:
         """Changed rows waiting off screen."""
