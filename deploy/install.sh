@@ -360,7 +360,9 @@ do_install() {
     fi
 
     [[ -e $(r /etc/passwd) && -e $(r /etc/group) ]] ||
-        die "$ROOT has no /etc/passwd and /etc/group to add the users to"
+        die "$ROOT has no /etc/passwd and /etc/group to add the users to; prepare it first, e.g.
+  mkdir -p $ROOT/etc && cp /etc/passwd /etc/group $ROOT/etc/    (this host's accounts), or
+  debootstrap bookworm $ROOT                                     (a whole Debian root)"
     local d
     for d in /var/lib /var/cache /opt "$UNIT_DIR"; do
         [[ -d $(r "$d") ]] || install -d -m 0755 "$(r "$d")"

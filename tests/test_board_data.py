@@ -434,3 +434,25 @@ def test_backhaul_reading_from_the_store_reaches_the_header(tmp_path):
     assert s is not None
     line = "".join(t for t, _ in backhaul_segments(s.extras.get("backhaul")))
     assert line.startswith("Backhaul ● online · 2.0 GB of 5.0 GB (40%)")
+
+
+def test_the_time_columns_add_up():
+    """Waited + left = quote on every waiting row, also when the transmitter's clock is ahead."""
+    for seconds in (0, 30, 59, 61, 119, 250, 599, 899):
+        cells = texts(party_cells(party(created=ago(0, seconds), goal_seconds=900), NOW))
+        waited_m = 0 if cells[3] == "<1m" else int(cells[3].rstrip("m"))
+        left_text = cells[5].removesuffix(" left")
+        left_m = 0 if left_text == "<1m" else int(left_text.rstrip("m"))
+        assert waited_m + left_m == 15, (seconds, cells)
+    ahead = texts(
+        party_cells(party(created=iso(NOW + timedelta(seconds=40)), goal_seconds=180), NOW)
+    )
+    assert ahead[3:6] == ["<1m", "3m", "3m left"]  # not "4m left"
+
+
+def test_a_long_health_line_leaves_the_firmware_out_whole():
+    skewed = {**healthy(), "clock_skew_seconds": 3601.0, "last_ping_at": None}
+    line = "".join(t for t, _ in health_segments(skewed, NOW, 90, width=60))
+    assert "fw" not in line and line.endswith("+1 h 0 m")
+    wide = "".join(t for t, _ in health_segments(skewed, NOW, 90, width=120))
+    assert wide.endswith("fw 8.4.100.43")

@@ -224,17 +224,21 @@ async def test_empty_board_invites_to_add_and_disables_row_actions(tmp_path, mon
         assert app.screen.check_action("add", ()) is True
 
 
-async def test_repage_only_offered_for_a_paged_party(db):
+async def test_repage_on_a_waiting_party_says_why_it_does_nothing(db):
     app = staff(db)
+    notes: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (notes.append(message), notify(message, **kw))[1]  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         screen = app.main_screen
         assert screen.selected.number == 7 and screen.check_action("repage", ()) is True
         await pilot.press("down")
-        assert screen.selected.number == 12 and screen.check_action("repage", ()) is None
-        await pilot.press("r")  # the key still explains itself when pressed
+        assert screen.selected.number == 12
+        await pilot.press("r")
         await pilot.pause()
-        assert app.action_results == []
+        assert app.action_results == []  # nothing sent to the transmitter ...
+        assert notes == ["Pager 12 has not been paged yet: press p"]  # ... and it says why
 
 
 async def test_timers_move_with_the_clock_once_a_minute(db):
@@ -358,3 +362,28 @@ async def test_late_and_nudge_alerts_come_once_at_the_right_moment(db):
         clock.advance(60)
         app._tick()
         assert [n for n in notes if "not back" in n] == nudges  # once per page
+
+
+async def test_home_and_end_jump_to_the_first_and_last_row(db):
+    app = staff(db)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        screen = app.main_screen
+        await pilot.press("end")
+        assert screen.selected.number == 30  # the newest party, last row
+        await pilot.press("home")
+        assert screen.selected.number == 7
+
+
+async def test_history_shows_whole_labels_on_a_wide_screen_and_12_hour_times(db):
+    cfg = board_config(db, clock_format="12h")
+    app = BoardApp(db, clock=fixed_clock(), config=cfg, poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        assert "7:30:00 PM" in str(app.main_screen.query_one("#clock").render())
+        await pilot.press("h")
+        await wait_for(lambda: app.screen.id == "history" and bool(app.screen.rows))
+        table = app.screen.query_one("#history-table")
+        assert table.columns[table.ordered_columns[1].key].width >= 28
+        ended = table.get_cell("h-1", "ended").plain
+        assert ended == "6:15 PM"  # cleared 75 min before 19:30 Paris

@@ -114,6 +114,7 @@ class BoardApp(App[None]):
         board = self.config.board
         self.stale_after = board.stale_after
         self.show_estimates = board.kiosk_show_estimates
+        self.twelve_hour = board.clock_format == "12h"
         self.poll_interval = poll_interval or board.refresh_interval
         self.site_title = f"pager-edge {self.markers.sep} {self.config.site.name}"
         self.kiosk_title = self.config.site.name

@@ -63,9 +63,14 @@ def sync_cmd(
     configuration is incomplete.
     """
     if not once:
-        raise click.UsageError(
-            "use --once (the agent runs the sync continuously when [sync] enabled = true)"
+        # Nothing to do without --once (the agent syncs by itself): say what the command is for.
+        ctx = click.get_current_context()
+        click.echo(ctx.get_help())
+        click.echo(
+            "\nThe agent syncs continuously when [sync] enabled = true; "
+            "`pager-edge sync --once` sends what is pending now."
         )
+        return
     cfg = load_config(config_path)
     cfg = with_overrides(cfg, store={"path": db_path})
     setup_logging(cfg.logging.level)

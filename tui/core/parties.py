@@ -30,8 +30,10 @@ def moment(text: str | None) -> datetime | None:
 
 
 def waited(p: SessionView, now: datetime) -> float | None:
+    """Seconds since the party arrived (never negative: a transmitter clock a little ahead of
+    the host's would otherwise make a new party wait less than nothing)."""
     created = moment(p.created)
-    return None if created is None else (now - created).total_seconds()
+    return None if created is None else max(0.0, (now - created).total_seconds())
 
 
 def slack(p: SessionView, now: datetime) -> float | None:
@@ -44,7 +46,7 @@ def slack(p: SessionView, now: datetime) -> float | None:
     if p.goal_seconds is None or created is None:
         return None
     until = moment(p.first_notified) or now
-    return p.goal_seconds - (until - created).total_seconds()
+    return p.goal_seconds - max(0.0, (until - created).total_seconds())
 
 
 def is_late(p: SessionView, now: datetime) -> bool:

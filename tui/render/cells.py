@@ -65,6 +65,17 @@ def age_text(seconds: float | None) -> str:
     return f"{s // 3600} h"
 
 
+def clock_text(
+    moment_: datetime, zone: tzinfo | None, *, twelve_hour: bool = False, seconds: bool = False
+) -> str:
+    """A local time of day as the site wants it: ``19:30`` or ``7:30 PM`` (`[board] clock_format`)."""
+    here = local(moment_, zone)
+    if not twelve_hour:
+        return here.strftime("%H:%M:%S" if seconds else "%H:%M")
+    text = here.strftime("%I:%M:%S %p" if seconds else "%I:%M %p")
+    return text.lstrip("0")
+
+
 def minute_of(moment_: datetime) -> datetime:
     """The table's time base: timers move together once a minute (one repaint a minute, not
     one a second; every duration on the board is shown in whole minutes anyway)."""
@@ -82,7 +93,9 @@ def party_cells(p: SessionView, now: datetime, m: Markers = UNICODE) -> tuple[Ce
     elif p.paged:
         left = ("on time", "ok")
     else:
-        left = (f"{minutes(s)} left", "soon" if s <= SOON_SECONDS else "ok")
+        # In whole minutes of the other columns, so that waited + left = quote on every row.
+        whole = (p.goal_seconds or 0) // 60 - int(waited(p, now) or 0) // 60
+        left = (f"{minutes(max(0, whole) * 60)} left", "soon" if s <= SOON_SECONDS else "ok")
     if p.paged:
         since = moment(p.notified or p.first_notified)
         text = f"{m.paged} PAGED {minutes((now - since).total_seconds()) if since else ''}"
@@ -102,7 +115,9 @@ def party_cells(p: SessionView, now: datetime, m: Markers = UNICODE) -> tuple[Ce
     )
 
 
-def history_cells(p: SessionView, zone: tzinfo | None, m: Markers = UNICODE) -> tuple[Cell, ...]:
+def history_cells(
+    p: SessionView, zone: tzinfo | None, m: Markers = UNICODE, *, twelve_hour: bool = False
+) -> tuple[Cell, ...]:
     seated = p.state == "cleared"
     outcome = (f"{m.seated} seated", "ok") if seated else (f"{m.removed} removed", "removed")
     wait = actual_wait(p)
@@ -122,5 +137,5 @@ def history_cells(p: SessionView, zone: tzinfo | None, m: Markers = UNICODE) -> 
         ("" if goal is None else minutes(goal), "muted"),
         (m.dash if wait is None else minutes(wait), ""),
         verdict,
-        ("" if ended is None else local(ended, zone).strftime("%H:%M"), "muted"),
+        ("" if ended is None else clock_text(ended, zone, twelve_hour=twelve_hour), "muted"),
     )

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from rich.cells import cell_len
+
 from agent.clock import local, parse_iso
 from agent.display import format_bytes, printable
 from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
 from tui.core.source import Snapshot, agent_state
-from tui.render.cells import age_text, minutes
+from tui.render.cells import age_text, clock_text, minutes
 from tui.render.theme import UNICODE, Cell, Markers, Segments
 
 
@@ -39,9 +41,18 @@ def stats_segments(snap: Snapshot, m: Markers = UNICODE, *, late: int = 0) -> Se
 
 
 def health_segments(
-    health: dict[str, Any], now: datetime, stale_after: float, m: Markers = UNICODE
+    health: dict[str, Any],
+    now: datetime,
+    stale_after: float,
+    m: Markers = UNICODE,
+    *,
+    width: int | None = None,
 ) -> Segments:
-    """Transmitter health: connected, last ping, clock skew, firmware."""
+    """Transmitter health: connected, last ping, clock skew, firmware.
+
+    The firmware is the least urgent: when the line would not fit `width`, it is left out whole
+    rather than cut to a stub.
+    """
     agent = agent_state(health, now, stale_after)
     state = health.get("state") or "unknown"
     if agent.stale:
@@ -66,7 +77,9 @@ def health_segments(
     else:
         segs.append(("?", "muted"))
     if health.get("firmware"):
-        segs += [(f" {m.sep} fw ", "muted"), (printable(str(health["firmware"])), "muted")]
+        firmware = [(f" {m.sep} fw ", "muted"), (printable(str(health["firmware"])), "muted")]
+        if width is None or cell_len("".join(t for t, _ in segs + firmware)) <= width:
+            segs += firmware
     return segs
 
 
@@ -151,6 +164,7 @@ def banner(
     m: Markers = UNICODE,
     *,
     kiosk: bool = False,
+    twelve_hour: bool = False,
 ) -> Banner | None:
     """What is wrong with the data on screen, in words, or None when it is live."""
     if snap is None or not snap.ready:
@@ -172,11 +186,18 @@ def banner(
 
     def when(moment: datetime) -> str:
         here, today = local(moment, zone), local(now, zone)
-        fmt = "%H:%M:%S" if here.date() == today.date() else "%a %d %b %H:%M"
-        return f"{here.strftime(fmt)} ({age_text((now - moment).total_seconds())} ago)"
+        time = clock_text(
+            moment, zone, twelve_hour=twelve_hour, seconds=here.date() == today.date()
+        )
+        when = time if here.date() == today.date() else f"{here:%a %d %b} {time}"
+        return f"{when} ({age_text((now - moment).total_seconds())} ago)"
 
     if kiosk:
-        since = f" since {local(agent.since, zone):%H:%M}" if agent.since else ""
+        since = (
+            f" since {clock_text(agent.since, zone, twelve_hour=twelve_hour)}"
+            if agent.since
+            else ""
+        )
         return Banner(
             f"{m.warn} OFFLINE{since} {m.dash} numbers may be out of date, please ask the host",
             "offline",

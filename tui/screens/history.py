@@ -15,7 +15,7 @@ from tui.core.waits import summarize_history
 from tui.messages import HistoryLoaded
 from tui.render.cells import HISTORY_COLUMNS, history_cells, minutes
 from tui.screens.base import BoardScreen
-from tui.widgets.table import DiffTable
+from tui.widgets.table import LABEL_WIDE, DiffTable
 
 HISTORY_WIDTHS = {"num": 4, "label": 14, "size": 4, "outcome": 9, "quoted": 6, "actual": 6}
 
@@ -32,7 +32,11 @@ class HistoryScreen(BoardScreen):
     def compose(self) -> ComposeResult:
         yield Static("Today's finished parties", id="history-title")
         yield Static("loading…", id="history-summary")
-        columns = [(key, title, HISTORY_WIDTHS.get(key)) for key, title in HISTORY_COLUMNS]
+        wide = self.board.size.width >= 110  # room for whole names, as on the staff board
+        columns = [
+            (key, title, LABEL_WIDE if wide and key == "label" else HISTORY_WIDTHS.get(key))
+            for key, title in HISTORY_COLUMNS
+        ]
         yield DiffTable(columns, ansi=self.board.ansi, id="history-table")
         yield Footer()
 
@@ -64,5 +68,8 @@ class HistoryScreen(BoardScreen):
             parts = ["nobody has finished yet today"]
         self.query_one("#history-summary", Static).update(f" {m.sep} ".join(parts))
         self.query_one(DiffTable).apply(
-            [(r.uuid, history_cells(r, board.zone, m)) for r in self.rows]
+            [
+                (r.uuid, history_cells(r, board.zone, m, twelve_hour=board.twelve_hour))
+                for r in self.rows
+            ]
         )

@@ -10,7 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from agent.clock import local, parse_iso
+from agent.clock import parse_iso
+from tui.render.cells import clock_text
 from tui.render.header import banner
 from tui.screens.base import BoardView
 from tui.widgets.header import BannerLine, BigNumbers, set_text
@@ -76,8 +77,13 @@ class KioskScreen(BoardView):
         now = app.clock.now()
         m = app.markers
         snap = app.snapshot
-        set_text(self.query_one("#kiosk-clock", Static), local(now, app.zone).strftime("%H:%M"))
-        self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m, kiosk=True))
+        set_text(
+            self.query_one("#kiosk-clock", Static),
+            clock_text(now, app.zone, twelve_hour=app.twelve_hour),
+        )
+        self.query_one(BannerLine).show(
+            banner(snap, now, app.stale_after, app.zone, m, kiosk=True, twelve_hour=app.twelve_hour)
+        )
         rows = list(snap.sessions) if snap is not None and snap.ready else []
         paged = sorted((r for r in rows if r.paged), key=lambda r: r.notified or "", reverse=True)
         waiting = [r for r in rows if not r.paged]  # store order: oldest first
@@ -107,7 +113,9 @@ class KioskScreen(BoardView):
         if snap is not None and snap.ready:
             stamp = parse_iso(snap.health.get("heartbeat_at")) or snap.read_at
         self.query_one("#stamp", Static).update(
-            f"last updated {local(stamp, app.zone):%H:%M:%S}" if stamp else "last updated: never"
+            f"last updated {clock_text(stamp, app.zone, twelve_hour=app.twelve_hour, seconds=True)}"
+            if stamp
+            else "last updated: never"
         )
 
     def _estimates_text(self) -> str:

@@ -18,7 +18,7 @@ from agent.session import SessionView
 from tui.core.actions import Request
 from tui.core.parties import SIZE_BUCKETS, is_late, matches
 from tui.messages import ActionRequested, AddPartyRequested, EditPartyRequested, HistoryRequested
-from tui.render.cells import minute_of, party_cells
+from tui.render.cells import clock_text, minute_of, party_cells
 from tui.render.header import (
     backhaul_segments,
     banner,
@@ -106,7 +106,8 @@ class StaffScreen(BoardView):
         now = app.clock.now()
         snap = app.snapshot
         m = app.markers
-        set_text(self.query_one("#clock", Static), local(now, app.zone).strftime("%a %H:%M:%S"))
+        clock = clock_text(now, app.zone, twelve_hour=app.twelve_hour, seconds=True)
+        set_text(self.query_one("#clock", Static), f"{local(now, app.zone):%a} {clock}")
         table_now = minute_of(now)
         key = (id(snap), app.model.overlay.version, self.bucket, self.search, table_now)
         if key != self._table_key:
@@ -128,7 +129,7 @@ class StaffScreen(BoardView):
             late = sum(1 for p in self.parties.values() if is_late(p, now))
             self.query_one("#stats", Line).show(stats_segments(snap, m, late=late))
             self.query_one("#health", Line).show(
-                health_segments(snap.health, now, app.stale_after, m)
+                health_segments(snap.health, now, app.stale_after, m, width=self.size.width - 2)
             )
             extras = visible_extras(
                 snap.extras,
@@ -142,7 +143,9 @@ class StaffScreen(BoardView):
             self.query_one("#health", Line).show([])
             self.query_one("#sync", Line).show([])
             self.query_one("#backhaul", Line).show([])
-        self.query_one(BannerLine).show(banner(snap, now, app.stale_after, app.zone, m))
+        self.query_one(BannerLine).show(
+            banner(snap, now, app.stale_after, app.zone, m, twelve_hour=app.twelve_hour)
+        )
         self._sync_bindings()
 
     def _rebuild(self, rows: list[SessionView], table_now: datetime) -> None:
@@ -226,9 +229,7 @@ class StaffScreen(BoardView):
             party = self.selected
             if party is None:
                 return None  # shown dimmed in the footer
-            if action == "repage" and not party.paged:
-                return None
-        return True
+        return True  # `r` on a waiting party says why it does nothing (see action_repage)
 
     # actions -----------------------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
@@ -275,6 +277,19 @@ class DiffTable(DataTable):
 class PartyTable(DiffTable):
     """The staff board's table: :data:`tui.render.cells.COLUMNS`; the label column widens on wide
     screens. A tap (or click) on a party posts :class:`Tapped`, so touch needs no keyboard."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "first_row", "First", show=False),
+        Binding("end", "last_row", "Last", show=False),
+    ]
+
+    def action_first_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0, animate=False)
+
+    def action_last_row(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
 
     class Tapped(Message):
         def __init__(self, key: str) -> None:
