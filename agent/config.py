@@ -16,6 +16,7 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -143,6 +144,15 @@ class BoardConfig:
     # Pager numbers the transmitter accepts (the form refuses others before sending).
     pager_min: int = 1
     pager_max: int = 999
+
+    def is_open(self, local_time: time) -> bool:
+        """Within `opening_hours` (always, when none are set); a span may run past midnight."""
+        start_text, _sep, end_text = self.opening_hours.partition("-")
+        start, end = parse_hhmm(start_text), parse_hhmm(end_text)
+        if start is None or end is None:
+            return True
+        now = (local_time.hour, local_time.minute)
+        return start <= now < end if start <= end else now >= start or now < end
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,26 @@ def test_kiosk_busy_evening(snap_compare, tmp_path, monkeypatch, size):
     pin_extras(monkeypatch, {})
     db = make_store(tmp_path / "busy.db", busy_views())
     assert snap_compare(kiosk(db), terminal_size=size, run_before=estimates_shown)
+
+
+async def test_the_kiosk_is_dark_outside_opening_hours(tmp_path):
+    from datetime import time
+
+    from tests.board_fixtures import MovableClock, board_config, make_store
+
+    db = make_store(tmp_path / "agent.db")
+    cfg = board_config(db, opening_hours="17:00-01:00")  # past midnight
+    assert cfg.board.is_open(time(23, 30)) and cfg.board.is_open(time(0, 30))
+    assert not cfg.board.is_open(time(1, 0)) and not cfg.board.is_open(time(12, 0))
+    clock = MovableClock()  # 19:30 in Paris: open
+    app = BoardApp(db, clock=clock, config=cfg, kiosk=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.snapshots_seen > 0)
+        await pilot.pause()
+        screen = app.main_screen
+        assert not screen.has_class("-closed") and screen.query_one("#paging").display
+        clock.advance(6 * 3600)  # 01:30
+        app._tick()
+        await pilot.pause()
+        assert screen.has_class("-closed")
+        assert all(not w.display for w in screen.children)

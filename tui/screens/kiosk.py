@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from agent.clock import parse_iso
+from agent.clock import local, parse_iso
 from tui.render.cells import clock_text
 from tui.render.header import banner
 from tui.screens.base import BoardView
@@ -75,6 +75,12 @@ class KioskScreen(BoardView):
     def refresh_view(self) -> None:
         app = self.board
         now = app.clock.now()
+        # Outside opening hours the screen goes dark: nobody waits, and a lit panel all night
+        # wears it out (and lights up an empty dining room).
+        closed = not app.config.board.is_open(local(now, app.zone).time())
+        self.set_class(closed, "-closed")
+        if closed:
+            return
         m = app.markers
         snap = app.snapshot
         set_text(
