@@ -126,6 +126,8 @@ async def test_add_party_through_the_form(rig):
     app = board(rig)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: app.snapshots_seen > 0)
+        await seed(rig, app, (5, "Ann", 2))
+        await select(pilot, 5)
         await pilot.press("a")
         await wait_for(lambda: isinstance(app.screen, PartyForm))
         form = app.screen
@@ -138,8 +140,9 @@ async def test_add_party_through_the_form(rig):
         assert result.ok and result.kind == "add"
         session = rig.sim.model.active[1]
         assert (session.label, session.party_size, session.goal) == ("Okafor", 4, 720)
-        assert numbers_on_board(app) == [1]  # the reply is on screen at once
-        await wait_for(lambda: app.snapshot.sessions and app.snapshot.sessions[0].number == 1)
+        assert numbers_on_board(app) == [5, 1]  # the reply is on screen at once
+        assert app.main_screen.selected.number == 5  # the cursor stays where the host was
+        await wait_for(lambda: [r.number for r in app.snapshot.sessions] == [5, 1])
         assert app.worker_errors == []
 
 
@@ -166,7 +169,7 @@ async def test_page_repage_edit_seat_and_remove(rig):
         await wait_for(lambda: isinstance(app.screen, PartyForm))
         assert app.screen.query_one("#number").disabled
         await pilot.press("ctrl+a", "ctrl+k", *"Bo+1", "tab", "ctrl+a", "ctrl+k", "4")
-        await pilot.press("enter")
+        await pilot.press("enter", "enter")  # Enter moves on to the goal, then submits
         assert (await last_result(app, 3)).kind == "edit"
         assert (model.active[12].label, model.active[12].party_size) == ("Bo+1", 4)
         assert model.active[12].goal == 600  # untouched fields are not sent
@@ -246,7 +249,7 @@ async def test_transmitter_refuses_a_pager_already_in_use(rig):
             await pilot.press("a")
             await wait_for(lambda: isinstance(app.screen, PartyForm))
             assert app.screen.query_one("#number").value == "1"
-            await pilot.press(*"Gus", "enter")
+            await pilot.press(*"Gus", "enter", "2", "enter", "enter")  # label, size, goal
             result = await last_result(app, 1)
             assert not result.ok and result.kind == "add"
             assert "already" in (result.error or "")

@@ -295,12 +295,25 @@ async def test_add_form_validates_before_anything_is_sent(db):
         await wait_for(lambda: isinstance(app.screen, PartyForm))
         form = app.screen
         assert form.query_one("#number").value == "1"  # 3, 7, 9, 12… are taken; 1 is free
-        await pilot.press("shift+tab", "ctrl+a", "ctrl+k", "1", "2", "enter")  # pager 12: on board
+        error = form.query_one("#form-error")
+        # Enter moves to the next field as a host types; from the goal it submits.
+        await pilot.press(*"Kim", "enter", "enter", "enter")  # no party size
         await pilot.pause()
-        assert "Pager 12 is already in use" in str(form.query_one("#form-error").render())
-        await pilot.press("ctrl+a", "ctrl+k", "5", "tab", "tab", "0", "enter")  # party of 0
+        assert "Party size: how many guests? (a blank is not 1)" in str(error.render())
+        assert form.query_one("#label").value == "Kim"  # what the host typed stays
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "ctrl+a", "ctrl+k", "1", "2")
+        await pilot.press("enter", "enter", "3", "enter", "enter")  # pager 12: on the board
         await pilot.pause()
-        assert "Party size: 1 to 99" in str(form.query_one("#form-error").render())
+        assert "Pager 12 is already in use" in str(error.render())
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "ctrl+a", "ctrl+k", *"1000")
+        await pilot.press("enter", "enter", "enter", "enter")  # beyond the transmitter's pagers
+        await pilot.pause()
+        assert "Pager number: 1 to 999 on this transmitter" in str(error.render())
+        assert form.query_one("#label").value == "Kim"
+        await pilot.press("shift+tab", "shift+tab", "shift+tab", "ctrl+a", "ctrl+k", "5")
+        await pilot.press("enter", "enter", "ctrl+a", "ctrl+k", "0", "enter", "enter")  # party of 0
+        await pilot.pause()
+        assert "Party size: 1 to 99" in str(error.render())
         assert app.screen is form and app.action_results == []
         await pilot.press("escape")
         await pilot.pause()

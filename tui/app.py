@@ -319,7 +319,14 @@ class BoardApp(App[None]):
         def suggest(size: int | None) -> Quote:
             return suggest_quote(samples, size, default_goal=default_goal, now=now, zone=self.zone)
 
-        form = PartyForm(number=lowest_free_number(taken), suggest=suggest, taken=taken)
+        board = self.config.board
+        pagers = (board.pager_min, board.pager_max)
+        form = PartyForm(
+            number=lowest_free_number(taken, start=pagers[0], stop=pagers[1]),
+            suggest=suggest,
+            taken=taken,
+            pagers=pagers,
+        )
         self.push_screen(form, self._added)
 
     async def default_goal(self) -> int | None:
@@ -397,9 +404,8 @@ class BoardApp(App[None]):
             return
         self.model.apply(outcome)
         self._refresh_screens(from_store=False)
+        # The cursor stays where the host was: adding a party does not move it.
         self.notify(f"{done} pager {outcome.number}", timeout=3)
-        if outcome.added_number is not None and not self.kiosk:
-            self.main_screen.select_number(outcome.added_number)
 
     # command palette ---------------------------------------------------------------------
 

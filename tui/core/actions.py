@@ -84,7 +84,6 @@ class Outcome:
     title: str | None = None
     # (uuid, view or None for "ended") to show until the store agrees
     overlay: tuple[tuple[str, SessionView | None], ...] = field(default=())
-    added_number: int | None = None  # the new party's pager, to put the cursor on it
 
 
 Call = Callable[[ControllerClient, Request], Awaitable[Reply]]
@@ -141,10 +140,7 @@ async def perform(
         log.exception("board: %s %s failed", kind, number)
         return Outcome(kind, number, False, f"unexpected error: {exc}")
     overlay = replied_views(request, reply, zone=zone, now_iso=now_iso, shown=shown)
-    added = None
-    if kind == "add" and reply.document is not None and reply.document.sessions:
-        added = reply.document.sessions[0].number
-    return Outcome(kind, number, True, overlay=tuple(overlay), added_number=added)
+    return Outcome(kind, number, True, overlay=tuple(overlay))
 
 
 def replied_views(

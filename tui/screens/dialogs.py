@@ -47,6 +47,7 @@ class PartyForm(ModalScreen[PartyFields | None]):
         edit: bool = False,
         suggest: Callable[[int | None], Quote] | None = None,
         taken: Sequence[int] = (),
+        pagers: tuple[int, int] = (0, MAX_PAGER),
     ):
         super().__init__()
         self.edit = edit
@@ -59,6 +60,7 @@ class PartyForm(ModalScreen[PartyFields | None]):
         )
         self.suggest = suggest
         self.taken = set(taken)
+        self.pagers = pagers  # the transmitter's range ([board] pager_min, pager_max)
         self._goal_touched = edit
         self._quote: Quote | None = None
 
@@ -143,12 +145,15 @@ class PartyForm(ModalScreen[PartyFields | None]):
         size = self._value("#size")
         goal = self._value("#goal")
         label = self.query_one("#label", Input).value.strip()
-        if not isinstance(number, int) or not 0 <= number <= MAX_PAGER:
-            return f"Pager number: a whole number from 0 to {MAX_PAGER}"
+        low, high = self.pagers
+        if not isinstance(number, int) or not low <= number <= high:
+            return f"Pager number: {low} to {high} on this transmitter"
         if not self.edit and number in self.taken:
             return f"Pager {number} is already in use on the board"
-        if size == "invalid" or (isinstance(size, int) and not 1 <= size <= MAX_PARTY):
-            return f"Party size: 1 to {MAX_PARTY}, or empty"
+        if size is None and not self.edit:
+            return "Party size: how many guests? (a blank is not 1)"
+        if size == "invalid" or size is None or not 1 <= size <= MAX_PARTY:
+            return f"Party size: 1 to {MAX_PARTY}"
         if goal == "invalid" or (isinstance(goal, int) and not 1 <= goal <= MAX_GOAL_MINUTES):
             return f"Goal: 1 to {MAX_GOAL_MINUTES} minutes, or empty for the default"
         goal_seconds = goal * 60 if isinstance(goal, int) else None
@@ -176,8 +181,14 @@ class PartyForm(ModalScreen[PartyFields | None]):
         self.dismiss(result)
 
     @on(Input.Submitted)
-    def _enter(self) -> None:
-        self._submit()
+    def _enter(self, event: Input.Submitted) -> None:
+        """Enter moves to the next field, as a host types; from the last one it submits."""
+        fields = [i for i in self.query(Input) if not i.disabled]
+        here = fields.index(event.input) if event.input in fields else len(fields) - 1
+        if here + 1 < len(fields):
+            fields[here + 1].focus()
+        else:
+            self._submit()
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
