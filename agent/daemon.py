@@ -18,7 +18,7 @@ import aiocoap
 
 from agent.clock import SYSTEM_CLOCK, Clock, age_seconds, iso_utc
 from agent.config import Config, ConfigError
-from agent.controller.client import ControllerClient, create_context
+from agent.controller.client import ControllerClient, client_for, create_context
 from agent.controller.link import Link
 from agent.ingest import Ingestor
 from agent.sdnotify import Notifier, watchdog_loop
@@ -54,13 +54,7 @@ class Agent:
         if self.context is None:
             self.context = await create_context(cfg.controller.transport)
         c = cfg.controller
-        self.client = ControllerClient(
-            self.context,
-            c.host,
-            c.port,
-            timeout=c.request_timeout,
-            page_mode=c.page_mode,
-        )
+        self.client = client_for(cfg, self.context)
         self.store = Store(cfg.store.path, synchronous=cfg.store.synchronous)
         self.ingest = Ingestor(
             self.store,

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from agent import __version__
-from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso, wall_instants
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso
 from agent.controller.client import ControllerClient, ControllerError
 from agent.controller.protocol import (
     Document,
@@ -36,6 +36,7 @@ from agent.controller.protocol import (
 )
 from agent.lifecycle import fold
 from agent.session import SessionView
+from agent.skew import measured_skew, stamp_instant
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
@@ -75,19 +76,6 @@ class Counters:
     duplicates: int = 0
     write_errors: int = 0
     events: int = 0
-
-
-def stamp_instant(timestamp: datetime, zone: tzinfo | None, expected: datetime) -> datetime:
-    """The instant of a document's own timestamp: in the autumn's repeated hour, of its two
-    readings the one nearer what the host expected (its clock plus the last measured skew)."""
-    options = [o for o in map(parse_iso, wall_instants(timestamp, zone)) if o is not None]
-    return min(options, key=lambda o: abs(o - expected))
-
-
-def measured_skew(timestamp: datetime, zone: tzinfo | None, host_now: datetime) -> timedelta:
-    """The transmitter's clock minus the host's, from a document's own timestamp (a skew near
-    an hour is a wrong zone, and is then unambiguous outside the repeated hour)."""
-    return stamp_instant(timestamp, zone, host_now) - host_now
 
 
 class Ingestor:

@@ -11,14 +11,33 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from agent.clock import SYSTEM_CLOCK, Clock, parse_iso, wall_instants, wall_time
+
+if TYPE_CHECKING:
+    from agent.controller.client import ControllerClient
 
 SKEW_WARN_SECONDS = 60.0  # beyond this the board offers to set the transmitter's clock
 ZONE_STEP = 1800  # half an hour: zones differ by whole or half hours (a few by 45 min)
 ZONE_TOLERANCE = 120.0  # a zone problem plus a clock a minute or two off is still a zone problem
 _STA_UNSYNC = 0x0040
 _TIME_ERROR = 5
+
+
+def stamp_instant(timestamp: datetime, zone: tzinfo | None, expected: datetime) -> datetime:
+    """The instant of a document's own timestamp: in the autumn's repeated hour, of its two
+    readings the one nearer what the host expected (its clock plus the last measured skew)."""
+    options = [o for o in map(parse_iso, wall_instants(timestamp, zone)) if o is not None]
+    return min(options, key=lambda o: abs(o - expected))
+
+
+def measured_skew(timestamp: datetime, zone: tzinfo | None, host_now: datetime) -> timedelta:
+    """The transmitter's clock minus the host's, from a document's own timestamp (a skew near
+    an hour is a wrong zone, and is then unambiguous outside the repeated hour)."""
+    return stamp_instant(timestamp, zone, host_now) - host_now
 
 
 def format_skew(seconds: float) -> str:
@@ -117,3 +136,43 @@ def host_clock_synchronised() -> bool | None:
     if state < 0:
         return None
     return state != _TIME_ERROR and not timex.status & _STA_UNSYNC
+
+
+class ClockRefused(Exception):
+    """Setting the transmitter's clock would make things worse (or cannot be checked)."""
+
+
+async def transmitter_skew(client: ControllerClient, zone: tzinfo | None, clock: Clock) -> float:
+    """The transmitter's clock minus the host's now, in seconds (from ``GET /v1/settings``)."""
+    doc = await client.get_settings()
+    stamp = doc.meta.timestamp
+    if stamp is None:
+        raw = (doc.settings or {}).get("datetime")
+        stamp = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    if stamp is None:
+        raise ClockRefused("the transmitter's answer carries no time to compare")
+    return measured_skew(stamp, zone, clock.now()).total_seconds()
+
+
+async def set_transmitter_clock(
+    client: ControllerClient,
+    zone: tzinfo | None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    synchronised: Any = host_clock_synchronised,
+) -> tuple[float, float]:
+    """Put the host's time (in the transmitter's zone) on the transmitter; (skew before, after).
+
+    Refused while the host's own clock is not synchronised: a Raspberry Pi has no hardware clock,
+    and pushing its guess onto the transmitter would make every wait wrong.
+    """
+    if synchronised() is False:
+        raise ClockRefused(
+            "this host's clock is not synchronised yet (no NTP): refusing to copy it onto the "
+            "transmitter; wait for NTP (timedatectl shows 'System clock synchronized: yes')"
+        )
+    before = await transmitter_skew(client, zone, clock)
+    # The transmitter keeps whole seconds: send the nearest one, not the one just gone.
+    nearest = clock.now() + timedelta(milliseconds=500)
+    await client.set_settings(datetime=wall_time(nearest, zone).isoformat())
+    return before, await transmitter_skew(client, zone, clock)

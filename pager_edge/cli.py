@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "config": "pager_edge.commands.config:config_group",
     "bench": "pager_edge.bench:bench_group",
     "cloud": "pager_edge.commands.cloud:cloud_group",
+    "controller": "pager_edge.commands.controller:controller_group",
+    "page": "pager_edge.commands.controller:page_cmd",
 }
 
 HELP = {
@@ -35,6 +37,8 @@ HELP = {
     "run": "Run the agent daemon from config.toml.",
     "board": "The wait-board (staff) or, with --kiosk, the guest-facing screen.",
     "web": "The staff board for tablets in a browser (PIN), and the kiosk at /kiosk.",
+    "controller": "The transmitter itself: set its clock.",
+    "page": "Page any pager number (staff pager, or find a guest pager).",
     "simulate": "Run the built-in T7470 simulator alone.",
     "export": "Export sessions or lifecycle events as JSONL or CSV.",
     "status": "Transmitter health and store figures.",

@@ -348,3 +348,31 @@ async def test_tapping_a_party_offers_its_actions_as_large_buttons(rig):
         result = await last_result(app, 1)
         assert result.ok and (result.kind, result.number) == ("seat", 32)
         assert 32 not in rig.sim.model.active and 31 in rig.sim.model.active
+
+
+async def test_the_transmitter_screen_pages_any_pager_and_changes_settings(rig):
+    from tui.screens.transmitter import TransmitterScreen
+
+    app = board(rig)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(lambda: app.snapshots_seen > 0)
+        await pilot.press("t")
+        await wait_for(lambda: isinstance(app.screen, TransmitterScreen))
+        screen = app.screen
+        assert "The transmitter's own statistics" in str(screen.query_one("#tx-stats").render())
+        assert screen.query_one("#set-clock").disabled  # clocks agree: nothing to offer
+        screen.query_one("#page-number").value = "812"
+        screen.query_one("#page-mode").value = "Vibe1"
+        await pilot.click("#page-any")
+        result = await last_result(app, 1)
+        assert result.ok and result.kind == "page_number"
+        assert rig.sim.model.standalone_pages[-1]["number"] == 812
+        assert rig.sim.model.standalone_pages[-1]["pageMode"] == "Vibe1"
+        await wait_for(lambda: screen.query_one("#clear-mark").value == "24")  # asked over CoAP
+        screen.query_one("#default-goal").value = "12"
+        await pilot.click("#save-settings")
+        await wait_for(lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        result = await last_result(app, 2)
+        assert result.ok and result.kind == "settings"
+        assert rig.sim.model.default_target_goal == 720

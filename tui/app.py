@@ -53,7 +53,7 @@ from tui.messages import (
 )
 from tui.render.cells import minute_of
 from tui.render.theme import ASCII, UNICODE, tone_style
-from tui.screens.base import BoardView
+from tui.screens.base import BoardScreen, BoardView
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +252,9 @@ class BoardApp(App[None]):
             # removed; that must not turn a clean exit into a traceback.
             try:
                 screen.refresh_view()
+                top = self.screen
+                if top is not screen and isinstance(top, BoardScreen) and top.is_mounted:
+                    top.refresh_view()  # a screen on top that shows live data (transmitter)
             except NoMatches:
                 log.debug("board: screen widgets not there (closing?); refresh skipped")
         if not self.kiosk and self.model.ready:
@@ -391,7 +394,7 @@ class BoardApp(App[None]):
     def _action_done(self, message: ActionDone) -> None:
         outcome = message.outcome
         self.action_results.append(outcome)
-        verb, done = VERBS[outcome.kind]
+        verb = VERBS[outcome.kind][0]
         if not outcome.ok:
             # The error text comes from the transmitter's answer: shown as text, never as markup.
             self.notify(
@@ -405,7 +408,7 @@ class BoardApp(App[None]):
         self.model.apply(outcome)
         self._refresh_screens(from_store=False)
         # The cursor stays where the host was: adding a party does not move it.
-        self.notify(f"{done} pager {outcome.number}", timeout=3)
+        self.notify(outcome.done, timeout=3)
 
     # command palette ---------------------------------------------------------------------
 

@@ -17,23 +17,10 @@ async def run_board_async(
     """Run the board until the host quits; owns the CoAP context in staff mode."""
     from tui.app import BoardApp
 
-    context = None
-    client = None
-    if not kiosk:
-        from agent.controller.client import ControllerClient, create_context
+    if kiosk:
+        await BoardApp(db, kiosk=True, config=cfg, ascii=ascii, ansi=ascii).run_async()
+        return
+    from agent.controller.client import connected
 
-        c = cfg.controller
-        context = await create_context(c.transport)
-        client = ControllerClient(
-            context,
-            c.host,
-            c.port,
-            timeout=c.request_timeout,
-            page_mode=c.page_mode,
-        )
-    try:
-        app = BoardApp(db, client=client, kiosk=kiosk, config=cfg, ascii=ascii, ansi=ascii)
-        await app.run_async()
-    finally:
-        if context is not None:
-            await context.shutdown()
+    async with connected(cfg) as client:
+        await BoardApp(db, client=client, config=cfg, ascii=ascii, ansi=ascii).run_async()

@@ -9,10 +9,11 @@ transmitter; the agent uses it for resyncs. One aiocoap ``Context`` per process 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import aiocoap
 from aiocoap import Code, Message
 from aiocoap.numbers.contentformat import ContentFormat
 
+from agent.config import Config
 from agent.controller.protocol import Document, ProtocolError, compact, parse_document, session_body
 
 log = logging.getLogger(__name__)
@@ -200,6 +202,16 @@ class ControllerClient:
     async def set_settings(self, **settings: Any) -> Reply:
         return await self.request(Code.POST, "/v1/settings", payload=compact(settings))
 
+    async def page_pager(
+        self, number: int, *, page_mode: str | None = None, message: str | None = None
+    ) -> Reply:
+        """``POST /v1/page``: page any pager without a session (a staff pager, or a guest pager
+        to find it)."""
+        body: dict[str, Any] = {"number": number, "pageMode": page_mode or self.page_mode}
+        if message is not None:
+            body["message"] = message
+        return await self.request(Code.POST, "/v1/page", payload=compact(body))
+
     # observation ---------------------------------------------------------------------------
 
     def observe(
@@ -222,6 +234,24 @@ class ControllerClient:
             req.observation.register_callback(lambda m: on_payload(m.payload))
             req.observation.register_errback(on_end)
         return req
+
+
+def client_for(cfg: Config, context: aiocoap.Context) -> ControllerClient:
+    """The transmitter's client as `[controller]` describes it."""
+    c = cfg.controller
+    return ControllerClient(
+        context, c.host, c.port, timeout=c.request_timeout, page_mode=c.page_mode
+    )
+
+
+@contextlib.asynccontextmanager
+async def connected(cfg: Config) -> AsyncIterator[ControllerClient]:
+    """A client with the process's one aiocoap context, shut down when done (commands, board)."""
+    context = await create_context(cfg.controller.transport)
+    try:
+        yield client_for(cfg, context)
+    finally:
+        await context.shutdown()
 
 
 def _doc(reply: Reply) -> Document:

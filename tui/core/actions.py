@@ -20,15 +20,20 @@ from tui.core.overlay import reply_view
 
 log = logging.getLogger(__name__)
 
-ActionKind = Literal["add", "page", "repage", "seat", "remove", "edit"]
-# kind → (verb, past tense) for messages
+ActionKind = Literal[
+    "add", "page", "repage", "seat", "remove", "edit", "page_number", "settings", "set_clock"
+]
+# kind → (verb, what was done) for messages; {number} is the pager
 VERBS: dict[str, tuple[str, str]] = {
-    "add": ("Add", "Added"),
-    "page": ("Page", "Paged"),
-    "repage": ("Re-page", "Re-paged"),
-    "seat": ("Seat", "Seated"),
-    "remove": ("Remove", "Removed"),
-    "edit": ("Edit", "Updated"),
+    "add": ("Add", "Added pager {number}"),
+    "page": ("Page", "Paged pager {number}"),
+    "repage": ("Re-page", "Re-paged pager {number}"),
+    "seat": ("Seat", "Seated pager {number}"),
+    "remove": ("Remove", "Removed pager {number}"),
+    "edit": ("Edit", "Updated pager {number}"),
+    "page_number": ("Page", "Paged pager {number}"),
+    "settings": ("Settings", "The transmitter's settings changed"),
+    "set_clock": ("Set clock", "The transmitter's clock is set"),
 }
 
 
@@ -66,13 +71,16 @@ class Request:
     kind: ActionKind
     party: SessionView | None = None  # the selected party (None for "add")
     fields: PartyFields | None = None  # add / edit
+    # page_number: {"number", "mode"}; settings: the settings to change (transmitter names)
+    values: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def number(self) -> int:
         if self.party is not None:
             return self.party.number
-        assert self.fields is not None
-        return self.fields.number
+        if self.fields is not None:
+            return self.fields.number
+        return int(self.values.get("number", 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,11 @@ class Outcome:
     title: str | None = None
     # (uuid, view or None for "ended") to show until the store agrees
     overlay: tuple[tuple[str, SessionView | None], ...] = field(default=())
+    message: str | None = None  # what to tell staff when it worked (default: VERBS)
+
+    @property
+    def done(self) -> str:
+        return self.message or VERBS[self.kind][1].format(number=self.number)
 
 
 Call = Callable[[ControllerClient, Request], Awaitable[Reply]]
@@ -111,6 +124,8 @@ CALLS: dict[str, Call] = {
         label=_fields(r).label,
         party_size=_fields(r).party_size,
     ),
+    "page_number": lambda c, r: c.page_pager(r.number, page_mode=r.values.get("mode")),
+    "settings": lambda c, r: c.set_settings(**r.values),
 }
 
 
@@ -127,6 +142,8 @@ async def perform(
     verb = VERBS[kind][0]
     if client is None:
         return Outcome(kind, number, False, "no transmitter connection (the board runs read-only)")
+    if kind == "set_clock":
+        return await _set_clock(client, zone)
     try:
         reply = await CALLS[kind](client, request)
     except ControllerUnreachable as exc:
@@ -141,6 +158,17 @@ async def perform(
         return Outcome(kind, number, False, f"unexpected error: {exc}")
     overlay = replied_views(request, reply, zone=zone, now_iso=now_iso, shown=shown)
     return Outcome(kind, number, True, overlay=tuple(overlay))
+
+
+async def _set_clock(client: ControllerClient, zone: tzinfo | None) -> Outcome:
+    """The host's time onto the transmitter — refused while the host itself is not in sync."""
+    from agent.skew import ClockRefused, format_skew, set_transmitter_clock
+
+    try:
+        _before, after = await set_transmitter_clock(client, zone)
+    except (ControllerError, ClockRefused) as exc:
+        return Outcome("set_clock", 0, False, str(exc), "Set clock refused")
+    return Outcome("set_clock", 0, True, message=f"Transmitter clock set: {format_skew(after)}")
 
 
 def replied_views(

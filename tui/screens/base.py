@@ -16,13 +16,13 @@ class BoardScreen(Screen[None]):
         """The app, as the board it is (its model, settings and markers are read from here)."""
         return cast("BoardApp", self.app)
 
+    def refresh_view(self) -> None:
+        """The model changed or the clock ticked; a screen that shows live data redraws it."""
+
 
 class BoardView(BoardScreen):
     """The staff board and the kiosk. The app calls :meth:`refresh_view` when the model changed
     or the clock ticked; the view reads the app's model and settings and redraws what changed."""
-
-    def refresh_view(self) -> None:
-        raise NotImplementedError
 
     def select_number(self, number: int) -> bool:
         """Put the cursor on a pager's row, if the view has one."""

@@ -44,6 +44,7 @@ STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("filter_size", "Filter by party size", "Cycle all → 1–2 → 3–4 → 5–6 → 7+"),
     ("search", "Search", "Find parties by label or pager number"),
     ("history", "History", "Today's finished parties: seated vs removed, quoted vs actual"),
+    ("transmitter", "Transmitter", "Its own statistics and settings, its clock, page any pager"),
 )
 NEEDS_SELECTION = frozenset({"page", "repage", "seat", "remove", "edit"})
 
@@ -59,6 +60,7 @@ class StaffScreen(BoardView):
         Binding("f", "filter_size", "Size", id="filter"),
         Binding("slash", "search", "Find", key_display="/", id="search"),
         Binding("h", "history", "History", id="history"),
+        Binding("t", "transmitter", "Transmitter", id="transmitter"),
         Binding("escape", "clear_filters", "Clear filter", show=False, id="clear-filter"),
     ]
 
@@ -297,6 +299,11 @@ class StaffScreen(BoardView):
         self._show_filters()
         self.query_one(PartyTable).focus()
         self.refresh_view()
+
+    def action_transmitter(self) -> None:
+        from tui.screens.transmitter import TransmitterScreen
+
+        self.app.push_screen(TransmitterScreen())
 
     def action_history(self) -> None:
         self.post_message(HistoryRequested())
