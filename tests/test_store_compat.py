@@ -134,7 +134,7 @@ def test_a_v2_database_keeps_working(tmp_path):
     db = load("v2", tmp_path / "pe.db")
     store = Store(db)
     try:
-        state = SyncState(store.conn)
+        state = SyncState(store)
         assert state.acquire("agent:new", 60.0, 1_795_000_100.0) is None
         spec, events = state.next_batch("all", 100, 1_000_000)
         assert spec == BatchSpec("all", 4, 6) and [e["seq"] for e in events] == [5, 6]
