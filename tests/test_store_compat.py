@@ -22,6 +22,7 @@ from agent.sync.engine import SyncEngine
 from agent.sync.state import BatchSpec, Delta, SyncState
 from agent.sync.status import sync_status
 from tests.sync_receiver import TOKEN, FaultyServer, assert_exactly_once
+from tests.test_store import _dump as dump
 
 FIXTURES = Path(__file__).parent / "fixtures" / "store"
 SITE = "site-compat"
@@ -32,14 +33,6 @@ def load(name: str, path: Path) -> Path:
     conn.executescript((FIXTURES / f"{name}.sql").read_text(encoding="utf-8"))
     conn.close()
     return path
-
-
-def dump(path: Path) -> list[str]:
-    conn = sqlite3.connect(path)
-    try:
-        return [*conn.iterdump(), f"user_version={conn.execute('PRAGMA user_version').fetchone()}"]
-    finally:
-        conn.close()
 
 
 def schema_facts(path: Path) -> dict[str, Any]:
