@@ -17,7 +17,7 @@ import sqlite_utils
 
 from agent.config import Config, with_overrides
 from agent.session import Event
-from agent.store import SCHEMA_VERSION, Store, WriteBatch
+from agent.store import SCHEMA_VERSION, Store, StoreError, WriteBatch
 from agent.sync.engine import SyncEngine
 from agent.sync.state import BatchSpec, Delta, SyncState
 from agent.sync.status import sync_status
@@ -221,3 +221,50 @@ async def test_an_old_database_syncs_every_event_exactly_once(tmp_path, receiver
         assert sync_status(reader)["backlog"] == 0
     finally:
         reader.close()
+
+
+def _m3_example(db: sqlite_utils.Database) -> None:
+    """What a next migration looks like: a column added, a table rebuilt."""
+    db.table("sessions").add_column("phone", str)
+    db.table("sync_quarantine").transform(types={"status": str})
+    db.table("sync_state").transform(defaults={"mode": "normal"})
+
+
+@pytest.mark.parametrize(("origin", "fails"), [("v2", False), ("v2", True), ("new", False)])
+def test_a_later_migration_runs_in_one_transaction(tmp_path, monkeypatch, origin, fails):
+    """add_column and transform work inside migrate's transaction, on a file from before and on
+    a new one; the rebuilt tables keep their CHECK and UNIQUE; a failure undoes all of it."""
+    from agent.store import schema
+
+    def m3(db: sqlite_utils.Database) -> None:
+        _m3_example(db)
+        if fails:
+            raise RuntimeError("power cut")
+
+    db = tmp_path / "pe.db"
+    if origin == "new":
+        Store(db).close()
+    else:
+        load(origin, db)
+    before = dump(db)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, m3])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
+    if fails:
+        with pytest.raises(StoreError, match="v2 to v3 failed"):
+            schema.migrate(db)
+        assert dump(db) == before
+        return
+    assert schema.migrate(db) == 2
+    facts = schema_facts(db)
+    assert facts["sync_state"]["checks"] == ["id = 1"]
+    assert facts["sync_quarantine"]["unique"] == [("first", "last")]
+    assert ("phone", "TEXT", False, None, 0) in facts["sessions"]["columns"]
+    assert ("mode", "TEXT", False, "'normal'", 0) in facts["sync_state"]["columns"]
+    store = Store(db)
+    try:
+        if origin == "v2":
+            assert sync_status(store)["cursor"] == 4 and len(list(store.iter_events())) == 10
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            store.conn.execute("INSERT INTO sync_state (id) VALUES (2)")
+    finally:
+        store.close()
