@@ -116,7 +116,7 @@ def test_engine_two_replicas_faults_and_kills_exactly_once_in_order(tmp_path, cl
 
         # 1. The agent dies while batch 3 is stored but unanswered.
         kill_agent_mid_upload(cfg_path, token, proxy)
-        inflight = SyncState(Store(db, readonly=True).conn).row()["inflight"]
+        inflight = SyncState(Store(db, readonly=True)).row()["inflight"]
         assert inflight, "the killed agent left its batch in flight"
         stored = run(query(cloud_db, "SELECT key FROM batches ORDER BY first_seq"))
         assert [r["key"] for r in stored] == [f"{SITE}:{a}-{a + 9}" for a in (1, 11, 21)]

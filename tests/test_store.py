@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from agent import store as store_mod
-from agent.session import Event, SessionView
+from agent.session import COLUMNS, Event, SessionView
 from agent.store import SCHEMA_VERSION, Store, StoreError, WriteBatch, migrate
+from agent.store import schema as store_schema
 
 
 def _v1_database(path: Path) -> None:
     """A database as the first release wrote it: migration 1 only, with one session."""
     conn = sqlite3.connect(path, isolation_level=None)
-    store_mod.MIGRATIONS[0](sqlite_utils.Database(conn))
+    store_schema.MIGRATIONS[0](sqlite_utils.Database(conn))
     conn.execute("PRAGMA user_version = 1")
     conn.execute(
         "INSERT INTO sessions (uuid, number, state, page_count) VALUES ('u-1', 7, 'waiting', 0)"
@@ -61,8 +61,8 @@ def test_failed_migration_leaves_the_database_untouched_and_says_so(tmp_path, mo
         d["sync_like"].create({"id": int}, pk="id")
         raise RuntimeError("disk went away")
 
-    monkeypatch.setattr(store_mod, "MIGRATIONS", [store_mod.MIGRATIONS[0], broken])
-    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(store_schema, "MIGRATIONS", [store_schema.MIGRATIONS[0], broken])
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", 2)
     with pytest.raises(StoreError, match="left untouched") as exc:
         migrate(db)
     assert "v1 to v2" in str(exc.value) and "disk went away" in str(exc.value)
@@ -160,3 +160,13 @@ def test_an_immutable_reader_knows_when_to_reopen(tmp_path):
     assert reader.stale
     writer.close()
     reader.close()
+
+
+def test_the_sessions_table_holds_the_session_fields_and_nothing_else_unplanned(tmp_path):
+    """Migration 1 declared the columns as they were; a new field needs a new migration."""
+    store = Store(tmp_path / "x.db")
+    try:
+        columns = set(store.db.table("sessions").columns_dict)
+    finally:
+        store.close()
+    assert columns == {*COLUMNS, "updated_at"}

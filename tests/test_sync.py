@@ -185,7 +185,7 @@ def test_sigkill_mid_upload_then_restart_is_exactly_once(tmp_path, db, writer, r
             proc.wait()
     srv.release.set()
     blocked = srv.blocked_key
-    assert all_events(db) and SyncState(Store(db, readonly=True).conn).row()["inflight"]
+    assert all_events(db) and SyncState(Store(db, readonly=True)).row()["inflight"]
 
     t0 = time.monotonic()
     rerun = _sync_subprocess(cfg_path)
@@ -477,7 +477,7 @@ async def test_retention_prunes_only_delivered_events(db, writer, receiver):
             writer, [(Event("created", f"n{i}", i, old, {}), old, "notify") for i in range(5)]
         )
         store = Store(db)
-        SyncState(store.conn).conn.execute("UPDATE sync_state SET last_prune = NULL")
+        SyncState(store).conn.execute("UPDATE sync_state SET last_prune = NULL")
         store.conn.commit()
         store.close()
         engine.cfg = with_overrides(engine.cfg, sync={"mode": "blocked"})

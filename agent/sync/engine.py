@@ -256,7 +256,7 @@ class SyncEngine:
     def state(self) -> SyncState:
         if self._state is None:
             self._store = Store(self.store_path, synchronous=self.cfg.store.synchronous)
-            self._state = SyncState(self._store.conn)
+            self._state = SyncState(self._store)
         return self._state
 
     def _client(self) -> httpx.AsyncClient:
@@ -532,7 +532,7 @@ class SyncEngine:
             if n:
                 log.info("sync: pruned %d delivered events older than %d days", n, days)
         cap = self.cfg.store.max_db_bytes
-        used = st.used_bytes()
+        used = st.store.used_bytes()
         if used > cap:
             pruned = 0
             while used > cap:
@@ -540,7 +540,7 @@ class SyncEngine:
                 if not n:
                     break
                 pruned += n
-                used = st.used_bytes()
+                used = st.store.used_bytes()
             if pruned:
                 log.warning(
                     "sync: database over its size cap; pruned %d delivered events early", pruned

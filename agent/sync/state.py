@@ -1,4 +1,6 @@
-"""The sync's own rows in the store (``sync_state``, ``sync_quarantine``) and its reads of ``events``.
+"""All SQL of the sync: its own rows (``sync_state``, ``sync_quarantine``), its reads of
+``events`` and their retention — for the agent's sync engine and for ``pager-edge status``.
+The tables are created by :mod:`agent.store.schema` (migration 2).
 
 Cursors (both only ever move forward; every update is ``max(old, new)``):
 
@@ -15,6 +17,10 @@ or batch size has become meanwhile.
 Concurrent runs (the agent's task and ``pager-edge sync --once``) take a lease row with
 ``BEGIN IMMEDIATE``; a lease whose holder died (SIGKILL, power cut) is taken over at once when its
 pid is gone, else when it expires.
+
+Rows are read and the quarantine written through sqlite-utils; the one-row updates stay SQL
+(``max(cursor, ?)``, counters added in place) and every write that reads first runs under
+``BEGIN IMMEDIATE`` or as a single statement, so it never races the ingest writer's commits.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from agent.clock import iso_of_epoch
+from agent.store import Store
+from agent.store.reads import event_dict
 from agent.sync.wire import HEAD_WEIGHT, LIFECYCLE_KINDS, event_weight
 
 BatchKind = Literal["all", "lifecycle", "deferred"]
@@ -37,7 +45,6 @@ _KIND_FILTER = {
     "lifecycle": f" AND kind IN {_LIFECYCLE_SQL}",
     "deferred": f" AND kind NOT IN {_LIFECYCLE_SQL}",
 }
-_EVENT_COLUMNS = "id, uuid, number, kind, at, observed_at, changes, source"
 _NOT_QUARANTINED = (
     "NOT EXISTS (SELECT 1 FROM sync_quarantine q WHERE events.id BETWEEN q.first AND q.last)"
 )
@@ -76,19 +83,6 @@ class Delta:
         self.connections += other.connections
 
 
-def _row_event(r: sqlite3.Row | tuple) -> dict[str, Any]:
-    return {
-        "seq": r[0],
-        "uuid": r[1],
-        "number": r[2],
-        "kind": r[3],
-        "at": r[4],
-        "observed_at": r[5],
-        "changes": json.loads(r[6]) if r[6] else {},
-        "source": r[7],
-    }
-
-
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -104,10 +98,18 @@ def pid_alive(pid: int | None) -> bool:
 
 
 class SyncState:
-    """All reads and writes of the sync against one sqlite3 connection (its own, not ingest's)."""
+    """All reads and writes of the sync on one store connection (its own, not ingest's).
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
+    Works on a read-only store too (status); on a store whose schema predates sync (v1, which
+    only a read-only reader can see) :meth:`row` is empty and every event is pending.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.conn = store.conn
+        self._state = store.db.table("sync_state")
+        self._quarantine = store.db.table("sync_quarantine")
+        self._events = store.db.table("events")
 
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
@@ -120,19 +122,22 @@ class SyncState:
             raise
         self.conn.commit()
 
-    def row(self) -> dict[str, Any]:
-        r = self.conn.execute("SELECT * FROM sync_state WHERE id = 1").fetchone()
-        cols = [d[0] for d in self.conn.execute("SELECT * FROM sync_state LIMIT 0").description]
-        return dict(zip(cols, r, strict=True))
+    def row(self, select: str = "*") -> dict[str, Any]:
+        """The state row ({} before schema v2)."""
+        return next(self._state.rows_where("id = 1", select=select), {})
+
+    def _cursors(self) -> tuple[int, int]:
+        row = self.row("cursor, backfill")
+        return (row["cursor"], row["backfill"]) if row else (0, 0)
 
     # lease -----------------------------------------------------------------------------------
 
     def acquire(self, owner: str, ttl: float, now: float) -> int | None:
         """Take or renew the lease; None on success, else the live holder's pid."""
         with self._immediate() as c:
-            holder, pid, until = c.execute(
-                "SELECT lease_owner, lease_pid, lease_until FROM sync_state WHERE id = 1"
-            ).fetchone()
+            lease = self.row("lease_owner, lease_pid, lease_until")
+            holder, until = lease["lease_owner"], lease["lease_until"]
+            pid: int | None = lease["lease_pid"]
             if holder and holder != owner and (until or 0) > now and pid_alive(pid):
                 return pid
             c.execute(
@@ -154,16 +159,13 @@ class SyncState:
     def select(
         self, kind: BatchKind, lo: int, hi: int | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ?"
+        where = "id > ?"
         args: list[Any] = [lo]
         if hi is not None:
-            sql += " AND id <= ?"
+            where += " AND id <= ?"
             args.append(hi)
-        sql += _KIND_FILTER[kind] + " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [_row_event(r) for r in self.conn.execute(sql, args)]
+        rows = self._events.rows_where(where + _KIND_FILTER[kind], args, order_by="id", limit=limit)
+        return [event_dict(r) for r in rows]
 
     def next_batch(
         self, kinds: BatchKind | None, max_events: int, max_weight: int
@@ -175,10 +177,8 @@ class SyncState:
         """
         if kinds is None:
             return None
-        st = self.conn.execute(
-            "SELECT cursor, backfill, inflight FROM sync_state WHERE id = 1"
-        ).fetchone()
-        cursor, backfill, inflight = st
+        st = self.row("cursor, backfill, inflight")
+        cursor, backfill, inflight = st["cursor"], st["backfill"], st["inflight"]
         if inflight:
             spec = BatchSpec.from_json(inflight)
             done = backfill if spec.kind == "deferred" else cursor
@@ -255,22 +255,20 @@ class SyncState:
         now: float,
     ) -> None:
         """The receiver rejected this (smallest) batch: keep it on record and move past it."""
-        with self.conn as c:
-            c.execute(
-                "INSERT OR IGNORE INTO sync_quarantine "
-                "(kind, lo, hi, first, last, events, status, reason, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    spec.kind,
-                    spec.lo,
-                    spec.hi,
-                    events[0]["seq"],
-                    events[-1]["seq"],
-                    len(events),
-                    status,
-                    reason,
-                    iso_of_epoch(now),
-                ),
+        with self._immediate() as c:  # the insert reads the schema first: take the lock
+            self._quarantine.insert(
+                {
+                    "kind": spec.kind,
+                    "lo": spec.lo,
+                    "hi": spec.hi,
+                    "first": events[0]["seq"],
+                    "last": events[-1]["seq"],
+                    "events": len(events),
+                    "status": status,
+                    "reason": reason,
+                    "at": iso_of_epoch(now),
+                },
+                ignore=True,  # the same range again (a re-sent batch): recorded once
             )
             self._advance(c, spec)
             self._add(c, d)
@@ -291,34 +289,43 @@ class SyncState:
 
     def rejections_since_success(self) -> int:
         """Quarantined batches since the receiver last accepted one (all runs, all processes)."""
-        (n,) = self.conn.execute(
-            "SELECT count(*) FROM sync_quarantine WHERE at >= "
-            "coalesce((SELECT last_success FROM sync_state WHERE id = 1), '')"
-        ).fetchone()
-        return n
+        return self._quarantine.count_where(
+            "at >= coalesce((SELECT last_success FROM sync_state WHERE id = 1), '')"
+        )
 
     def backlog(self) -> int:
         """Events not yet delivered (nor quarantined), deferred ones included."""
-        cursor, backfill = self.conn.execute(
-            "SELECT cursor, backfill FROM sync_state WHERE id = 1"
-        ).fetchone()
-        (after,) = self.conn.execute(
-            "SELECT count(*) FROM events WHERE id > ?", (cursor,)
-        ).fetchone()
+        cursor, backfill = self._cursors()
+        after = self._events.count_where("id > ?", [cursor])
         deferred = 0
         if backfill < cursor:
-            (deferred,) = self.conn.execute(
-                f"SELECT count(*) FROM events WHERE id > ? AND id <= ?{_KIND_FILTER['deferred']}",
-                (backfill, cursor),
-            ).fetchone()
+            deferred = self._events.count_where(
+                "id > ? AND id <= ?" + _KIND_FILTER["deferred"], [backfill, cursor]
+            )
         return after + deferred
 
-    def used_bytes(self) -> int:
-        """Bytes of the database's pages in use (deleted rows' pages are reused, not counted)."""
-        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
-        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
-        size = self.conn.execute("PRAGMA page_size").fetchone()[0]
-        return (pages - free) * size
+    def oldest_pending_observed_at(self) -> str | None:
+        """When the oldest event after the cursor was observed (None when there is none)."""
+        cursor, _ = self._cursors()
+        rows = self._events.rows_where(
+            "id > ?", [cursor], order_by="id", select="observed_at", limit=1
+        )
+        return next((r["observed_at"] for r in rows), None)
+
+    def quarantine_totals(self) -> tuple[int, int]:
+        """Quarantined batches and the events in them."""
+        batches, events = self.conn.execute(
+            "SELECT count(*), coalesce(sum(events), 0) FROM sync_quarantine"
+        ).fetchone()
+        return batches, events
+
+    def recent_quarantine(self, limit: int) -> list[dict[str, Any]]:
+        """The newest quarantined batches, newest first."""
+        return list(
+            self._quarantine.rows_where(
+                order_by="id DESC", select="first, last, events, status, reason, at", limit=limit
+            )
+        )
 
     # retention -------------------------------------------------------------------------------
 
@@ -331,10 +338,8 @@ class SyncState:
         (SQLite would reuse its rowid, and rowids are cloud ids). Deletes in chunks so the
         ingest writer never waits long for the write lock.
         """
-        cursor, backfill = self.conn.execute(
-            "SELECT cursor, backfill FROM sync_state WHERE id = 1"
-        ).fetchone()
-        (newest,) = self.conn.execute("SELECT max(id) FROM events").fetchone()
+        cursor, backfill = self._cursors()
+        newest = self.store.event_count()
         if not newest:
             return 0
         limit = min(cursor, newest - 1)

@@ -7,44 +7,32 @@ Keys scripts rely on: ``backlog``, ``last_success``, ``bytes_sent``, ``quarantin
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
+from agent.store import Store
 from agent.sync.state import SyncState, pid_alive
 
 RECENT_QUARANTINE = 5
 
 
-def sync_status(store: Any, *, now: float | None = None) -> dict[str, Any]:
-    """`store` is an :class:`agent.store.Store` (read-only is fine)."""
+def sync_status(store: Store, *, now: float | None = None) -> dict[str, Any]:
+    """`store` may be a read-only one."""
     now = time.time() if now is None else now
-    conn: sqlite3.Connection = store.conn
-    state = SyncState(conn)
-    try:
-        row = state.row()
-    except sqlite3.OperationalError:  # schema v1: sync never ran
-        (n,) = conn.execute("SELECT count(*) FROM events").fetchone()
-        return {"backlog": n, "last_success": None, "bytes_sent": 0, "quarantined": 0}
-    (oldest,) = conn.execute(
-        "SELECT observed_at FROM events WHERE id > ? ORDER BY id LIMIT 1", (row["cursor"],)
-    ).fetchone() or (None,)
-    q_batches, q_events = conn.execute(
-        "SELECT count(*), coalesce(sum(events), 0) FROM sync_quarantine"
-    ).fetchone()
+    state = SyncState(store)
+    row = state.row()
+    if not row:  # schema v1: sync never ran
+        return {"backlog": state.backlog(), "last_success": None, "bytes_sent": 0, "quarantined": 0}
+    q_batches, q_events = state.quarantine_totals()
     recent = [
         {
-            "key_range": f"{r[0]}-{r[1]}",
-            "events": r[2],
-            "status": r[3],
-            "reason": r[4],
-            "at": r[5],
+            "key_range": f"{r['first']}-{r['last']}",
+            "events": r["events"],
+            "status": r["status"],
+            "reason": r["reason"],
+            "at": r["at"],
         }
-        for r in conn.execute(
-            "SELECT first, last, events, status, reason, at FROM sync_quarantine "
-            "ORDER BY id DESC LIMIT ?",
-            (RECENT_QUARANTINE,),
-        )
+        for r in state.recent_quarantine(RECENT_QUARANTINE)
     ]
     running = (
         row["lease_pid"]
@@ -53,7 +41,7 @@ def sync_status(store: Any, *, now: float | None = None) -> dict[str, Any]:
     )
     return {
         "backlog": state.backlog(),
-        "oldest_pending_observed_at": oldest,
+        "oldest_pending_observed_at": state.oldest_pending_observed_at(),
         "cursor": row["cursor"],
         "mode": row["mode"],
         "last_attempt": row["last_attempt"],
@@ -73,7 +61,7 @@ def sync_status(store: Any, *, now: float | None = None) -> dict[str, Any]:
     }
 
 
-def link_bytes(store: Any) -> int:
+def link_bytes(store: Store) -> int:
     """Bytes the agent itself moved over the backhaul, both directions (operators bill both)."""
     s = sync_status(store)
     return int(s.get("bytes_sent") or 0) + int(s.get("bytes_received") or 0)

@@ -209,7 +209,7 @@ def _proc_value(pid: int, file: str, key: str) -> int:
 
 
 async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Path) -> dict:
-    import sqlite3
+    from agent.store import Store
 
     db = tmp / "footprint.db"
     cfg = tmp / "footprint.toml"
@@ -237,11 +237,13 @@ async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Pa
             want = min(lifecycles, chunk + FOOTPRINT_BURST)
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
-                    ended = c.execute(
-                        "SELECT count(*) FROM sessions WHERE state IN ('cleared','removed')"
-                    ).fetchone()[0]
-                    events = c.execute("SELECT count(*) FROM events").fetchone()[0]
+                store = Store(db, readonly=True)
+                try:
+                    counts = store.session_counts()
+                    ended = counts["cleared"] + counts["removed"]
+                    events = store.event_count()  # nothing is pruned here: every event ever
+                finally:
+                    store.close()
                 if ended >= want:
                     break
         await asyncio.sleep(1.0)

@@ -1,0 +1,140 @@
+"""What the agent, board, status, export and ingest read from the store.
+
+Rows come through sqlite-utils (``rows_where``: dicts, and nothing at all from a table an older
+schema lacks); aggregates and pragmas are one line of SQL each. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import sqlite_utils
+
+from agent.session import COLUMNS, ENDED, EXPORT_FIELDS, STATES, SessionView
+
+_ENDED_LIST = ", ".join(f"'{s}'" for s in sorted(ENDED))
+ENDED_SQL = f"state IN ({_ENDED_LIST})"
+ACTIVE_SQL = f"state NOT IN ({_ENDED_LIST})"
+_VIEW_COLUMNS = ", ".join(COLUMNS)
+
+
+def event_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``events`` row as the export, the sync wire and tests see it (``seq`` is the rowid)."""
+    return {
+        "seq": row["id"],
+        "uuid": row["uuid"],
+        "number": row["number"],
+        "kind": row["kind"],
+        "at": row["at"],
+        "observed_at": row["observed_at"],
+        "changes": json.loads(row["changes"]) if row["changes"] else {},
+        "source": row["source"],
+    }
+
+
+class Reads:
+    """The reading half of :class:`agent.store.Store` (writer and read-only connections alike)."""
+
+    conn: sqlite3.Connection
+    db: sqlite_utils.Database
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (not for this connection's own writes)."""
+        version: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Reads inside agree with each other (one snapshot of a WAL database)."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    # sessions ------------------------------------------------------------------------------
+
+    def _views(
+        self, where: str | None, args: list[Any] | None = None, order_by: str | None = None
+    ) -> Iterator[SessionView]:
+        rows = self.db.table("sessions").rows_where(
+            where, args, order_by=order_by, select=_VIEW_COLUMNS
+        )
+        return (SessionView.from_row(r) for r in rows)
+
+    def load_views(self, *, active_only: bool = True) -> dict[str, SessionView]:
+        """Ingest's starting point: the sessions it may still see change."""
+        return {v.uuid: v for v in self._views(ACTIVE_SQL if active_only else None)}
+
+    def ended_uuids(self) -> set[str]:
+        rows = self.db.table("sessions").rows_where(ENDED_SQL, select="uuid")
+        return {r["uuid"] for r in rows}
+
+    def active_views(self) -> list[SessionView]:
+        """Waiting and paged sessions, oldest first — the board's table."""
+        return list(self._views(ACTIVE_SQL, order_by="created, transmitter_id"))
+
+    def finished_views_since(self, since_utc_iso: str) -> list[SessionView]:
+        """Sessions that ended at or after a moment, newest first — the board's history view."""
+        where = f"{ENDED_SQL} AND cleared >= ?"
+        return list(self._views(where, [since_utc_iso], order_by="cleared DESC"))
+
+    def finished_views_between(self, start_iso: str, end_iso: str) -> list[SessionView]:
+        """Finished sessions created in [start, end), oldest first — history for quotes."""
+        where = f"{ENDED_SQL} AND created >= ? AND created < ?"
+        return list(self._views(where, [start_iso, end_iso], order_by="created"))
+
+    def session_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(STATES, 0)
+        for state, n in self.conn.execute("SELECT state, count(*) FROM sessions GROUP BY state"):
+            counts[state] = n
+        return counts
+
+    def iter_sessions(self) -> Iterator[dict[str, Any]]:
+        """Every session in export shape, in creation order."""
+        rows = self.db.table("sessions").rows_where(order_by="created, transmitter_id, uuid")
+        for r in rows:
+            yield {k: r[k] for k in EXPORT_FIELDS}
+
+    # events --------------------------------------------------------------------------------
+
+    def event_count(self) -> int:
+        """Events ever written (the newest rowid: pruned ones count too)."""
+        newest: int | None = self.conn.execute("SELECT max(id) FROM events").fetchone()[0]
+        return newest or 0
+
+    def iter_events(self, after: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        rows = self.db.table("events").rows_where("id > ?", [after], order_by="id", limit=limit)
+        return (event_dict(r) for r in rows)
+
+    # health, snapshots, backhaul -----------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return next(self.db.table("health").rows_where("id = 1"), {})
+
+    def latest_snapshot(self, kind: str) -> dict[str, Any] | None:
+        rows = self.db.table("snapshots").rows_where(
+            "kind = ?", [kind], order_by="id DESC", select="taken_at, doc", limit=1
+        )
+        row = next(rows, None)
+        return {"taken_at": row["taken_at"], **json.loads(row["doc"])} if row else None
+
+    def latest_backhaul_reading(self) -> dict[str, Any] | None:
+        rows = self.db.table("backhaul_readings").rows_where(
+            order_by="id DESC", select="doc", limit=1
+        )
+        row = next(rows, None)
+        return json.loads(row["doc"]) if row else None
+
+    # the file ------------------------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        """Bytes of the database's pages in use (deleted rows' pages are reused, not counted)."""
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)

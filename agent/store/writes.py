@@ -1,0 +1,127 @@
+"""The agent's writes: the group commit (hot path) and the occasional side writes.
+
+A group commit is one transaction and one fsync for everything that arrived meanwhile (events,
+the session views they changed, health, snapshots). Its statements are fixed SQL text, so
+sqlite3's statement cache keeps them prepared; sqlite-utils would read the schema on every call,
+which ingest latency (milliseconds) cannot afford. Rare writes (a backhaul reading) go through
+sqlite-utils.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from agent.clock import Clock, iso_utc
+from agent.session import COLUMNS, Event, SessionView
+
+
+@dataclass
+class WriteBatch:
+    """Everything one group commit writes: events, the views they changed, health, snapshots."""
+
+    events: list[tuple[Event, str, str]] = field(default_factory=list)  # (event, observed, source)
+    views: dict[str, SessionView] = field(default_factory=dict)
+    health: dict[str, Any] = field(default_factory=dict)
+    snapshots: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.views or self.health or self.snapshots)
+
+
+_INSERT_EVENT = (
+    "INSERT INTO events (uuid, number, kind, at, observed_at, changes, source) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(COLUMNS)}, updated_at) "
+    f"VALUES ({', '.join('?' * (len(COLUMNS) + 1))}) "
+    "ON CONFLICT(uuid) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS[1:], "updated_at"))
+)
+_INSERT_SNAPSHOT = "INSERT INTO snapshots (kind, taken_at, doc) VALUES (?, ?, ?)"
+
+
+def _write_health(cur: sqlite3.Cursor, values: dict[str, Any]) -> None:
+    """Upsert the one health row; only the given columns change."""
+    cols = list(values)
+    cur.execute(
+        f"INSERT INTO health (id, {', '.join(cols)}) VALUES (1, {', '.join('?' * len(cols))}) "
+        f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols)}",
+        [values[c] for c in cols],
+    )
+
+
+class Writes:
+    """The writer's half of :class:`agent.store.Store` (one connection, the agent's)."""
+
+    conn: sqlite3.Connection
+    db: sqlite_utils.Database
+    clock: Clock
+
+    def write_batch(self, batch: WriteBatch) -> list[int]:
+        """Write a batch in one transaction (one fsync); returns the new event ids.
+
+        SQLite errors propagate unchanged: ingest tells a refused *value* (``IntegrityError``,
+        ``OverflowError`` …: set aside) from a refused *write* (``OperationalError``: disk
+        full, locked — keep everything and retry).
+        """
+        now = iso_utc(self.clock.now())
+        ids: list[int] = []
+        with self.conn:  # BEGIN … COMMIT, ROLLBACK on error
+            cur = self.conn.cursor()
+            for ev, observed, source in batch.events:
+                cur.execute(
+                    _INSERT_EVENT,
+                    (
+                        ev.uuid,
+                        ev.number,
+                        ev.kind,
+                        ev.at,
+                        observed,
+                        json.dumps(ev.changes, ensure_ascii=False) if ev.changes else None,
+                        source,
+                    ),
+                )
+                rowid = cur.lastrowid
+                assert rowid is not None  # an INSERT into a rowid table always has one
+                ids.append(rowid)
+            if batch.views:
+                cur.executemany(
+                    _UPSERT_SESSION,
+                    [(*(getattr(v, c) for c in COLUMNS), now) for v in batch.views.values()],
+                )
+            if batch.health:
+                _write_health(cur, batch.health)
+            cur.executemany(
+                _INSERT_SNAPSHOT,
+                [
+                    (kind, taken_at, json.dumps(doc, sort_keys=True, ensure_ascii=False))
+                    for kind, taken_at, doc in batch.snapshots
+                ],
+            )
+        return ids
+
+    def set_health(self, **values: Any) -> None:
+        with self.conn:
+            _write_health(self.conn.cursor(), values)
+
+    def add_backhaul_reading(self, row: dict[str, Any]) -> None:
+        """Store an operator reading (``Reading.to_row()``) as a JSON document.
+
+        sqlite-utils reads the schema before its transaction and then opens it with the INSERT,
+        so this waits for the ingest writer's commit like any write; it never alters the table
+        (a schema read inside a transaction that then writes could be refused outright while
+        the ingest writer commits).
+        """
+        self.db.table("backhaul_readings").insert(
+            {
+                "taken_at": row.get("taken_at"),
+                "provider": row.get("provider"),
+                "doc": json.dumps(row, default=str, ensure_ascii=False),
+            }
+        )
