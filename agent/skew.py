@@ -48,7 +48,8 @@ def format_skew(seconds: float) -> str:
         return f"{sign}{s} s"
     if s < 3600:
         return f"{sign}{s // 60} m {s % 60} s"
-    return f"{sign}{s // 3600} h {s % 3600 // 60} m"
+    whole_minutes = round(s / 60)  # an hour off is "1 h 0 m", not "0 h 59 m" one second early
+    return f"{sign}{whole_minutes // 60} h {whole_minutes % 60} m"
 
 
 def _span(seconds: float) -> str:
