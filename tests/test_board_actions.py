@@ -7,6 +7,7 @@ the transmitter's own state afterwards (``sim.model``), not just the screen.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -70,7 +71,9 @@ async def running_rig(tmp_path: Path) -> AsyncIterator[Rig]:
             "request_timeout": 0.5,
             "max_backoff": 0.5,
         },
-        board={"refresh_interval": 0.05},
+        # The transmitter acts at once: these tests are about the actions themselves (the undo
+        # grace has tests of its own).
+        board={"refresh_interval": 0.05, "undo_seconds": 0},
     )
     agent = Agent(cfg)
     await agent.start()
@@ -376,3 +379,118 @@ async def test_the_transmitter_screen_pages_any_pager_and_changes_settings(rig):
         result = await last_result(app, 2)
         assert result.ok and result.kind == "settings"
         assert rig.sim.model.default_target_goal == 720
+
+
+# --- undo: the store holds the action, the agent carries it out --------------------------------
+
+
+@contextlib.asynccontextmanager
+async def graced_rig(tmp_path: Path, grace: float = 1.5) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path) as r:
+        r.cfg = with_overrides(r.cfg, board={"undo_seconds": grace})
+        yield r
+
+
+def other_board_sees(rig: Rig):
+    """What any other board (another tablet) reads from the store: the open staff requests."""
+    from tui.core.source import BoardSource
+
+    src = BoardSource(rig.db, config=rig.cfg)
+    try:
+        snap = src.poll(force=True)
+        return [] if snap is None else list(snap.requests)
+    finally:
+        src.close()
+
+
+async def test_undo_within_the_grace_sends_nothing_after_it_the_party_is_seated(tmp_path):
+    async with graced_rig(tmp_path) as rig:
+        app = board(rig)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await seed(rig, app, (41, "Ana", 2), (42, "Bo", 3))
+            await select(pilot, 42)
+            await pilot.press("s")
+            assert (await last_result(app, 1)).ok
+            # Held in the store: every board sees it pending, the row says so, nothing sent yet.
+            await wait_for(lambda: [r.kind for r in other_board_sees(rig)] == ["seat"])
+            await wait_for(lambda: "SEATING" in app.main_screen.cells_by_number(42)[6][0])
+            assert app.main_screen.query_one("#pending-bar").display
+            await pilot.press("u")
+            result = await last_result(app, 2)
+            assert result.ok and result.kind == "undo" and "stays" in (result.done or "")
+            await asyncio.sleep(2.5)  # well past the grace
+            assert 42 in rig.sim.model.active  # undone: the transmitter never heard of it
+            assert other_board_sees(rig) == []
+            # Seat again and let the grace pass: the agent seats it.
+            await pilot.press("s")
+            await wait_for(lambda: 42 not in rig.sim.model.active, timeout=10)
+            assert [s.clear_type for s in rig.sim.model.history if s.number == 42] == ["STOP"]
+            assert 41 in rig.sim.model.active
+
+
+async def test_a_board_that_closes_mid_grace_still_has_the_seat_carried_out(tmp_path):
+    async with graced_rig(tmp_path, grace=1.0) as rig:
+        app = board(rig)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await seed(rig, app, (51, "Cy", 2))
+            await select(pilot, 51)
+            await pilot.press("s")
+            assert (await last_result(app, 1)).ok
+            assert 51 in rig.sim.model.active
+        # The tab is gone (the app has exited); the request is in the store, the agent does it.
+        await wait_for(lambda: 51 not in rig.sim.model.active, timeout=10)
+        assert [s.clear_type for s in rig.sim.model.history if s.number == 51] == ["STOP"]
+
+
+async def test_lost_parties_are_re_added_or_dismissed_from_the_board(rig):
+    """The transmitter reboots and forgets: the board shows the lost in their own group (not as
+    waiting); re-add creates the same party again, linked to the old session; dismiss records it."""
+    from textual.widgets import Button
+
+    from tests.agent_helpers import exported
+    from tui.screens.party import PartyActions
+
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await seed(rig, app, (61, "Lina", 3), (62, "Max", 2))
+        await rig.sim.restart(forget=True)
+        screen = app.main_screen
+        await wait_for(
+            lambda: sorted(v.number for v in screen.lost.values()) == [61, 62], timeout=15
+        )
+        assert numbers_on_board(app) == []  # not counted as waiting
+        assert screen.query_one("#lost-table").display
+        lost = screen.query_one("#lost-table")
+
+        async def tap_lost(number: int) -> None:
+            row = [screen.lost[k].number for k in lost.row_keys].index(number)
+            box = lost.content_region
+            await pilot.click(offset=(box.x + 2, box.y + lost.header_height + row))
+            await wait_for(lambda: isinstance(app.screen, PartyActions))
+            await pilot.pause()
+
+        await tap_lost(61)
+        assert {b.id for b in app.screen.query(Button)} == {"readd", "dismiss", "cancel"}
+        await pilot.click("#readd")
+        await wait_for(lambda: 61 in rig.sim.model.active, timeout=10)
+        again = rig.sim.model.active[61]
+        assert (again.label, again.party_size) == ("Lina", 3)
+
+        await wait_for(lambda: [v.number for v in screen.lost.values()] == [62], timeout=10)
+        await tap_lost(62)
+        await pilot.click("#dismiss")
+        await wait_for(lambda: not screen.lost, timeout=10)  # both handled: the group is gone
+        await wait_for(lambda: 61 in numbers_on_board(app))
+
+    rows = {(r["number"], r["state"]): r for r in exported(rig.db)}
+    old, new = rows[(61, "lost")], rows[(61, "waiting")]
+    assert new["reopened_from"] == old["uuid"] and old["reopened_from"] is None
+    from agent.store import Store
+
+    store = Store(rig.db, readonly=True)
+    try:
+        assert store.lost_views() == []  # 62 dismissed, 61 re-added
+        dismissed = {v.number: v.dismissed_at for v in store.iter_views() if v.state == "lost"}
+        assert dismissed[62] is not None
+    finally:
+        store.close()

@@ -19,6 +19,7 @@ import asyncio
 import gc
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -36,11 +37,12 @@ from agent.config import Config
 from agent.controller.client import ControllerClient, ControllerError
 from agent.display import printable
 from agent.session import SessionView
-from tui.core.actions import VERBS, Outcome, PartyFields, Request, perform
+from agent.store.requests import open_queue
+from tui.core.actions import QUEUED, VERBS, Outcome, PartyFields, Request, perform, queue_it
 from tui.core.alerts import Alert, AlertWatch
 from tui.core.model import BoardModel
 from tui.core.parties import lowest_free_number
-from tui.core.source import BoardSource, Snapshot
+from tui.core.source import BoardSource, Snapshot, agent_state
 from tui.core.waits import Quote, suggest_quote
 from tui.messages import (
     ActionDone,
@@ -56,6 +58,7 @@ from tui.render.theme import ASCII, UNICODE, tone_style
 from tui.screens.base import BoardScreen, BoardView
 
 log = logging.getLogger(__name__)
+BOARD_ID = f"{socket.gethostname()}:{os.getpid()}"  # who asked, in the request queue
 
 
 def console_mode() -> bool:
@@ -127,6 +130,10 @@ class BoardApp(App[None]):
             config=None if kiosk else self.config,
         )
         self.model = BoardModel(self.clock)
+        self.undo_seconds = board.undo_seconds
+        # Staff requests go through the store (undo grace, lost parties) when this user may write
+        # it; the kiosk never writes.
+        self.queue = None if kiosk else open_queue(self.db_path)
         self.alerts = AlertWatch(board.paged_nudge_minutes * 60)
         self.sound = board.sound
         self.action_results: list[Outcome] = []
@@ -186,6 +193,8 @@ class BoardApp(App[None]):
         self._stop.set()
         self._consumed.set()
         self.source.close()
+        if self.queue is not None:
+            self.queue.conn.close()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
@@ -381,14 +390,64 @@ class BoardApp(App[None]):
         self.run_worker(self._act(request), group="coap", exit_on_error=False)
 
     async def _act(self, request: Request) -> None:
-        outcome = await perform(
-            self.client,
-            request,
-            zone=self.zone,
-            now_iso=iso_utc(self.clock.now()) or "",
-            shown=self.model.shown(),
-        )
+        if request.kind == "undo":
+            outcome = await asyncio.to_thread(self._undo)
+        elif request.kind in QUEUED and self._queued(request):
+            outcome = await asyncio.to_thread(self._submit, request)
+        else:
+            outcome = await perform(
+                self.client,
+                request,
+                zone=self.zone,
+                now_iso=iso_utc(self.clock.now()) or "",
+                shown=self.model.shown(),
+            )
         self.post_message(ActionDone(outcome))
+
+    def _queued(self, request: Request) -> bool:
+        """Through the store's request queue when the agent is there to carry it out: seat and
+        remove with their undo grace; re-add, dismiss and close-out always (only the agent can
+        record what they mean)."""
+        if request.kind in ("seat", "remove"):
+            snap = self.snapshot
+            alive = (
+                snap is not None
+                and snap.ready
+                and not agent_state(snap.health, self.clock.now(), self.stale_after).stale
+            )
+            return self.queue is not None and self.undo_seconds > 0 and alive
+        return True
+
+    def _submit(self, request: Request) -> Outcome:
+        kind, number = request.kind, request.number
+        if self.queue is None:
+            return Outcome(
+                kind,
+                number,
+                False,
+                "this board cannot write the agent's store (run it as the agent's user, or "
+                "from `pager-edge web`); nothing was done",
+            )
+        queue_it(self.queue, request, now=self.clock.now(), grace=self.undo_seconds, board=BOARD_ID)
+        if kind in ("seat", "remove"):
+            verb = "Seating" if kind == "seat" else "Removing"
+            message = f"{verb} pager {number} in {self.undo_seconds:g} s — Undo: u"
+            return Outcome(kind, number, True, message=message)
+        return Outcome(kind, number, True)
+
+    def _undo(self) -> Outcome:
+        """Cancel the newest staff request still in its grace (from any board)."""
+        snap = self.snapshot
+        pending = [r for r in (snap.requests if snap else ()) if r.state == "pending"]
+        if self.queue is None or not pending:
+            return Outcome("undo", 0, False, "nothing to undo", "Undo")
+        newest = pending[-1]
+        if not self.queue.cancel(newest.id, now=self.clock.now()):
+            return Outcome("undo", 0, False, "too late: it was already sent", "Undo")
+        word = {"seat": "stays", "remove": "stays"}.get(newest.kind, "not done")
+        return Outcome(
+            "undo", newest.number or 0, True, message=f"Undone: pager {newest.number} {word}"
+        )
 
     @on(ActionDone)
     def _action_done(self, message: ActionDone) -> None:

@@ -110,12 +110,13 @@ class Reads:
         )
 
     def lost_views(self) -> list[SessionView]:
-        """Lost parties staff have not dismissed yet, oldest first — the board's own group."""
-        return list(
-            self._views(
-                "state = 'lost' AND dismissed_at IS NULL", order_by="created, transmitter_id"
-            )
+        """Lost parties staff have not handled yet (dismissed, or re-added: a session names it in
+        ``reopened_from``), oldest first — the board's own group."""
+        where = (
+            "state = 'lost' AND dismissed_at IS NULL AND uuid NOT IN "
+            "(SELECT reopened_from FROM sessions WHERE reopened_from IS NOT NULL)"
         )
+        return list(self._views(where, order_by="created, transmitter_id"))
 
     # events --------------------------------------------------------------------------------
 

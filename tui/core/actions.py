@@ -11,18 +11,40 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 from agent.controller.client import ControllerClient, ControllerError, ControllerUnreachable, Reply
 from agent.session import SessionView, edit, page
+from agent.store.requests import RequestKind, RequestQueue
 from tui.core.overlay import reply_view
 
 log = logging.getLogger(__name__)
 
 ActionKind = Literal[
-    "add", "page", "repage", "seat", "remove", "edit", "page_number", "settings", "set_clock"
+    "add",
+    "page",
+    "repage",
+    "seat",
+    "remove",
+    "edit",
+    "page_number",
+    "settings",
+    "set_clock",
+    "readd",
+    "dismiss",
+    "close_out",
+    "undo",
 ]
+# Carried out by the agent from the store's request queue (see agent.store.requests): seat and
+# remove after the undo grace; the others need the agent to record what they mean.
+QUEUED: dict[str, RequestKind] = {
+    "seat": "seat",
+    "remove": "remove",
+    "readd": "readd",
+    "dismiss": "dismiss",
+    "close_out": "close_out",
+}
 # kind → (verb, what was done) for messages; {number} is the pager
 VERBS: dict[str, tuple[str, str]] = {
     "add": ("Add", "Added pager {number}"),
@@ -34,13 +56,47 @@ VERBS: dict[str, tuple[str, str]] = {
     "page_number": ("Page", "Paged pager {number}"),
     "settings": ("Settings", "The transmitter's settings changed"),
     "set_clock": ("Set clock", "The transmitter's clock is set"),
+    "readd": ("Re-add", "Re-adding pager {number}"),
+    "dismiss": ("Dismiss", "Dismissed lost pager {number}"),
+    "close_out": ("Close out", "Closing out the night"),
+    "undo": ("Undo", "Undone"),
 }
+# what a pending request reads as on its party's row
+PENDING_WORDS = {"seat": "seating", "remove": "removing", "close_out": "closing out"}
 
 
 def offered(party: SessionView) -> list[tuple[str, str]]:
     """What staff can do to a party, in the order the touch panel shows it: (action, title)."""
+    if party.state == "lost":
+        return [("readd", "Re-add to the transmitter"), ("dismiss", "Dismiss")]
+    if party.ended:
+        return [("readd", "Reopen (re-add)")]
     first = ("repage", "Re-page") if party.paged else ("page", "Page")
     return [first, ("seat", "Seat"), ("remove", "Remove…"), ("edit", "Edit")]
+
+
+def queue_it(
+    queue: RequestQueue, request: Request, *, now: datetime, grace: float, board: str
+) -> int:
+    """Put a staff action in the store's request queue (seat/remove wait out `grace`)."""
+    party = request.party
+    payload: dict[str, Any] = dict(request.values)
+    if request.kind == "readd" and party is not None:
+        payload.update(
+            number=party.number,
+            label=party.label,
+            party_size=party.party_size,
+            goal_seconds=party.goal_seconds,
+        )
+    return queue.submit(
+        QUEUED[request.kind],
+        now=now,
+        grace=grace if request.kind in ("seat", "remove") else 0.0,
+        uuid=party.uuid if party is not None else None,
+        number=request.number if request.kind != "close_out" else None,
+        payload=payload,
+        board=board,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso
 from agent.config import Config
 from agent.session import SessionView
 from agent.store import Store, StoreError
+from agent.store.requests import RequestQueue, StaffRequest
 from tui.core.waits import (
     QUOTE_WEEKS,
     QUOTE_WINDOW_MINUTES,
@@ -44,6 +45,8 @@ class Snapshot:
     ready: bool
     problem: str | None = None
     sessions: tuple[SessionView, ...] = ()
+    lost: tuple[SessionView, ...] = ()  # the transmitter forgot them; staff re-add or dismiss
+    requests: tuple[StaffRequest, ...] = ()  # staff actions waiting (undo grace) or running
     statistics: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
     health: dict[str, Any] = field(default_factory=dict)
@@ -171,6 +174,8 @@ class BoardSource:
         t0 = time.perf_counter()
         with store.read_transaction():  # sessions, health and snapshots agree
             sessions = store.active_views()
+            lost = [] if self.kiosk else store.lost_views()
+            requests = [] if self.kiosk else RequestQueue(store.conn).open()
             statistics = store.latest_snapshot("statistics")
             settings = store.latest_snapshot("settings")
             health = store.health()
@@ -182,6 +187,8 @@ class BoardSource:
         return Snapshot(
             ready=True,
             sessions=tuple(sessions),
+            lost=tuple(lost),
+            requests=tuple(requests),
             statistics=statistics,
             settings=settings,
             health=health,

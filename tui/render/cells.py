@@ -82,8 +82,11 @@ def minute_of(moment_: datetime) -> datetime:
     return moment_.replace(second=0, microsecond=0)
 
 
-def party_cells(p: SessionView, now: datetime, m: Markers = UNICODE) -> tuple[Cell, ...]:
-    """The table row for one party, in :data:`COLUMNS` order."""
+def party_cells(
+    p: SessionView, now: datetime, m: Markers = UNICODE, *, pending: str | None = None
+) -> tuple[Cell, ...]:
+    """The table row for one party, in :data:`COLUMNS` order; `pending` is a staff action waiting
+    out its undo grace (``seating``), shown instead of the state."""
     s = slack(p, now)
     late = s is not None and s < 0
     if s is None:
@@ -104,6 +107,8 @@ def party_cells(p: SessionView, now: datetime, m: Markers = UNICODE) -> tuple[Ce
         state: Cell = (text.rstrip(), "paged")
     else:
         state = (f"{m.waiting} waiting", "late" if late else "")
+    if pending:
+        state = (f"{m.pending} {pending.upper()}", "soon")
     return (
         (str(p.number), "late" if late else "number"),
         (printable(p.label), ""),
@@ -138,4 +143,27 @@ def history_cells(
         (m.dash if wait is None else minutes(wait), ""),
         verdict,
         ("" if ended is None else clock_text(ended, zone, twelve_hour=twelve_hour), "muted"),
+    )
+
+
+LOST_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("num", "#", 4),
+    ("label", "Label", 14),
+    ("size", "Size", 4),
+    ("arrived", "Arrived", 8),
+    ("state", "State", 30),
+)
+
+
+def lost_cells(
+    p: SessionView, zone: tzinfo | None, m: Markers = UNICODE, *, twelve_hour: bool = False
+) -> tuple[Cell, ...]:
+    """A party the transmitter forgot: when it arrived, and what staff can do."""
+    created = moment(p.created)
+    return (
+        (str(p.number), "number"),
+        (printable(p.label), ""),
+        ("" if p.party_size is None else str(p.party_size), ""),
+        ("" if created is None else clock_text(created, zone, twelve_hour=twelve_hour), "muted"),
+        (f"{m.removed} LOST {m.sep} tap: re-add or dismiss", "removed"),
     )

@@ -26,6 +26,7 @@ class Markers:
     sep: str
     times: str
     dash: str
+    pending: str
 
 
 UNICODE = Markers(
@@ -40,6 +41,7 @@ UNICODE = Markers(
     sep="·",
     times="×",
     dash="—",
+    pending="⧗",
 )
 ASCII = Markers(
     paged="*",
@@ -53,6 +55,7 @@ ASCII = Markers(
     sep="|",
     times="x",
     dash="-",
+    pending="~",
 )
 
 # tone -> (truecolour style: Okabe–Ito, 16-colour console style).

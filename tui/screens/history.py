@@ -7,14 +7,16 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
 
 from agent.clock import local
 from agent.session import SessionView
+from tui.core.actions import Request
 from tui.core.waits import summarize_history
-from tui.messages import HistoryLoaded
+from tui.messages import ActionRequested, HistoryLoaded
 from tui.render.cells import HISTORY_COLUMNS, history_cells, minutes
 from tui.screens.base import BoardScreen
+from tui.screens.party import PartyActions
 from tui.widgets.table import LABEL_WIDE, DiffTable
 
 HISTORY_WIDTHS = {"num": 4, "label": 14, "size": 4, "outcome": 9, "quoted": 6, "actual": 6}
@@ -43,6 +45,21 @@ class HistoryScreen(BoardScreen):
     def on_mount(self) -> None:
         self.query_one(DiffTable).focus()
         self.board.load_history()
+
+    @on(DiffTable.Tapped)
+    @on(DataTable.RowSelected)
+    def _reopen_panel(self) -> None:
+        """A party seated (or removed) by mistake: tap it to re-add it, linked to this session."""
+        key = self.query_one(DiffTable).selected_key
+        party = next((r for r in self.rows if r.uuid == key), None)
+        if party is None or isinstance(self.app.screen, PartyActions):
+            return
+
+        def chosen(action: str | None) -> None:
+            if action == "readd" and party is not None:
+                self.post_message(ActionRequested(Request("readd", party)))
+
+        self.app.push_screen(PartyActions(party, self.board.clock.now()), chosen)
 
     @on(HistoryLoaded)
     def _loaded(self, message: HistoryLoaded) -> None:

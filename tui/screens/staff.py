@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar
 
@@ -10,15 +11,16 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Button, DataTable, Footer, Input, Static
 
-from agent.clock import local
+from agent.clock import local, parse_iso
 from agent.display import printable
 from agent.session import SessionView
-from tui.core.actions import Request
+from tui.core.actions import PENDING_WORDS, Request
 from tui.core.parties import SIZE_BUCKETS, is_late, matches
+from tui.core.source import Snapshot
 from tui.messages import ActionRequested, AddPartyRequested, EditPartyRequested, HistoryRequested
-from tui.render.cells import clock_text, minute_of, party_cells
+from tui.render.cells import LOST_COLUMNS, clock_text, lost_cells, minute_of, party_cells
 from tui.render.header import (
     backhaul_segments,
     banner,
@@ -31,7 +33,7 @@ from tui.render.theme import Cell
 from tui.screens.base import BoardView
 from tui.screens.party import PartyActions
 from tui.widgets.header import BannerLine, Line, set_text
-from tui.widgets.table import PartyTable
+from tui.widgets.table import DiffTable, PartyTable
 
 # (action, title, help) — the command palette's second route to every key.
 STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -61,6 +63,7 @@ class StaffScreen(BoardView):
         Binding("slash", "search", "Find", key_display="/", id="search"),
         Binding("h", "history", "History", id="history"),
         Binding("t", "transmitter", "Transmitter", id="transmitter"),
+        Binding("u", "undo", "Undo", id="undo"),
         Binding("escape", "clear_filters", "Clear filter", show=False, id="clear-filter"),
     ]
 
@@ -72,10 +75,12 @@ class StaffScreen(BoardView):
         self.parties: dict[str, SessionView] = {}
         self._binding_state: tuple[str | None, bool] | None = None
         self._table_key: tuple[object, ...] | None = None
-        self._row_cache: dict[str, tuple[SessionView, tuple[Cell, ...]]] = {}
+        self._row_cache: dict[str, tuple[SessionView, str | None, tuple[Cell, ...]]] = {}
         self._cache_minute: datetime | None = None
         self._shown: list[tuple[str, tuple[Cell, ...]]] = []
         self._panel_open = False
+        self._pending: dict[str, str] = {}
+        self.lost: dict[str, SessionView] = {}
 
     def compose(self) -> ComposeResult:
         ansi = self.board.ansi
@@ -93,10 +98,17 @@ class StaffScreen(BoardView):
             yield Input(placeholder="label or pager number", id="search-input")
         yield PartyTable(ansi=ansi, wide=self.wide, id="parties")
         yield Static("", id="empty")
+        with Horizontal(id="pending-bar"):
+            yield Static("", id="pending-text")
+            yield Button("Undo (u)", id="undo", variant="warning", compact=True)
+        yield Static("", id="lost-title")
+        yield DiffTable(LOST_COLUMNS, ansi=ansi, id="lost-table")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#filterbar").display = False
+        for hidden in ("#pending-bar", "#lost-title", "#lost-table"):
+            self.query_one(hidden).display = False
         self.query_one(PartyTable).focus()
         self.refresh_view()
 
@@ -112,11 +124,19 @@ class StaffScreen(BoardView):
         set_text(self.query_one("#clock", Static), f"{local(now, app.zone):%a} {clock}")
         table_now = minute_of(now)
         key = (id(snap), app.model.overlay.version, self.bucket, self.search, table_now)
+        pending = {
+            r.uuid: PENDING_WORDS[r.kind]
+            for r in (snap.requests if snap is not None else ())
+            if r.uuid is not None and r.kind in PENDING_WORDS
+        }
+        self._pending = pending
         if key != self._table_key:
             # Only when something the table shows can have changed: new data, a reply, a filter,
             # or the minute turned.
             self._table_key = key
             self._rebuild(app.board_rows(), table_now)
+            self._show_lost(snap.lost if snap is not None else ())
+        self._show_pending(snap, now)
         shown = self._shown
         empty = self.query_one("#empty", Static)
         empty.display = not shown
@@ -157,18 +177,19 @@ class StaffScreen(BoardView):
             self._row_cache.clear()
             self._cache_minute = table_now
         cache = self._row_cache
-        fresh: dict[str, tuple[SessionView, tuple[Cell, ...]]] = {}
+        fresh: dict[str, tuple[SessionView, str | None, tuple[Cell, ...]]] = {}
         parties: dict[str, SessionView] = {}
         shown = []
         for party in rows:
             uuid = party.uuid
             hit = cache.get(uuid)
-            if hit is None or hit[0] != party:
-                hit = (party, party_cells(party, table_now, m))
+            waiting_out = self._pending.get(uuid)
+            if hit is None or hit[0] != party or hit[1] != waiting_out:
+                hit = (party, waiting_out, party_cells(party, table_now, m, pending=waiting_out))
             fresh[uuid] = hit
             parties[uuid] = party
             if matches(party, bucket=self.bucket, search=self.search):
-                shown.append((uuid, hit[1]))
+                shown.append((uuid, hit[2]))
         self._row_cache = fresh
         self.parties = parties
         self._shown = shown
@@ -187,11 +208,17 @@ class StaffScreen(BoardView):
 
     # the touch panel --------------------------------------------------------------------
 
-    @on(PartyTable.Tapped)
+    @on(DiffTable.Tapped)
     @on(DataTable.RowSelected)
-    def _open_panel(self) -> None:
+    def _open_panel(self, event: DiffTable.Tapped | DataTable.RowSelected) -> None:
         """A tap on a party (or Enter on its row) offers its actions as large buttons."""
-        party = self.selected
+        lost_table = self.query_one("#lost-table", DiffTable)
+        table = event.table if isinstance(event, DiffTable.Tapped) else event.data_table
+        if table is lost_table:
+            key = lost_table.selected_key
+            party = self.lost.get(key) if key else None
+        else:
+            party = self.selected
         if party is None or self._panel_open:
             return  # a tap on the highlighted row also selects it: one panel, not two
         self._panel_open = True
@@ -202,6 +229,45 @@ class StaffScreen(BoardView):
                 getattr(self, f"action_{action}")()  # exactly what the key does
 
         self.app.push_screen(PartyActions(party, self.board.clock.now()), chosen)
+
+    def _show_pending(self, snap: Snapshot | None, now: datetime) -> None:
+        """Staff actions waiting out their undo grace, from every board, with a countdown."""
+        waiting = [r for r in (snap.requests if snap else ()) if r.state == "pending"]
+        bar = self.query_one("#pending-bar")
+        if bar.display != bool(waiting):
+            bar.display = bool(waiting)
+        if not waiting:
+            return
+        parts = []
+        for r in waiting:
+            due = parse_iso(r.due_at)
+            left = max(0, round((due - now).total_seconds())) if due else 0
+            what = PENDING_WORDS.get(r.kind, r.kind)
+            parts.append(f"{what} {'pager ' + str(r.number) if r.number is not None else ''}"
+                         f" in {left} s".replace("  ", " "))  # fmt: skip
+        set_text(
+            self.query_one("#pending-text", Static),
+            f"{self.board.markers.pending} " + " · ".join(parts),
+        )
+
+    def _show_lost(self, lost: Sequence[SessionView]) -> None:
+        """Parties the transmitter forgot, in their own group: not waiting, not gone either."""
+        self.lost = {v.uuid: v for v in lost}
+        board = self.board
+        for widget in ("#lost-title", "#lost-table"):
+            self.query_one(widget).display = bool(lost)
+        if lost:
+            m = board.markers
+            set_text(
+                self.query_one("#lost-title", Static),
+                f"{m.removed} {len(lost)} lost {m.sep} the transmitter no longer knows "
+                f"{'it' if len(lost) == 1 else 'them'} (restarted?)",
+            )
+        rows = [
+            (v.uuid, lost_cells(v, board.zone, board.markers, twelve_hour=board.twelve_hour))
+            for v in lost
+        ]
+        self.query_one("#lost-table", DiffTable).apply(rows)
 
     def flash(self, uuid: str) -> None:
         self.query_one(PartyTable).flash(uuid)
@@ -304,6 +370,28 @@ class StaffScreen(BoardView):
         from tui.screens.transmitter import TransmitterScreen
 
         self.app.push_screen(TransmitterScreen())
+
+    def action_readd(self) -> None:
+        """Re-add a lost party to the transmitter: same pager, label, size and goal, linked."""
+        party = self._lost_selected()
+        if party is not None:
+            self._act(Request("readd", party))
+
+    def action_dismiss(self) -> None:
+        party = self._lost_selected()
+        if party is not None:
+            self._act(Request("dismiss", party))
+
+    def _lost_selected(self) -> SessionView | None:
+        key = self.query_one("#lost-table", DiffTable).selected_key
+        return self.lost.get(key) if key else None
+
+    def action_undo(self) -> None:
+        self._act(Request("undo"))
+
+    @on(Button.Pressed, "#undo")
+    def _undo_button(self) -> None:
+        self.action_undo()
 
     def action_history(self) -> None:
         self.post_message(HistoryRequested())

@@ -31,6 +31,19 @@ class DiffTable(DataTable):
     was on (by key). Everything happens inside ``app.batch_update()``: one repaint per apply.
     """
 
+    class Tapped(Message):
+        """A tap (or click) on a row: touch needs no keyboard."""
+
+        def __init__(self, table: DiffTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.style.meta.get("row") if event.style else None
+        if isinstance(row, int) and row >= 0 and (key := self.selected_key) is not None:
+            self.post_message(self.Tapped(self, key))
+
     def __init__(
         self, columns: Sequence[tuple[str, str, int | None]], *, ansi: bool = False, **kwargs
     ):
@@ -276,7 +289,7 @@ class DiffTable(DataTable):
 
 class PartyTable(DiffTable):
     """The staff board's table: :data:`tui.render.cells.COLUMNS`; the label column widens on wide
-    screens. A tap (or click) on a party posts :class:`Tapped`, so touch needs no keyboard."""
+    screens."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "first_row", "First", show=False),
@@ -290,16 +303,6 @@ class PartyTable(DiffTable):
     def action_last_row(self) -> None:
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
-
-    class Tapped(Message):
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
-
-    def on_click(self, event: events.Click) -> None:
-        row = event.style.meta.get("row") if event.style else None
-        if isinstance(row, int) and row >= 0 and (key := self.selected_key) is not None:
-            self.post_message(self.Tapped(key))
 
     def __init__(self, *, ansi: bool = False, wide: bool = False, **kwargs):
         columns = [
