@@ -31,6 +31,7 @@ from agent.controller.client import ControllerClient, ControllerError
 from agent.controller.protocol import (
     Document,
     ProtocolError,
+    SessionRecord,
     parse_document,
     sequence_delta,
 )
@@ -313,7 +314,7 @@ class Ingestor:
             except ValueError as exc:  # e.g. a time that cannot be converted
                 self._malformed(f"session {record.uuid}: {exc}", b"")
 
-    def _fold(self, record, doc: Document, observed_at: str, source: str) -> None:
+    def _fold(self, record: SessionRecord, doc: Document, observed_at: str, source: str) -> None:
         known = self.views.get(record.uuid)
         result = fold(
             known,

@@ -120,7 +120,7 @@ class BatchEncoder:
             at_cell = _dumps(at_s)
             obs_cell = _dumps(obs_s)
         else:
-            if self.t0 is None:
+            if self._prev_at is None:  # set together with t0, by the first parsable time
                 self.t0 = self._prev_at = at_n
             at_cell = str(at_n - self._prev_at)
             self._prev_at = at_n
