@@ -98,7 +98,9 @@ class BoardApp(App[None]):
     ):
         if kiosk:
             # Instance attribute read by App.__init__: no command palette, no ctrl+p binding.
-            self.ENABLE_COMMAND_PALETTE = False
+            # Textual declares it a ClassVar, but one app class serves both the staff board
+            # and the kiosk, so the kiosk shadows it per instance before App.__init__ runs.
+            self.ENABLE_COMMAND_PALETTE = False  # type: ignore[misc]
         super().__init__()
         self.config = config or Config()
         self.db_path = Path(db_path)
