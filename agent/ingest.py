@@ -108,7 +108,7 @@ class Ingestor:
         self.pending = WriteBatch()
         self.health: dict[str, Any] = {}
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
-        self._inflight: asyncio.Future | None = None
+        self._inflight: asyncio.Future[int] | None = None
         self._resync_wanted: str | None = None
         self._history_due_at: float | None = None  # monotonic time of the next history fetch
         self._history_retry = history_delay
@@ -502,7 +502,7 @@ class Ingestor:
                 log.error("could not store %r (%s); set aside", single, exc)
         return set_aside
 
-    def _written(self, fut: asyncio.Future, batch: WriteBatch, waits: list[float]) -> None:
+    def _written(self, fut: asyncio.Future[int], batch: WriteBatch, waits: list[float]) -> None:
         self._inflight = None
         exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if exc is not None:  # disk full, I/O error, locked: keep everything, retry

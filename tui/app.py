@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -160,7 +160,7 @@ class BoardApp(App[None]):
 
     # screens -----------------------------------------------------------------------------
 
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[None]:
         if self.kiosk:
             from tui.screens.kiosk import KioskScreen
 
@@ -414,7 +414,7 @@ class BoardApp(App[None]):
 
     # command palette ---------------------------------------------------------------------
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         if self.kiosk:
             return
         yield from super().get_system_commands(screen)

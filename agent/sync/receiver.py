@@ -31,17 +31,17 @@ class _Counting:
         self._add = add
 
     def readline(self, size: int = -1) -> bytes:
-        data = self._f.readline(size)
+        data: bytes = self._f.readline(size)
         self._add(len(data))
         return data
 
     def read(self, size: int = -1) -> bytes:
-        data = self._f.read(size)
+        data: bytes = self._f.read(size)
         self._add(len(data))
         return data
 
     def write(self, data: bytes) -> int:
-        n = self._f.write(data)
+        n: int = self._f.write(data)
         self._add(len(data))
         return n
 

@@ -144,7 +144,8 @@ class BatchEncoder:
 
     def document(self) -> dict[str, Any]:
         """The body as a Python object (for tests and the docs; `json_bytes` is what is sent)."""
-        return json.loads(self.json_bytes())
+        doc: dict[str, Any] = json.loads(self.json_bytes())
+        return doc
 
     def json_bytes(self) -> bytes:
         if not self.rows:

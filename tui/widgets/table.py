@@ -29,7 +29,7 @@ def cell_text(cell: Cell, *, ansi: bool) -> Text:
     return Text(text, style=tone_style(tone, ansi=ansi), no_wrap=True, overflow="ellipsis")
 
 
-class DiffTable(DataTable):
+class DiffTable(DataTable[Text]):
     """A DataTable that takes whole rows of ``(text, tone)`` cells and applies only the difference.
 
     Rows leave with ``remove_row``, changed cells get ``update_cell``, new rows ``add_row(key=...)``;
