@@ -22,6 +22,7 @@ from agent.controller.client import ControllerClient, client_for, create_context
 from agent.controller.link import Link
 from agent.ingest import Ingestor
 from agent.sdnotify import Notifier, watchdog_loop
+from agent.staff import StaffRequests
 from agent.store import Store
 from agent.supervise import supervise
 
@@ -47,6 +48,7 @@ class Agent:
         self.crashes: dict[str, int] = {}
         self.extra_tasks: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self.aux_store: Store | None = None
+        self.staff_store: Store | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -75,6 +77,10 @@ class Agent:
         self._spawn("ingest", self.ingest.run)
         self._spawn("link", self.link.run)
         self._spawn("heartbeat", self._heartbeat)
+        # Staff requests (undo grace, close-out, lost parties) on a connection of their own.
+        self.staff_store = Store(cfg.store.path, synchronous=cfg.store.synchronous)
+        staff = StaffRequests(cfg, self.staff_store, self.client, self.ingest.control, self.clock)
+        self._spawn("staff requests", staff.run)
         for name, factory in self.extra_tasks:
             self._spawn(name, factory)
         log.info("agent started: transmitter %s:%d, store %s", c.host, c.port, Path(cfg.store.path))
@@ -162,6 +168,8 @@ class Agent:
             self.store.close()
         if self.aux_store is not None:
             self.aux_store.close()
+        if self.staff_store is not None:
+            self.staff_store.close()
         if self._own_context and self.context is not None:
             await self.context.shutdown()
         log.info("agent stopped cleanly")

@@ -1,6 +1,9 @@
 """The records `pager-edge export` writes: sessions or lifecycle events as JSONL or CSV.
 
-The record shapes are a contract other scripts rely on; keep them stable. JSONL carries exactly
+The record shapes are a contract other scripts rely on; keep them stable (new fields come after the
+old ones: `first_notified`, `wait_seconds`, `reopened_from`). Times are UTC ``…Z``, or with
+``--local`` the site's local time with its offset (``2026-11-01T01:05:00-06:00``: unambiguous across
+the autumn's repeated hour). ``--since``/``--until`` are local dates, inclusive. JSONL carries exactly
 what the transmitter said. CSV is for spreadsheets, which run a cell starting with ``=``, ``+``,
 ``-``, ``@``, tab or carriage return as a formula — and labels come from anyone on the LAN — so
 such cells get a leading ``'`` (OWASP's advice) unless ``--raw`` asks for the text unchanged.
@@ -11,10 +14,13 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
 from typing import IO, Any
 
+from agent.clock import iso_utc, local, parse_iso, to_utc
 from agent.display import spreadsheet_safe
-from agent.session import EVENT_EXPORT_FIELDS, EXPORT_FIELDS
+from agent.session import EVENT_EXPORT_FIELDS, EXPORT_FIELDS, SessionView, wait_seconds
 from agent.store import Store
 
 # The record shapes, from the one session schema (aliases for this command's readers).
@@ -22,14 +28,56 @@ SESSION_FIELDS = EXPORT_FIELDS
 EVENT_FIELDS = EVENT_EXPORT_FIELDS
 
 
-def session_records(store: Store) -> Iterable[dict[str, Any]]:
-    for row in store.iter_sessions():
-        yield {k: row[k] for k in SESSION_FIELDS}
+_TIME_FIELDS = frozenset({"created", "notified", "cleared", "first_notified", "at", "observed_at"})
 
 
-def event_records(store: Store) -> Iterable[dict[str, Any]]:
-    for row in store.iter_events():
-        yield {k: row[k] for k in EVENT_FIELDS}
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which records, and how their times read: UTC ``…Z`` (default) or local with the offset."""
+
+    since: date | None = None  # local dates, inclusive, of `created` (events: of `at`)
+    until: date | None = None
+    zone: tzinfo | None = None  # the site's zone, for the dates and for local times
+    local_times: bool = False
+
+    def bounds(self) -> tuple[str | None, str | None]:
+        """[from, before) as store timestamps: local midnights of `since` and the day after
+        `until` (a day with a daylight-saving change is 23 or 25 hours long, as it was)."""
+
+        def midnight(day: date) -> str | None:
+            wall = datetime(day.year, day.month, day.day)
+            return iso_utc(to_utc(wall, self.zone))
+
+        first = midnight(self.since) if self.since else None
+        before = midnight(self.until + timedelta(days=1)) if self.until else None
+        return first, before
+
+    def time(self, value: str | None) -> str | None:
+        if not self.local_times:
+            return value
+        moment = parse_iso(value)
+        return None if moment is None else local(moment, self.zone).isoformat()
+
+
+def session_record(view: SessionView, selection: Selection = Selection()) -> dict[str, Any]:
+    """One session in export shape (:data:`SESSION_FIELDS`, in that order)."""
+    values = {k: getattr(view, k) for k in SESSION_FIELDS if k != "wait_seconds"}
+    values["wait_seconds"] = wait_seconds(view)
+    return {
+        k: selection.time(values[k]) if k in _TIME_FIELDS else values[k] for k in SESSION_FIELDS
+    }
+
+
+def session_records(store: Store, selection: Selection = Selection()) -> Iterable[dict[str, Any]]:
+    first, before = selection.bounds()
+    for view in store.iter_views(created_from=first, created_before=before):
+        yield session_record(view, selection)
+
+
+def event_records(store: Store, selection: Selection = Selection()) -> Iterable[dict[str, Any]]:
+    first, before = selection.bounds()
+    for row in store.iter_events(at_from=first, at_before=before):
+        yield {k: selection.time(row[k]) if k in _TIME_FIELDS else row[k] for k in EVENT_FIELDS}
 
 
 def write_records(

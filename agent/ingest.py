@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import os
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from agent import __version__
+from agent.absence import AbsenceWatch
 from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso
 from agent.controller.client import ControllerClient, ControllerError
 from agent.controller.protocol import (
@@ -36,8 +37,8 @@ from agent.controller.protocol import (
     sequence_delta,
 )
 from agent.lifecycle import fold
-from agent.session import SessionView
-from agent.skew import measured_skew, stamp_instant
+from agent.session import ENDED, SessionView, lose
+from agent.skew import host_clock_synchronised, measured_skew, stamp_instant
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,12 @@ class Ingestor:
         self.skew: timedelta | None = None
         self._bound_key: tuple[datetime | None, str, timedelta | None] | None = None
         self._bound = ""
+        self.absence = AbsenceWatch()
+        self._history_doc: Document | None = None
+        # Staff requests in flight: a re-added session's pager → (the old uuid, until); an end
+        # the agent itself caused (close-out) → the source its event is recorded with.
+        self._reopen: dict[int, tuple[str, float]] = {}
+        self._end_source: dict[str, str] = {}
 
     # --- feeding ---------------------------------------------------------------------------
 
@@ -177,6 +184,9 @@ class Ingestor:
                     await asyncio.sleep(0)
                 item = self.queue.get_nowait()
             self._check_ahead(time.monotonic())
+            confirm = self.absence.confirmation_due()
+            if confirm is not None and time.monotonic() >= confirm:
+                self.want_resync("confirming sessions the transmitter no longer lists")
             if self._resync_wanted is not None:
                 await self.resync(self._resync_wanted)
             elif self._history_due():
@@ -205,6 +215,8 @@ class Ingestor:
             waits.append(1.0)  # retry the write
         if self._ahead is not None:
             waits.append(self._ahead[1] - time.monotonic())
+        if (confirm := self.absence.confirmation_due()) is not None:
+            waits.append(confirm - time.monotonic())
         if not waits:
             return await self.queue.get()
         try:
@@ -325,13 +337,32 @@ class Ingestor:
             not_after=self._not_after(doc, observed_at),
         )
         view = result.view
+        if view is not None and known is None and (link := self._reopen.pop(view.number, None)):
+            old, until = link
+            if time.monotonic() <= until:
+                view = dataclasses.replace(view, reopened_from=old)
+                result = dataclasses.replace(
+                    result,
+                    view=view,
+                    events=tuple(
+                        dataclasses.replace(e, changes={**e.changes, "reopened_from": old})
+                        if e.kind == "created"
+                        else e
+                        for e in result.events
+                    ),
+                )
+        end_source = source
+        if view is not None and view.ended and view.uuid in self._end_source:
+            end_source = self._end_source.pop(view.uuid)  # e.g. close_out: recorded as such
         if result.needs_history:
             self._awaiting_end.add(record.uuid)
             self._want_history()
         if view is None or (view == known and not result.events):
             return
         for ev in result.events:
-            self.pending.events.append((ev, observed_at, source))
+            self.pending.events.append(
+                (ev, observed_at, end_source if ev.kind in ENDED else source)
+            )
         self.pending.views[view.uuid] = view
         if view.ended:
             self.views.pop(view.uuid, None)
@@ -396,6 +427,14 @@ class Ingestor:
             self.health.update(item.values)
         elif item.kind == "heartbeat":
             self.health["heartbeat_at"] = iso_utc(self.clock.now())
+            self.health["host_clock_synced"] = host_clock_synchronised()
+        elif item.kind == "reopen":  # a re-add is on its way: link the new session to the old
+            self._reopen[item.values["number"]] = (item.values["uuid"], time.monotonic() + 60)
+        elif item.kind == "tag_end":  # an end the agent itself asked for (close-out)
+            self._end_source[item.values["uuid"]] = item.values["source"]
+        elif item.kind == "store_view":  # an ended session's staff decision (dismissed)
+            view = item.values["view"]
+            self.pending.views[view.uuid] = view
 
     def want_resync(self, reason: str) -> None:
         if self._resync_wanted is None:
@@ -414,17 +453,50 @@ class Ingestor:
             return False
         self._resync_at = time.monotonic()
         now = self._observed_now()
-        if sessions.document is not None:
-            self._note_liveness(sessions.document, now)
-            self.apply(sessions.document, observed_at=now, source="resync")
-            if sessions.document.meta.sequence is not None:
-                self.last_seq = self._resync_seq = sessions.document.meta.sequence
+        snapshot = sessions.document
+        before = self.last_seq
+        if snapshot is not None:
+            self._note_liveness(snapshot, now)
+            self.apply(snapshot, observed_at=now, source="resync")
+            if snapshot.meta.sequence is not None:
+                self.last_seq = self._resync_seq = snapshot.meta.sequence
         if not await self._fetch_history(source="resync"):
             return False
+        self._conclude_absence(snapshot, before, now)
         self._resync_wanted = None
         self.counters.resyncs += 1
         self.health.update(resyncs=self.counters.resyncs, gaps=self.counters.gaps)
         return True
+
+    def _conclude_absence(self, snapshot: Document | None, before: int | None, now: str) -> None:
+        """End `lost` what a complete snapshot and the history both lack, when confirmed."""
+        history = self._history_doc
+        complete = (
+            snapshot is not None
+            and snapshot.sessions is not None
+            and not snapshot.rejected
+            and history is not None
+            and not history.rejected
+        )
+        present: set[str] = set()
+        if complete:
+            assert snapshot is not None and snapshot.sessions is not None and history is not None
+            present = {r.uuid for r in snapshot.sessions} | {r.uuid for r in history.history or ()}
+        seq = snapshot.meta.sequence if snapshot is not None else None
+        reset = before is not None and seq is not None and sequence_delta(before, seq) < 0
+        for uuid in self.absence.observe(
+            known=list(self.views), present=present, complete=complete, reset=reset,
+            now=time.monotonic(),
+        ):  # fmt: skip
+            view, event = lose(self.views.pop(uuid), now)
+            log.warning(
+                "pager %d (session %s): the transmitter no longer knows it (%s); ended as lost",
+                view.number, uuid, "it restarted" if reset else "absent from two snapshots",
+            )  # fmt: skip
+            self.pending.events.append((event, now, "resync"))
+            self.pending.views[uuid] = view
+            self.ended.add(uuid)
+            self._awaiting_end.discard(uuid)
 
     async def _fetch_history(self, source: str = "history") -> bool:
         """Fold ``/v1/sessions/history``; fetch again later while an ended session is missing."""
@@ -439,6 +511,7 @@ class Ingestor:
             self._history_retry = min(self._history_retry * 2, 30.0)
             return False
         now = self._observed_now()
+        self._history_doc = history
         self._note_liveness(history, now)
         self.apply(history, observed_at=now, source=source)
         self._awaiting_end -= self.ended
@@ -474,33 +547,11 @@ class Ingestor:
             return
         waits, self._waiting_latency = self._waiting_latency, []
         self.pending = WriteBatch()
-        fut = asyncio.get_running_loop().run_in_executor(self._writer, self._write, batch)
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._writer, self.store.write_or_set_aside, batch
+        )
         self._inflight = fut
         fut.add_done_callback(lambda f: self._written(f, batch, waits))
-
-    def _write(self, batch: WriteBatch) -> int:
-        """In the writer thread; returns how many items were set aside.
-
-        A batch SQLite refuses for its *content* (not for the disk) is written item by item, and
-        what still fails is logged in full — one bad value must not block every later commit.
-        """
-        try:
-            self.store.write_batch(batch)
-            return 0
-        except sqlite3.OperationalError:
-            raise  # disk full, locked, I/O: keep the batch and retry it whole
-        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
-            log.error("the store refused a batch (%s); writing it item by item", exc)
-        set_aside = 0
-        for single in _split(batch):
-            try:
-                self.store.write_batch(single)
-            except sqlite3.OperationalError:
-                raise
-            except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
-                set_aside += 1
-                log.error("could not store %r (%s); set aside", single, exc)
-        return set_aside
 
     def _written(self, fut: asyncio.Future[int], batch: WriteBatch, waits: list[float]) -> None:
         self._inflight = None
@@ -515,7 +566,7 @@ class Ingestor:
                 len(batch.events) + len(self.pending.events),
                 self.counters.write_errors,
             )
-            self.pending = _merge(batch, self.pending)
+            self.pending = batch.merge(self.pending)
             self._waiting_latency = waits + self._waiting_latency
             return
         if self._write_failing:
@@ -543,30 +594,3 @@ class Ingestor:
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
-
-
-def _split(batch: WriteBatch) -> list[WriteBatch]:
-    """One batch per event (with its session's view), then the rest, to isolate a bad value."""
-    parts = []
-    views = dict(batch.views)
-    for ev in batch.events:
-        uuid = ev[0].uuid
-        part = WriteBatch(events=[ev])
-        if uuid in views:
-            part.views[uuid] = views.pop(uuid)
-        parts.append(part)
-    parts += [WriteBatch(views={u: v}) for u, v in views.items()]
-    parts.append(WriteBatch(health=batch.health, snapshots=batch.snapshots))
-    return parts
-
-
-def _merge(first: WriteBatch, then: WriteBatch) -> WriteBatch:
-    """`first` (failed, older) followed by `then` (folded since): one batch in order."""
-    views = dict(first.views)
-    views.update(then.views)  # newer views win
-    return WriteBatch(
-        events=first.events + then.events,
-        views=views,
-        health=then.health or first.health,
-        snapshots=first.snapshots + then.snapshots,
-    )

@@ -14,14 +14,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-ViewState = Literal["waiting", "paged", "cleared", "removed"]
-STATES: tuple[ViewState, ...] = get_args(ViewState)
-ENDED: frozenset[str] = frozenset({"cleared", "removed"})
+from agent.clock import epoch_of_iso
 
-EventKind = Literal["created", "updated", "paged", "cleared", "removed"]
+ViewState = Literal["waiting", "paged", "cleared", "removed", "lost"]
+STATES: tuple[ViewState, ...] = get_args(ViewState)
+# `lost`: the transmitter no longer knows the session (rebooted and forgot it, or it ended while
+# nobody listened and fell out of its bounded history) — nobody saw how or when it ended.
+ENDED: frozenset[str] = frozenset({"cleared", "removed", "lost"})
+
+EventKind = Literal["created", "updated", "paged", "cleared", "removed", "lost"]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 # The steps of a guest's visit: what still goes to the cloud in critical budget mode.
-LIFECYCLE_KINDS: tuple[EventKind, ...] = ("created", "paged", "cleared", "removed")
+LIFECYCLE_KINDS: tuple[EventKind, ...] = ("created", "paged", "cleared", "removed", "lost")
 # What staff can change on a session (``updated`` events carry a subset of these).
 EDITABLE: tuple[str, ...] = ("label", "party_size", "goal_seconds")
 
@@ -42,6 +46,8 @@ class SessionView:
     cleared: str | None = None
     state: ViewState = "waiting"
     page_count: int = 0
+    reopened_from: str | None = None  # the session this one re-adds (lost, or seated by mistake)
+    dismissed_at: str | None = None  # a lost party staff dismissed (UTC ISO)
 
     @property
     def ended(self) -> bool:
@@ -72,6 +78,10 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "cleared",
     "state",
     "page_count",
+    # since: the first page (`notified` stays the latest), its wait, and what it re-adds
+    "first_notified",
+    "wait_seconds",
+    "reopened_from",
 )
 # `pager-edge export --events`.
 EVENT_EXPORT_FIELDS: tuple[str, ...] = ("seq", "uuid", "number", "kind", "at", "observed_at")
@@ -122,3 +132,16 @@ def end(
     return dataclasses.replace(view, state=kind, cleared=at), Event(
         kind, view.uuid, view.number, at
     )
+
+
+def lose(view: SessionView, concluded_at: str) -> tuple[SessionView, Event]:
+    """The transmitter no longer knows the session: it ends `lost`, its event at the moment the
+    agent concluded it; ``cleared`` stays empty (nobody saw when it ended)."""
+    lost = dataclasses.replace(view, state="lost")
+    return lost, Event("lost", view.uuid, view.number, concluded_at)
+
+
+def wait_seconds(view: SessionView) -> int | None:
+    """Arrival to the first page, in seconds (None until paged)."""
+    created, paged = epoch_of_iso(view.created), epoch_of_iso(view.first_notified)
+    return None if created is None or paged is None else paged - created

@@ -163,7 +163,7 @@ async def test_a_value_sqlite_refuses_is_set_aside_and_the_rest_is_written(tmp_p
             ingest.pending.views[view.uuid] = view
         assert await ingest.flush()
         assert ingest.counters.write_errors == 0 and ingest.counters.malformed == 1
-        assert [r["uuid"] for r in store.iter_sessions()] == ["good"]
+        assert [v.uuid for v in store.iter_views()] == ["good"]
         assert [e["uuid"] for e in store.iter_events()] == ["good"]
     finally:
         ingest.close()

@@ -10,7 +10,8 @@ import pytest
 
 from agent.clock import VirtualClock
 from agent.simulator.jsonio import dumps, is_compact, loads_request
-from agent.simulator.model import MAX_LABEL_CHARS, UNSET_SEQUENCE, SimError, Transmitter
+from agent.simulator.limits import MAX_LABEL_CHARS, UNSET_SEQUENCE, SimError
+from agent.simulator.model import Transmitter
 
 NY = ZoneInfo("America/New_York")
 CHICAGO = ZoneInfo("America/Chicago")
@@ -276,6 +277,9 @@ def test_ground_truth_shape_order_and_utc():
         "cleared": None,
         "state": "paged",
         "page_count": 2,
+        "first_notified": "2018-03-15T12:45:54Z",  # the first page; `notified` is the latest
+        "wait_seconds": 101,
+        "reopened_from": None,
     }
     assert gt[1]["state"] == "cleared" and gt[1]["cleared"] == "2018-03-15T12:47:34Z"
     assert gt[1]["label"] == ""

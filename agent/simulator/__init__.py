@@ -11,6 +11,7 @@ Nothing here imports the agent's own protocol code: the simulator plays the devi
 parser with the client would hide the very bugs the simulator exists to find.
 """
 
-from agent.simulator.model import SimError, Transmitter
+from agent.simulator.limits import SimError
+from agent.simulator.model import Transmitter
 
 __all__ = ["SimError", "Transmitter"]

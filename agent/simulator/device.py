@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from agent.simulator.model import Doc, Transmitter
+from agent.simulator.limits import Doc
+from agent.simulator.model import Transmitter
 
 
 class Device(Protocol):

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from agent.clock import SYSTEM_CLOCK, Clock
 from agent.simulator.device import Keypad
-from agent.simulator.model import SimError
+from agent.simulator.limits import SimError
 
 log = logging.getLogger("agent.simulator.flow")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.simulator.model import SimError
+from agent.simulator.limits import SimError
 
 MAX_BODY_BYTES = 4096
 _WHITESPACE = frozenset(" \t\n\r")

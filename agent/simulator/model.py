@@ -35,96 +35,31 @@ as a real T7470 on local time does.
 from __future__ import annotations
 
 import random
-import unicodedata
 import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, Literal
+from typing import Any
 
 from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, to_utc, wall_time
-
-SEQUENCE_MODULUS = 1 << 16
-UNSET_SEQUENCE = 0xFFFF
-MIN_NUMBER, MAX_NUMBER = 0, 4095
-MAX_LABEL_CHARS = 64
-MAX_PARTY_SIZE = 99
-MAX_GOAL_SECONDS = 24 * 3600
-MAX_PAGE_MODE_CHARS = 32
-MAX_MESSAGE_CHARS = 64
-DEFAULT_PAGE_MODE = "Flash30Sec"
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
-
-ClearType = Literal["STOP", "REMOVED"]
-Doc = dict[str, Any]
-
-
-class SimError(Exception):
-    """A request the device refuses; `code` is the CoAP response code as ``"4.04"`` etc."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
-"""Marks an argument that was not given (``label=None`` means "set the label to null")."""
-
-
-def fmt(moment: datetime | None, zone: tzinfo | None) -> str | None:
-    """The device's timestamp text for an instant: the wall time in `zone` (None: the host's),
-    second precision, no zone."""
-    return None if moment is None else wall_time(moment, zone).strftime(TIMESTAMP_FORMAT)
-
-
-def parse_device_time(value: Any) -> datetime:
-    """Parse ``YYYY-MM-DDTHH:MM:SS`` (what ``POST /v1/settings {"datetime": ...}`` carries)."""
-    if not isinstance(value, str):
-        raise SimError("4.00", "datetime: expected a string YYYY-MM-DDTHH:MM:SS")
-    try:
-        return datetime.strptime(value, TIMESTAMP_FORMAT)
-    except ValueError:
-        raise SimError("4.00", "datetime: expected YYYY-MM-DDTHH:MM:SS") from None
-
-
-def _int(value: Any, key: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SimError("4.00", f"{key}: expected an integer")
-    if not lo <= value <= hi:
-        raise SimError("4.00", f"{key}: out of range {lo}–{hi}: {value}")
-    return value
-
-
-def check_number(number: Any) -> int:
-    return _int(number, "number", MIN_NUMBER, MAX_NUMBER)
-
-
-def check_label(label: Any) -> str | None:
-    if label is None:
-        return None
-    if not isinstance(label, str):
-        raise SimError("4.00", "label: expected a string or null")
-    if len(label) > MAX_LABEL_CHARS:
-        raise SimError("4.00", f"label: longer than {MAX_LABEL_CHARS} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in label):
-        raise SimError("4.00", "label: control characters are not allowed")
-    return label
-
-
-def _short_str(value: Any, key: str, limit: int) -> str:
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise SimError("4.00", f"{key}: expected a non-empty string of at most {limit} characters")
-    return value
-
-
-def check_page_mode(page_mode: Any) -> str | None:
-    """Page modes are opaque strings to the device (``Flash30Sec``, ``Vibe1``, ...)."""
-    return None if page_mode is None else _short_str(page_mode, "pageMode", MAX_PAGE_MODE_CHARS)
+from agent.simulator.limits import (
+    DEFAULT_PAGE_MODE,
+    MAX_GOAL_SECONDS,
+    MAX_MESSAGE_CHARS,
+    MAX_PARTY_SIZE,
+    SEQUENCE_MODULUS,
+    UNSET,
+    UNSET_SEQUENCE,
+    ClearType,
+    Doc,
+    SimError,
+    _int,
+    _short_str,
+    check_label,
+    check_number,
+    check_page_mode,
+    fmt,
+    parse_device_time,
+)
 
 
 @dataclass
@@ -245,6 +180,7 @@ class Transmitter:
         self.active: dict[int, Session] = {}  # by pager number
         self.history: list[Session] = []  # in the order sessions ended
         self._all: list[Session] = []  # every session ever created, for ground truth
+        self._forgotten: set[str] = set()  # active when a reboot forgot them: `lost`
         self.stats = Statistics()
         self._stats_since = self.now()
         self.standalone_pages: list[Doc] = []
@@ -555,11 +491,21 @@ class Transmitter:
         )
         return []
 
-    def restart(self, reset_sequence: bool = True) -> None:
-        """A reboot: sessions, history and statistics survive; the sequence starts again at 0."""
+    def restart(self, reset_sequence: bool = True, *, forget: bool = False) -> None:
+        """A reboot: sessions, history and statistics survive; the sequence starts again at 0.
+
+        `forget`: a transmitter that loses its sessions and history on reboot (the vendor does
+        not say which kind the T7470 is). The forgotten sessions are `lost` in the ground truth:
+        nobody can know how or when they ended.
+        """
         self.boots += 1
         if reset_sequence:
             self.sequence = 0
+        if forget:
+            for session in self.active.values():
+                self._forgotten.add(session.uuid)
+            self.active.clear()
+            self.history.clear()
 
     # --- ground truth ---------------------------------------------------------------------
 
@@ -567,10 +513,17 @@ class Transmitter:
         """Every session ever created, in the shape of the agent's export, by created then id."""
         out = []
         for s in sorted(self._all, key=lambda s: (s.created, s.id)):
-            if s.clear_type is None:
+            if s.uuid in self._forgotten:
+                state = "lost"
+            elif s.clear_type is None:
                 state = "paged" if s.notified is not None else "waiting"
             else:
                 state = "cleared" if s.clear_type == "STOP" else "removed"
+            wait = (
+                None
+                if s.first_notified is None
+                else round((s.first_notified - s.created).total_seconds())
+            )
             out.append(
                 {
                     "uuid": s.uuid,
@@ -583,6 +536,9 @@ class Transmitter:
                     "cleared": iso_utc(s.cleared),
                     "state": state,
                     "page_count": s.page_count,
+                    "first_notified": iso_utc(s.first_notified),
+                    "wait_seconds": wait,
+                    "reopened_from": None,
                 }
             )
         return out

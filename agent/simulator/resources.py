@@ -21,7 +21,7 @@ from aiocoap.numbers.contentformat import ContentFormat
 
 from agent.simulator.device import Device, Keypad
 from agent.simulator.jsonio import dumps, loads_request
-from agent.simulator.model import (
+from agent.simulator.limits import (
     DEFAULT_PAGE_MODE,
     UNSET,
     SimError,

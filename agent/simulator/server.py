@@ -38,7 +38,8 @@ from aiocoap import resource
 
 from agent.clock import Clock
 from agent.simulator.jsonio import dumps
-from agent.simulator.model import UNSET, Doc, SimError, Transmitter
+from agent.simulator.limits import UNSET, Doc, SimError
+from agent.simulator.model import Transmitter
 from agent.simulator.notify import Fanout, NotifyResource, Outgoing
 from agent.simulator.resources import (
     HistoryResource,
@@ -203,14 +204,15 @@ class Simulator:
             await ctx.shutdown()
             log.info("T7470 simulator on port %d stopped", self.port)
 
-    async def restart(self, reset_sequence: bool = True) -> None:
-        """A reboot: every observer is gone, sessions and history survive, the sequence resets."""
+    async def restart(self, reset_sequence: bool = True, *, forget: bool = False) -> None:
+        """A reboot: every observer is gone, sessions and history survive (unless `forget`), the
+        sequence resets."""
         started = time.monotonic()
         if self._ctx is not None:
             ctx, self._ctx = self._ctx, None
             await ctx.shutdown()
         self._notify.reset()
-        self.model.restart(reset_sequence=reset_sequence)
+        self.model.restart(reset_sequence=reset_sequence, forget=forget)
         await self._bind()
         log.info(
             "T7470 simulator restarted in %.3f s (sequence %s)",

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from agent.session import COLUMNS, ENDED, EXPORT_FIELDS, STATES, SessionView
+from agent.session import COLUMNS, ENDED, STATES, SessionView
 
 _ENDED_LIST = ", ".join(f"'{s}'" for s in sorted(ENDED))
 ENDED_SQL = f"state IN ({_ENDED_LIST})"
@@ -94,11 +94,28 @@ class Reads:
             counts[state] = n
         return counts
 
-    def iter_sessions(self) -> Iterator[dict[str, Any]]:
-        """Every session in export shape, in creation order."""
-        rows = self.db.table("sessions").rows_where(order_by="created, transmitter_id, uuid")
-        for r in rows:
-            yield {k: r[k] for k in EXPORT_FIELDS}
+    def iter_views(
+        self, *, created_from: str | None = None, created_before: str | None = None
+    ) -> Iterator[SessionView]:
+        """Every session (or those created in [from, before)), in creation order."""
+        where, args = [], []
+        if created_from is not None:
+            where.append("created >= ?")
+            args.append(created_from)
+        if created_before is not None:
+            where.append("created < ?")
+            args.append(created_before)
+        return self._views(
+            " AND ".join(where) or None, args, order_by="created, transmitter_id, uuid"
+        )
+
+    def lost_views(self) -> list[SessionView]:
+        """Lost parties staff have not dismissed yet, oldest first — the board's own group."""
+        return list(
+            self._views(
+                "state = 'lost' AND dismissed_at IS NULL", order_by="created, transmitter_id"
+            )
+        )
 
     # events --------------------------------------------------------------------------------
 
@@ -107,8 +124,25 @@ class Reads:
         newest: int | None = self.conn.execute("SELECT max(id) FROM events").fetchone()[0]
         return newest or 0
 
-    def iter_events(self, after: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
-        rows = self.db.table("events").rows_where("id > ?", [after], order_by="id", limit=limit)
+    def iter_events(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        *,
+        at_from: str | None = None,
+        at_before: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        where: list[str] = ["id > ?"]
+        args: list[int | str] = [after]
+        if at_from is not None:
+            where.append("at >= ?")
+            args.append(at_from)
+        if at_before is not None:
+            where.append("at < ?")
+            args.append(at_before)
+        rows = self.db.table("events").rows_where(
+            " AND ".join(where), args, order_by="id", limit=limit
+        )
         return (event_dict(r) for r in rows)
 
     # health, snapshots, backhaul -----------------------------------------------------------

@@ -147,8 +147,50 @@ def _m2_sync(db: sqlite_utils.Database) -> None:
     quarantine.create_index(["first", "last"], unique=True)
 
 
+def _m3_staff_requests(db: sqlite_utils.Database) -> None:
+    """What staff ask of the agent, and what the store must say about sessions since.
+
+    * ``requests`` — staff actions held where every board sees them and nothing loses them: a
+      seat or remove waiting out its undo grace, close-out, re-adding or dismissing a lost party.
+      Boards insert (and cancel within the grace); the agent carries them out when due.
+      Read and written by :mod:`agent.store.requests` only.
+    * ``sessions.reopened_from`` — a session re-added for one the transmitter forgot (or seated by
+      mistake) names the old one; ``sessions.dismissed_at`` — staff dismissed a lost party.
+    * ``health.host_clock_synced`` — whether the host's own clock was synchronised (NTP), so a
+      skew warning can say whose clock is wrong.
+    """
+    sessions = db.table("sessions")
+    sessions.add_column("reopened_from", str)
+    sessions.add_column("dismissed_at", str)
+    db.table("health").add_column("host_clock_synced", int)
+    requests = db.table("requests")
+    requests.create(
+        {
+            "id": int,
+            "kind": str,  # seat | remove | close_out | readd | dismiss
+            "uuid": str,
+            "number": int,
+            "payload": str,  # JSON: what the kind needs (a re-added party's fields…)
+            "board": str,  # who asked (host and pid of the board, for the log)
+            "created_at": str,
+            "due_at": str,  # UTC ISO: carried out once this has passed
+            "state": str,  # pending → running → done | failed; or cancelled (undo)
+            "result": str,
+            "done_at": str,
+        },
+        pk="id",
+        not_null={"kind", "created_at", "due_at", "state"},
+        defaults={"state": "pending"},
+    )
+    requests.create_index(["state", "due_at"])
+
+
 # Append only. All pending migrations run in one transaction with the version bump.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_sync]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m1_initial,
+    _m2_sync,
+    _m3_staff_requests,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,6 +10,7 @@ sqlite-utils.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ import sqlite_utils
 
 from agent.clock import Clock, iso_utc
 from agent.session import COLUMNS, Event, SessionView
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +34,32 @@ class WriteBatch:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.views or self.health or self.snapshots)
+
+    def split(self) -> list[WriteBatch]:
+        """One batch per event (with its session's view), then the rest: a batch the store
+        refused for its content is retried piece by piece, so one bad value blocks nothing."""
+        parts = []
+        views = dict(self.views)
+        for ev in self.events:
+            uuid = ev[0].uuid
+            part = WriteBatch(events=[ev])
+            if uuid in views:
+                part.views[uuid] = views.pop(uuid)
+            parts.append(part)
+        parts += [WriteBatch(views={u: v}) for u, v in views.items()]
+        parts.append(WriteBatch(health=self.health, snapshots=self.snapshots))
+        return parts
+
+    def merge(self, then: WriteBatch) -> WriteBatch:
+        """This (failed, older) batch followed by `then` (folded since): one batch, in order."""
+        views = dict(self.views)
+        views.update(then.views)  # newer views win
+        return WriteBatch(
+            events=self.events + then.events,
+            views=views,
+            health=then.health or self.health,
+            snapshots=self.snapshots + then.snapshots,
+        )
 
 
 _INSERT_EVENT = (
@@ -105,6 +134,28 @@ class Writes:
                 ],
             )
         return ids
+
+    def write_or_set_aside(self, batch: WriteBatch) -> int:
+        """Write a batch; returns how many items SQLite refused for their content and were set
+        aside (logged in full) — one bad value must not block every later commit. The disk's
+        own refusals (full, locked, I/O: ``OperationalError``) are raised: keep it all, retry."""
+        try:
+            self.write_batch(batch)
+            return 0
+        except sqlite3.OperationalError:
+            raise
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+            log.error("the store refused a batch (%s); writing it item by item", exc)
+        set_aside = 0
+        for single in batch.split():
+            try:
+                self.write_batch(single)
+            except sqlite3.OperationalError:
+                raise
+            except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+                set_aside += 1
+                log.error("could not store %r (%s); set aside", single, exc)
+        return set_aside
 
     def set_health(self, **values: Any) -> None:
         with self.conn:
