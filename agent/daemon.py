@@ -44,7 +44,7 @@ class Agent:
         self.client: ControllerClient | None = None
         self.ingest: Ingestor | None = None
         self.link: Link | None = None
-        self.tasks: list[asyncio.Task] = []
+        self.tasks: list[asyncio.Task[None]] = []
         self.crashes: dict[str, int] = {}
         self.extra_tasks: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self.aux_store: Store | None = None
@@ -197,7 +197,7 @@ async def run_until_signalled(agent: Agent, *, on_ready: Callable[[], None] | No
 async def run_service(agent: Agent) -> None:
     """Under systemd (Type=notify): READY=1 once started, watchdog pings while healthy."""
     notifier = Notifier(unset_environment=True)
-    watchdog: asyncio.Task | None = None
+    watchdog: asyncio.Task[None] | None = None
 
     def ready() -> None:
         nonlocal watchdog

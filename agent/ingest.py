@@ -32,6 +32,7 @@ from agent.controller.client import ControllerClient, ControllerError
 from agent.controller.protocol import (
     Document,
     ProtocolError,
+    SessionRecord,
     parse_document,
     sequence_delta,
 )
@@ -108,7 +109,7 @@ class Ingestor:
         self.pending = WriteBatch()
         self.health: dict[str, Any] = {}
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
-        self._inflight: asyncio.Future | None = None
+        self._inflight: asyncio.Future[int] | None = None
         self._resync_wanted: str | None = None
         self._history_due_at: float | None = None  # monotonic time of the next history fetch
         self._history_retry = history_delay
@@ -325,7 +326,7 @@ class Ingestor:
             except ValueError as exc:  # e.g. a time that cannot be converted
                 self._malformed(f"session {record.uuid}: {exc}", b"")
 
-    def _fold(self, record, doc: Document, observed_at: str, source: str) -> None:
+    def _fold(self, record: SessionRecord, doc: Document, observed_at: str, source: str) -> None:
         known = self.views.get(record.uuid)
         result = fold(
             known,
@@ -552,7 +553,7 @@ class Ingestor:
         self._inflight = fut
         fut.add_done_callback(lambda f: self._written(f, batch, waits))
 
-    def _written(self, fut: asyncio.Future, batch: WriteBatch, waits: list[float]) -> None:
+    def _written(self, fut: asyncio.Future[int], batch: WriteBatch, waits: list[float]) -> None:
         self._inflight = None
         exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if exc is not None:  # disk full, I/O error, locked: keep everything, retry

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from agent.clock import resolve_wall
 from agent.controller.protocol import SessionRecord
@@ -106,7 +106,9 @@ def fold(
         events.append(event)
 
     if record.clear_type is not None:
-        kind = "cleared" if record.clear_type == "STOP" else "removed"
+        kind: Literal["cleared", "removed"] = (
+            "cleared" if record.clear_type == "STOP" else "removed"
+        )
         view, event = end(view, kind, cleared_at or update_at)
         events.append(event)
         return FoldResult(view, tuple(events))

@@ -10,8 +10,13 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from types import TracebackType
+from typing import TextIO
 
 from agent.display import printable, printable_lines
+
+#: What `logging.Formatter.formatException` receives (typeshed's private `_SysExcInfoType`).
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -42,14 +47,14 @@ class RedactingFormatter(logging.Formatter):
         record.message = printable(record.message)
         return super().formatMessage(record)
 
-    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]
+    def formatException(self, ei: ExcInfo) -> str:
         return printable_lines(super().formatException(ei))
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
 
-def setup_logging(level: str = "INFO", stream=None) -> None:
+def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Configure the root logger once: one line per record, secrets redacted."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 log = logging.getLogger(__name__)
 
 
-def backoff_delays(initial: float = 0.5, cap: float = 60.0, factor: float = 2.0):
+def backoff_delays(initial: float = 0.5, cap: float = 60.0, factor: float = 2.0) -> Iterator[float]:
     """Exponential backoff with full jitter: 0..initial, 0..2*initial, ... capped at `cap`."""
     delay = initial
     while True:

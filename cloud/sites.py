@@ -162,13 +162,14 @@ async def list_sites(db: Executor) -> list[Site]:
 
 async def site_for_token(db: Executor, token: str, *, timeout: float) -> str | None:
     """The site a token may write for, or None (unknown, expired or revoked)."""
-    return await db.fetchval(
+    site: str | None = await db.fetchval(
         "SELECT t.site FROM tokens t JOIN sites s ON s.site = t.site"
         " WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND s.revoked_at IS NULL"
         " AND (t.expires_at IS NULL OR t.expires_at > now())",
         token_hash(token),
         timeout=timeout,
     )
+    return site
 
 
 # Sessions created before the cutoff (a local date of the site). A session's created time is its

@@ -470,7 +470,7 @@ async def test_lost_parties_are_re_added_or_dismissed_from_the_board(rig):
             await pilot.pause()
 
         await tap_lost(61)
-        assert {b.id for b in app.screen.query(Button)} == {"readd", "dismiss", "cancel"}
+        assert {b.id for b in app.screen.query(Button)} == {"readd", "dismiss_lost", "cancel"}
         await pilot.click("#readd")
         await wait_for(lambda: 61 in rig.sim.model.active, timeout=10)
         again = rig.sim.model.active[61]
@@ -478,7 +478,7 @@ async def test_lost_parties_are_re_added_or_dismissed_from_the_board(rig):
 
         await wait_for(lambda: [v.number for v in screen.lost.values()] == [62], timeout=10)
         await tap_lost(62)
-        await pilot.click("#dismiss")
+        await pilot.click("#dismiss_lost")
         await wait_for(lambda: not screen.lost, timeout=10)  # both handled: the group is gone
         await wait_for(lambda: 61 in numbers_on_board(app))
 

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -101,7 +101,9 @@ class BoardApp(App[None]):
     ):
         if kiosk:
             # Instance attribute read by App.__init__: no command palette, no ctrl+p binding.
-            self.ENABLE_COMMAND_PALETTE = False
+            # Textual declares it a ClassVar, but one app class serves both the staff board
+            # and the kiosk, so the kiosk shadows it per instance before App.__init__ runs.
+            self.ENABLE_COMMAND_PALETTE = False  # type: ignore[misc]
         super().__init__()
         self.config = config or Config()
         self.db_path = Path(db_path)
@@ -165,7 +167,7 @@ class BoardApp(App[None]):
 
     # screens -----------------------------------------------------------------------------
 
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[None]:
         if self.kiosk:
             from tui.screens.kiosk import KioskScreen
 
@@ -471,7 +473,7 @@ class BoardApp(App[None]):
 
     # command palette ---------------------------------------------------------------------
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         if self.kiosk:
             return
         yield from super().get_system_commands(screen)

@@ -66,8 +66,8 @@ def _error_text(payload: bytes) -> str:
         return payload[:200].decode("utf-8", "replace").strip()
     if isinstance(body, dict):
         for key in ("error", "message", "errorMessage", "detail"):
-            if isinstance(body.get(key), str):
-                return body[key][:200]
+            if isinstance(text := body.get(key), str):
+                return text[:200]
     return json.dumps(body)[:200]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from agent.clock import iso_utc
@@ -88,7 +88,7 @@ class Link:
     async def run(self) -> None:
         """Keep an observation alive forever (cancel to stop)."""
 
-        def fresh():
+        def fresh() -> Iterator[float]:
             return backoff_delays(initial=min(1.0, self.ping_interval), cap=self.max_backoff)
 
         delays = fresh()

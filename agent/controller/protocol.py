@@ -111,10 +111,12 @@ def _int(
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
             raise ValueError(f"{key}: expected a whole number, got {value!r}")
-        value = int(value)
-    if not lo <= value <= hi:
-        raise ValueError(f"{key}: out of range: {value}")
-    return value
+        number = int(value)
+    else:
+        number = value
+    if not lo <= number <= hi:
+        raise ValueError(f"{key}: out of range: {number}")
+    return number
 
 
 def _str(value: Any, *, key: str) -> str | None:

@@ -69,7 +69,8 @@ def reserve_port(host: str, port: int) -> int:
     """
     with socket.socket(_family(host), socket.SOCK_DGRAM) as sock:
         sock.bind((host, port))
-        return sock.getsockname()[1]
+        bound: int = sock.getsockname()[1]
+        return bound
 
 
 class Simulator:

@@ -133,7 +133,8 @@ class Reads:
         at_from: str | None = None,
         at_before: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        where, args = ["id > ?"], [after]
+        where: list[str] = ["id > ?"]
+        args: list[int | str] = [after]
         if at_from is not None:
             where.append("at >= ?")
             args.append(at_from)

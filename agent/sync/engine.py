@@ -30,12 +30,12 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -59,6 +59,7 @@ MAX_RESPONSE_BYTES = 16 * 1024
 # the receiver's own idle timeout usually decides sooner.
 KEEPALIVE_SECONDS = 300.0
 _MODE_WARNED: set[str] = set()
+T = TypeVar("T")
 
 
 class SyncSetupError(Exception):
@@ -157,8 +158,6 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    if when is None:
-        return None
     return max(0.0, when.timestamp() - now)
 
 
@@ -224,7 +223,7 @@ class SyncEngine:
         self._executor: ThreadPoolExecutor | None = None
         self._store: Store | None = None
         self._state: SyncState | None = None
-        self._delays = None
+        self._delays: Iterator[float] | None = None
         self._streak = 0  # quarantined batches since the last accepted one
         self._last_alert_log = 0.0
         self._last_error: str | None = None
@@ -241,7 +240,7 @@ class SyncEngine:
 
     # plumbing --------------------------------------------------------------------------------
 
-    async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    async def _db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """Run store work on the engine's own thread (one connection, one thread at a time)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="sync-db")
@@ -333,7 +332,7 @@ class SyncEngine:
                 mode = res.mode = self.mode()
                 policy = MODES[mode]
                 s = self.cfg.sync
-                nxt = await self._st(
+                nxt: tuple[BatchSpec, list[dict[str, Any]]] | None = await self._st(
                     "next_batch",
                     policy.kinds,
                     s.max_batch_events * policy.batch_factor,

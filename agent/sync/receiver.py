@@ -17,7 +17,8 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from io import BufferedIOBase
+from typing import Any, cast
 
 from agent.sync.wire import FORMAT, WireError, decode_body, idempotency_key
 
@@ -30,17 +31,17 @@ class _Counting:
         self._add = add
 
     def readline(self, size: int = -1) -> bytes:
-        data = self._f.readline(size)
+        data: bytes = self._f.readline(size)
         self._add(len(data))
         return data
 
     def read(self, size: int = -1) -> bytes:
-        data = self._f.read(size)
+        data: bytes = self._f.read(size)
         self._add(len(data))
         return data
 
     def write(self, data: bytes) -> int:
-        n = self._f.write(data)
+        n: int = self._f.write(data)
         self._add(len(data))
         return n
 
@@ -120,13 +121,17 @@ class IngestHandler(BaseHTTPRequestHandler):
         log = self.server.log
         with log.lock:
             log.connections += 1
-        self.rfile = _Counting(self.rfile, log.add_in)
-        self.wfile = _Counting(self.wfile, log.add_out)
+        # Duck-typed: the handler only reads lines and bytes, writes and flushes, which
+        # _Counting counts or forwards to the socket file.
+        self.rfile = cast(BufferedIOBase, _Counting(self.rfile, log.add_in))
+        self.wfile = cast(BufferedIOBase, _Counting(self.wfile, log.add_out))
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def reply(self, status: int, doc: dict[str, Any] | None = None, headers: dict | None = None):
+    def reply(
+        self, status: int, doc: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         body = json.dumps(doc, separators=(",", ":")).encode() if doc is not None else b""
         lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
         if self.server.date_header:
@@ -218,6 +223,7 @@ class IngestServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # bound: socket.getsockname() gives the host as text
         return f"http://{host}:{port}/ingest"
 
     def start(self) -> IngestServer:

@@ -120,7 +120,7 @@ class BatchEncoder:
             at_cell = _dumps(at_s)
             obs_cell = _dumps(obs_s)
         else:
-            if self.t0 is None:
+            if self._prev_at is None:  # set together with t0, by the first parsable time
                 self.t0 = self._prev_at = at_n
             at_cell = str(at_n - self._prev_at)
             self._prev_at = at_n
@@ -144,7 +144,8 @@ class BatchEncoder:
 
     def document(self) -> dict[str, Any]:
         """The body as a Python object (for tests and the docs; `json_bytes` is what is sent)."""
-        return json.loads(self.json_bytes())
+        doc: dict[str, Any] = json.loads(self.json_bytes())
+        return doc
 
     def json_bytes(self) -> bytes:
         if not self.rows:

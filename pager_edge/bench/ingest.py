@@ -99,7 +99,8 @@ class SimProcess:
         return self.wait_queued()
 
     def wait_queued(self) -> int:
-        return self.conn.recv()[1]
+        queued: int = self.conn.recv()[1]
+        return queued
 
     def stop(self) -> None:
         self.conn.send(("stop", 0))
@@ -208,7 +209,9 @@ def _proc_value(pid: int, file: str, key: str) -> int:
     raise KeyError(key)
 
 
-async def measure_footprint(port: int, sim: SimProcess, lifecycles: int, tmp: Path) -> dict:
+async def measure_footprint(
+    port: int, sim: SimProcess, lifecycles: int, tmp: Path
+) -> dict[str, float | None]:
     from agent.store import Store
 
     db = tmp / "footprint.db"

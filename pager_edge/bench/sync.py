@@ -104,7 +104,9 @@ class Figures:
         return (self.bytes_out + self.bytes_in) / sessions
 
 
-async def _engine(db: Path, label: str, batch: int, windows: list[list] | None = None) -> Figures:
+async def _engine(
+    db: Path, label: str, batch: int, windows: list[list[tuple[Event, str, str]]] | None = None
+) -> Figures:
     """Upload what `db` holds (a backlog), or replay `windows` of events with a run after each."""
     srv = IngestServer(token=TOKEN).start()
     try:
@@ -141,9 +143,11 @@ def naive_event_json(site: str, ev: dict[str, Any]) -> bytes:
     return json.dumps({"id": event_id(site, ev["seq"]), **ev}, ensure_ascii=False).encode()
 
 
-def windows_of(events: list[tuple[Event, str, str]], interval: int) -> list[list]:
+def windows_of(
+    events: list[tuple[Event, str, str]], interval: int
+) -> list[list[tuple[Event, str, str]]]:
     """The events as they would have been pending at each sync run `interval` seconds apart."""
-    out: dict[int, list] = {}
+    out: dict[int, list[tuple[Event, str, str]]] = {}
     for item in events:
         out.setdefault((epoch_of_iso(item[1]) or 0) // interval, []).append(item)
     return [out[k] for k in sorted(out)]

@@ -68,7 +68,8 @@ PENDING_WORDS = {"seat": "seating", "remove": "removing", "close_out": "closing 
 def offered(party: SessionView) -> list[tuple[str, str]]:
     """What staff can do to a party, in the order the touch panel shows it: (action, title)."""
     if party.state == "lost":
-        return [("readd", "Re-add to the transmitter"), ("dismiss", "Dismiss")]
+        # (Screen has an action_dismiss of its own: the staff screen's is dismiss_lost.)
+        return [("readd", "Re-add to the transmitter"), ("dismiss_lost", "Dismiss")]
     if party.ended:
         return [("readd", "Reopen (re-add)")]
     first = ("repage", "Re-page") if party.paged else ("page", "Page")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual import on
@@ -125,7 +125,7 @@ class PartyForm(ModalScreen[PartyFields | None]):
         suggested = "" if quote.seconds is None else f"{minutes(quote.seconds)}: "
         self.query_one("#quote-basis", Static).update(f"Suggested {suggested}{quote.basis}")
 
-    def _value(self, selector: str) -> int | str | None:
+    def _value(self, selector: str) -> int | Literal["invalid"] | None:
         try:
             return _int_or_none(self.query_one(selector, Input).value)
         except ValueError:

@@ -129,8 +129,8 @@ class KioskScreen(BoardView):
         if not self.board.show_estimates:
             return ""
         m = self.board.markers
-        known = [(t, q) for t, q in self.board.estimates if q.seconds and q.samples]
+        known = [(t, secs) for t, q in self.board.estimates if (secs := q.seconds) and q.samples]
         if not known:
             return ""
-        parts = [f"{t} guests ~{q.seconds // 60} min" for t, q in known]
+        parts = [f"{t} guests ~{secs // 60} min" for t, secs in known]
         return f"Estimated wait  {f' {m.sep} '.join(parts)}"

@@ -17,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+from textual.widgets.button import ButtonVariant
 
 from agent.display import printable
 from agent.session import SessionView
@@ -53,7 +54,7 @@ class PartyActions(ModalScreen[str | None]):
             yield Static(Text(describe(self.party, self.now)), classes="dialog-title")
             with Grid(id="party-actions"):
                 for action, title in offered(self.party):
-                    variant = "error" if action == "remove" else "primary"
+                    variant: ButtonVariant = "error" if action == "remove" else "primary"
                     yield Button(title, id=action, variant=variant)
                 yield Button("Cancel", id="cancel")
 

@@ -377,7 +377,7 @@ class StaffScreen(BoardView):
         if party is not None:
             self._act(Request("readd", party))
 
-    def action_dismiss(self) -> None:
+    def action_dismiss_lost(self) -> None:
         party = self._lost_selected()
         if party is not None:
             self._act(Request("dismiss", party))

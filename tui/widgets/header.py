@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -12,13 +15,16 @@ from tui.render.glyphs import big_number
 from tui.render.header import Banner
 from tui.render.theme import Cell, tone_style
 
+#: The text each Static was last given through :func:`set_text`.
+_shown_text: WeakKeyDictionary[Static, str] = WeakKeyDictionary()
+
 
 def set_text(widget: Static, text: str, *, layout: bool = False) -> None:
     """Update a Static only when its text changed; no layout pass unless asked (a layout of the
     whole screen costs far more than repainting one line)."""
-    if getattr(widget, "_pe_text", None) == text:
+    if _shown_text.get(widget) == text:
         return
-    widget._pe_text = text  # type: ignore[attr-defined]
+    _shown_text[widget] = text
     widget.update(Text(text), layout=layout)  # plain text: nothing here is markup
 
 
@@ -32,7 +38,7 @@ def segments_text(segments: Sequence[Cell], *, ansi: bool = False) -> Text:
 class Line(Static):
     """One line of ``(text, tone)`` segments; hides itself when empty."""
 
-    def __init__(self, *, ansi: bool = False, **kwargs):
+    def __init__(self, *, ansi: bool = False, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
         self.ansi = ansi
         self._segments: tuple[Cell, ...] = ()
@@ -51,7 +57,7 @@ class Line(Static):
 class BannerLine(Static):
     """A full-width warning: the agent stopped writing, or there is no database yet."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
         self._current: Banner | None = None
         self.display = False
@@ -76,7 +82,7 @@ class BigNumbers(Widget):
 
     DEFAULT_CSS = "BigNumbers { height: auto; }"
 
-    def __init__(self, *, mode: str = "half", style: str = "", **kwargs):
+    def __init__(self, *, mode: str = "half", style: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mode = mode
         self.number_style = style
@@ -117,7 +123,7 @@ class BigNumbers(Widget):
             out.append(f"+{len(self._numbers) - shown} more")
         return out
 
-    def get_content_height(self, container, viewport, width: int) -> int:
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._lines(width)))
 
     def render(self) -> Text:

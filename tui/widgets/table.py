@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
@@ -17,13 +20,16 @@ from tui.render.theme import Cell, tone_style
 
 LABEL_WIDE = 28  # label column width when the terminal is wide (≥ 110 columns)
 
+#: A rendered cell or row line as DataTable returns it (Textual's private ``SegmentLines``).
+Lines = list[list[Segment]]
+
 
 def cell_text(cell: Cell, *, ansi: bool) -> Text:
     text, tone = cell
     return Text(text, style=tone_style(tone, ansi=ansi), no_wrap=True, overflow="ellipsis")
 
 
-class DiffTable(DataTable):
+class DiffTable(DataTable[Text]):
     """A DataTable that takes whole rows of ``(text, tone)`` cells and applies only the difference.
 
     Rows leave with ``remove_row``, changed cells get ``update_cell``, new rows ``add_row(key=...)``;
@@ -45,8 +51,8 @@ class DiffTable(DataTable):
             self.post_message(self.Tapped(self, key))
 
     def __init__(
-        self, columns: Sequence[tuple[str, str, int | None]], *, ansi: bool = False, **kwargs
-    ):
+        self, columns: Sequence[tuple[str, str, int | None]], *, ansi: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(cursor_type="row", **kwargs)
         self.ansi = ansi
         self._cells: dict[str, tuple[Cell, ...]] = {}
@@ -54,8 +60,10 @@ class DiffTable(DataTable):
         self.last_changes = 0  # cells touched by the last apply (0: nothing repainted)
         self._pending: dict[str, tuple[Cell, ...]] = {}
         self.defer = True  # hold back changes of off-screen rows
-        self._cell_cache: dict[tuple, tuple[object, object]] = {}
-        self._row_cache: dict[tuple, tuple[tuple, object]] = {}
+        self._cell_cache: dict[tuple[object, ...], tuple[object, Lines]] = {}
+        self._row_cache: dict[
+            tuple[object, ...], tuple[tuple[object, ...], tuple[Lines, Lines]]
+        ] = {}
         self._keys = [key for key, _title, _width in columns]
         for key, title, width in columns:
             self.add_column(title, key=key, width=width)
@@ -163,16 +171,18 @@ class DiffTable(DataTable):
         self,
         row_index: int,
         column_index: int,
-        base_style,
+        base_style: Style,
         width: int,
         cursor: bool = False,
         hover: bool = False,
-    ):
+    ) -> Lines:
         try:
             if row_index < 0 or column_index < 0:
                 raise LookupError
             row_key = self._row_locations.get_key(row_index)
             column_key = self._column_locations.get_key(column_index)
+            if row_key is None or column_key is None:
+                raise LookupError
             value = self._data[row_key][column_key]
         except (LookupError, AttributeError, TypeError):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
@@ -196,7 +206,14 @@ class DiffTable(DataTable):
         self._cell_cache[key] = (value, lines)
         return lines
 
-    def _render_line_in_row(self, row_key, line_no, base_style, cursor_location, hover_location):
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[Lines, Lines]:
         # Same idea one level up: a body row is re-assembled only when one of its cells, its
         # position, its cursor/hover state or the column widths changed.
         try:
@@ -266,7 +283,8 @@ class DiffTable(DataTable):
         return len(self._pending)
 
     def _current_order(self) -> list[str]:
-        return [row.key.value for row in self.ordered_rows]
+        # Every row is added with a key (never None).
+        return [row.key.value for row in self.ordered_rows if row.key.value is not None]
 
     def _sort_by(self, position: dict[str, int]) -> None:
         # DataTable.sort hands the key function cell values only; the first column (pager number,
@@ -304,7 +322,7 @@ class PartyTable(DiffTable):
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
-    def __init__(self, *, ansi: bool = False, wide: bool = False, **kwargs):
+    def __init__(self, *, ansi: bool = False, wide: bool = False, **kwargs: Any) -> None:
         columns = [
             (key, title, (LABEL_WIDE if wide and key == "label" else width))
             for key, title, width in COLUMNS
