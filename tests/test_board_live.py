@@ -98,13 +98,13 @@ def _fields(v) -> dict:
 
 async def test_unchanged_data_repaints_nothing_and_the_minute_moves_only_timers(db, monkeypatch):
     updates: list[tuple] = []
-    original = PartyTable.update_cell
+    original = PartyTable.update_rows
 
-    def counting_update_cell(self, row_key, column_key, value, **kw):
-        updates.append((row_key, column_key))
-        return original(self, row_key, column_key, value, **kw)
+    def counting_update_rows(self, changes):
+        updates.extend((row, column) for row, values in changes.items() for column in values)
+        return original(self, changes)
 
-    monkeypatch.setattr(PartyTable, "update_cell", counting_update_cell)
+    monkeypatch.setattr(PartyTable, "update_rows", counting_update_rows)
     clock = MovableClock()
     app = staff(db, clock)
     async with app.run_test(size=(120, 40)) as pilot:

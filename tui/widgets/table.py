@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from tui.render.cells import COLUMNS
 from tui.render.theme import Cell, tone_style
@@ -32,9 +32,10 @@ def cell_text(cell: Cell, *, ansi: bool) -> Text:
 class DiffTable(DataTable[Text]):
     """A DataTable that takes whole rows of ``(text, tone)`` cells and applies only the difference.
 
-    Rows leave with ``remove_row``, changed cells get ``update_cell``, new rows ``add_row(key=...)``;
-    the order is restored with ``sort`` only when it is wrong, and the cursor stays on the row it
-    was on (by key). Everything happens inside ``app.batch_update()``: one repaint per apply.
+    Rows leave with ``remove_row``, changed cells go through :meth:`update_row_cells` (which
+    repaints only that row's lines), new rows ``add_row(key=...)``; the order is restored with
+    ``sort`` only when it is wrong, and the cursor stays on the row it was on (by key). Everything
+    happens inside ``app.batch_update()``: one frame per apply.
     """
 
     class Tapped(Message):
@@ -105,26 +106,52 @@ class DiffTable(DataTable[Text]):
         position = {key: i for i, key in enumerate(self._order)}
         ready = [k for k in self._pending if position.get(k, -1) in visible]
         if ready:
-            with self.app.batch_update():
-                for key in ready:
-                    self._update_row(key, self._pending.pop(key))
+            changes = {key: self._changed_cells(key, self._pending.pop(key)) for key in ready}
+            self.update_rows({key: values for key, values in changes.items() if values})
 
-    def _update_row(self, key: str, cells: tuple[Cell, ...]) -> int:
+    def _changed_cells(self, key: str, cells: tuple[Cell, ...]) -> dict[str, Text]:
+        """The cells of row `key` that differ from what it shows, as new cell objects (and the
+        row now counts as showing `cells`)."""
         old = self._cells[key]
-        changed = 0
-        for col, (before, after) in enumerate(zip(old, cells, strict=True)):
-            if before != after:
-                self.update_cell(key, self._keys[col], cell_text(after, ansi=self.ansi))
-                changed += 1
         self._cells[key] = cells
-        return changed
+        return {
+            self._keys[col]: cell_text(after, ansi=self.ansi)
+            for col, (before, after) in enumerate(zip(old, cells, strict=True))
+            if before != after
+        }
+
+    def update_row_cells(self, key: str, values: Mapping[str, Text]) -> None:
+        """``update_cell`` for some cells of one row, repainting only that row's lines."""
+        self.update_rows({key: values})
+
+    def update_rows(self, changes: Mapping[str, Mapping[str, Text]]) -> None:
+        """``update_cell`` for some cells of some rows, repainting only those rows' lines.
+
+        DataTable's ``update_cell`` refreshes the whole widget: every visible line is rendered,
+        styled, composited and written to the terminal again (≈ 9 ms for a 120×40 board, most of
+        a busy board's CPU). The cells here keep their column widths (``update_width`` is never
+        used), so nothing else on screen moves: this does to the table's data and to its render
+        caches (keyed on ``_update_count``) what ``update_cell`` does, then marks only the rows'
+        regions dirty, as DataTable itself does when the cursor moves (``refresh_row``).
+        """
+        if not changes:
+            return
+        for key, values in changes.items():
+            data = self._data[RowKey(key)]
+            for column, value in values.items():
+                data[ColumnKey(column)] = value
+        self._update_count += 1
+        for key in changes:
+            index = self._row_locations.get(RowKey(key))
+            if index is not None:
+                self.refresh_row(index)
 
     def apply(self, rows: Sequence[tuple[str, tuple[Cell, ...]]]) -> int:
         """Show exactly `rows` (key, cells) in this order; returns how many cells changed.
 
-        A DataTable repaints every visible row whenever any cell changes, so a changed row that
-        is off screen is not updated now: it waits (``pending``) until it scrolls into view.
-        Rows that arrive or leave are applied at once (they move the others).
+        A changed row on screen repaints its own lines only; one that is off screen is not
+        updated now: it waits (``pending``) until it scrolls into view. Rows that arrive or leave
+        are applied at once (they move the others: the whole table repaints).
         """
         wanted = dict(rows)
         changed = 0
@@ -150,14 +177,18 @@ class DiffTable(DataTable[Text]):
                     self.move_cursor(row=self.get_row_index(selected), animate=False)
             self._order = order
             visible = self.visible_rows()
+            updates: dict[str, dict[str, Text]] = {}
             for index, (key, cells) in enumerate(rows):
                 if self._cells[key] == cells:
                     self._pending.pop(key, None)
                 elif index in visible or self.defer is False:
                     self._pending.pop(key, None)
-                    changed += self._update_row(key, cells)
+                    if values := self._changed_cells(key, cells):
+                        updates[key] = values
+                        changed += len(values)
                 else:
                     self._pending[key] = cells
+            self.update_rows(updates)
         self.last_changes = changed
         return changed
 
@@ -266,16 +297,21 @@ class DiffTable(DataTable[Text]):
         cells = self._cells.get(key)
         if cells is None:
             return
-        for col, (text, tone) in enumerate(cells):
-            style = f"reverse {tone_style(tone, ansi=self.ansi)}".strip()
-            self.update_cell(key, self._keys[col], Text(text, style=style, no_wrap=True))
+        reversed_cells = {
+            self._keys[col]: Text(
+                text, style=f"reverse {tone_style(tone, ansi=self.ansi)}".strip(), no_wrap=True
+            )
+            for col, (text, tone) in enumerate(cells)
+        }
+        self.update_row_cells(key, reversed_cells)
         self.set_timer(seconds, lambda: self._restore(key))
 
     def _restore(self, key: str) -> None:
         cells = self._cells.get(key)
         if cells is not None:
-            for col, cell in enumerate(cells):
-                self.update_cell(key, self._keys[col], cell_text(cell, ansi=self.ansi))
+            self.update_row_cells(
+                key, {self._keys[col]: cell_text(c, ansi=self.ansi) for col, c in enumerate(cells)}
+            )
 
     @property
     def pending(self) -> int:
