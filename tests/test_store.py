@@ -170,3 +170,26 @@ def test_the_sessions_table_holds_the_session_fields_and_nothing_else_unplanned(
     finally:
         store.close()
     assert columns == {*COLUMNS, "updated_at"}
+
+
+def test_views_read_every_field_in_place_and_nothing_from_a_store_without_sessions(tmp_path):
+    from agent.store.reads import Reads
+
+    db = tmp_path / "v.db"
+    full = SessionView(uuid="u-1", number=4, transmitter_id=77, label="Ana", party_size=3,
+                       goal_seconds=600, created="2026-01-01T18:00:00Z",
+                       first_notified="2026-01-01T18:05:00Z", notified="2026-01-01T18:07:00Z",
+                       state="paged", page_count=2, reopened_from="u-0")  # fmt: skip
+    s = Store(db)
+    s.write_batch(WriteBatch(views={"u-1": full}))
+    assert s.active_views() == [full] and s.load_views() == {"u-1": full}
+    s.close()
+
+    class Bare(Reads):
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+    bare = Bare(sqlite3.connect(tmp_path / "bare.db"))
+    assert bare.active_views() == [] and list(bare.iter_views()) == []
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        Bare(sqlite3.connect(db))._views("nonsense = 1")
