@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pager_edge.bench import machine_description
-from pager_edge.bench.board import build_store, format_report, run_bench, summarize
+from pager_edge.bench.board import (
+    build_store,
+    format_report,
+    minute_shift,
+    projected_percent,
+    run_bench,
+    summarize,
+    tick_costs,
+)
 
 
 def test_summarize_phases_and_change_to_visible_latency():
@@ -44,6 +53,71 @@ def test_report_names_the_machine_and_the_targets():
     assert "500 active sessions, 120×40" in text and f"{os.cpu_count()} CPUs" in text
     assert "Textual 8.2.8" in text
     assert "CPU ≤ 5 % (MISSED)" in text and "(9.0 ms, ok)" in text and "p95 ≤ 250 ms (ok)" in text
+
+    result["cpu_ms"] = {"tick_ms": 5.0, "tick_ms_max": 6.0, "seconds": 9, "minute_turn_ms": 60.0,
+                        "changes": 20, "change_ms": 10.0}  # fmt: skip
+    text = format_report(result, sessions=500, size=(120, 40), rate=4.0, mode="staff board, pty")
+    assert "5.00 ms per second of timers" in text and "60.0 ms per minute turn" in text
+    assert "10.00 ms per change (20)" in text
+    assert "4.60 % here" in text and "4–7× slower (a Raspberry Pi) ≈ 18–32 % of a core" in text
+
+
+def _ticks(start: float, cpu: float, per_second: list[float]) -> list[tuple[float, float, float]]:
+    """One tick a second (refresh of 1 ms); `per_second` ms of CPU between consecutive ticks."""
+    ticks = [(start, cpu, 1.0)]
+    for ms in per_second:
+        start, cpu = start + 1.0, cpu + ms / 1000
+        ticks.append((start, cpu, 1.0))
+    return ticks
+
+
+def test_a_second_of_timers_is_the_median_clear_of_the_minute_turn_which_costs_the_rest():
+    # 20 s: ordinary seconds of 5 ms, a turn at 102.5 s costing 40 + 30 ms in the two seconds
+    # around it, and its alerts removed 12 s later (+10 ms).
+    seconds = [5.0] * 19
+    seconds[2], seconds[3], seconds[14] = 45.0, 35.0, 15.0
+    ticks = _ticks(100.0, 1.0, seconds)
+    used = sum(seconds)  # the phase's CPU: 175 ms
+    c = tick_costs(ticks, 100.0, 120.0, [102.5, 162.5], used)
+    assert c["tick_ms"] == pytest.approx(5.0) and c["tick_ms_max"] == pytest.approx(5.0)
+    assert c["minute_turn_ms"] == pytest.approx(175 - 20 * 5.0)  # all beyond 20 ordinary seconds
+    assert c["seconds"] < 19  # the aftermath's seconds are left out of the median
+
+    # Without a turn in the phase every second counts and nothing is put down to a turn.
+    quiet = tick_costs(_ticks(200.0, 2.0, [5.0] * 4 + [7.0]), 200.0, 206.0, [102.5], 27.0)
+    assert quiet["tick_ms"] == pytest.approx(5.0) and quiet["minute_turn_ms"] is None
+    assert quiet["seconds"] == 5 and quiet["tick_ms_max"] == pytest.approx(7.0)
+
+
+def test_summarize_puts_the_changes_phase_cpu_less_its_timers_on_each_change():
+    record = {
+        "marks": {"start": [100.0, 1.0], "phase2": [110.0, 1.1], "end": [120.0, 1.5]},
+        "frames": [], "updates": [], "shown": {},
+        "ticks": _ticks(100.0, 1.0, [10.0] * 9),  # 10 ms a second, no turn
+        "turns": [170.0],
+    }  # fmt: skip
+    commits = {n: 110.0 + n / 4 for n in range(1, 40)}  # 39 changes, ~4/s
+    costs = summarize(record, commits)["cpu_ms"]
+    assert costs["tick_ms"] == pytest.approx(10.0) and costs["minute_turn_ms"] is None
+    # 400 ms in the changes phase, 10 s × 10 ms of it timers: 300 ms over 39 changes
+    assert costs["changes"] == 39 and costs["change_ms"] == pytest.approx(300 / 39, abs=0.01)
+
+
+def test_projection_scales_the_per_unit_figures():
+    costs = {"tick_ms": 6.0, "change_ms": 11.0, "minute_turn_ms": 60.0}
+    assert projected_percent(costs, 4.0) == pytest.approx((6 + 44 + 1) / 10)
+    assert projected_percent(costs, 4.0, slowdown=5) == pytest.approx(5 * 5.1)
+    assert projected_percent({**costs, "minute_turn_ms": None}, 0.0) == pytest.approx(0.6)
+    assert projected_percent({**costs, "change_ms": None}, 4.0) is None
+    assert projected_percent({**costs, "change_ms": -2.0}, 4.0) == pytest.approx(0.7)
+
+
+def test_minute_shift_puts_a_moment_on_a_whole_minute():
+    moment = datetime(2026, 3, 13, 18, 30, 41, 250_000, tzinfo=UTC)
+    shift = minute_shift(moment)
+    assert shift == timedelta(seconds=18.75)
+    assert (moment + shift).second == 0 and (moment + shift).microsecond == 0
+    assert minute_shift(datetime(2026, 3, 13, 18, 31, tzinfo=UTC)) == timedelta(0)
 
 
 def test_bench_store_has_the_marker_first(tmp_path):
