@@ -29,7 +29,15 @@ sys.exit(pytest.main(["-q", "-p", "no:textual-snapshot", "-p", "no:cacheprovider
 
 def test_core_and_render_tests_pass_with_textual_blocked():
     r = subprocess.run(
-        [sys.executable, "-c", BLOCKER, "tests/test_board_data.py", "-k", "not textual"],
+        [
+            sys.executable,
+            "-c",
+            BLOCKER,
+            "tests/test_board_data.py",
+            "tests/test_quotes.py",
+            "-k",
+            "not textual",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -25,14 +25,15 @@ from agent.config import Config
 from agent.session import SessionView
 from agent.store import Store, StoreError
 from agent.store.requests import RequestQueue, StaffRequest
-from tui.core.waits import (
+from tui.core.quotes import (
     QUOTE_WEEKS,
     QUOTE_WINDOW_MINUTES,
-    Quote,
-    estimates,
-    start_of_day,
+    RATE_OLDEST_ARRIVAL,
+    RATE_WINDOW_MINUTES,
+    Sample,
     wait_samples,
 )
+from tui.core.waits import start_of_day
 
 # Sections of `pager-edge status` that are the board's own lines; the rest are optional features.
 _BASE_STATUS_KEYS = frozenset({"agent", "transmitter", "counters", "sessions", "store"})
@@ -47,6 +48,7 @@ class Snapshot:
     sessions: tuple[SessionView, ...] = ()
     lost: tuple[SessionView, ...] = ()  # the transmitter forgot them; staff re-add or dismiss
     requests: tuple[StaffRequest, ...] = ()  # staff actions waiting (undo grace) or running
+    recent: tuple[SessionView, ...] = ()  # tables that came up in the last hour (live quotes)
     statistics: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
     health: dict[str, Any] = field(default_factory=dict)
@@ -113,7 +115,7 @@ class BoardSource:
         self._missing_reported = False
         self._extras: dict[str, dict[str, Any]] = {}
         self._extras_at = -math.inf
-        self._samples: list[tuple[int | None, float]] | None = None
+        self._samples: list[Sample] | None = None
         self._samples_at = -math.inf
 
     # connection --------------------------------------------------------------------------
@@ -174,6 +176,11 @@ class BoardSource:
         t0 = time.perf_counter()
         with store.read_transaction():  # sessions, health and snapshots agree
             sessions = store.active_views()
+            now = self.clock.now()
+            recent = store.called_views_since(
+                iso_utc(now - timedelta(minutes=RATE_WINDOW_MINUTES)) or "",
+                created_from=iso_utc(now - RATE_OLDEST_ARRIVAL) or "",
+            )
             lost = [] if self.kiosk else store.lost_views()
             requests = [] if self.kiosk else RequestQueue(store.conn).open()
             statistics = store.latest_snapshot("statistics")
@@ -183,10 +190,11 @@ class BoardSource:
                 self._extras = self._read_extras(store)
                 self._extras_at = time.monotonic()
         if self.kiosk:
-            sessions = without_labels(sessions)
+            sessions, recent = without_labels(sessions), without_labels(recent)
         return Snapshot(
             ready=True,
             sessions=tuple(sessions),
+            recent=tuple(recent),
             lost=tuple(lost),
             requests=tuple(requests),
             statistics=statistics,
@@ -225,7 +233,7 @@ class BoardSource:
                 return []
         return without_labels(rows) if self.kiosk else rows
 
-    def quote_samples(self, *, refresh: bool = False) -> list[tuple[int | None, float]]:
+    def quote_samples(self, *, refresh: bool = False) -> list[Sample]:
         """Comparable waits for this weekday and hour (cached for a few minutes)."""
         if not refresh and self._samples is not None:
             if time.monotonic() - self._samples_at < self.QUOTE_CACHE:
@@ -244,7 +252,3 @@ class BoardSource:
         self._samples = wait_samples(rows, now, self.zone)
         self._samples_at = time.monotonic()
         return self._samples
-
-    def estimates(self, default_goal: int | None) -> list[tuple[str, Quote]]:
-        """Estimated wait per party-size bucket (the kiosk's optional line)."""
-        return estimates(self.quote_samples(), default_goal)
