@@ -18,6 +18,7 @@ from tests.board_fixtures import (
     healthy,
     make_store,
     pin_extras,
+    queue_views,
     view,
     wait_for,
 )
@@ -318,6 +319,40 @@ async def test_add_form_validates_before_anything_is_sent(db):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.id == "staff" and app.action_results == []
+
+
+async def test_add_form_quotes_from_the_queue_and_pre_fills_the_goal(tmp_path, monkeypatch):
+    """The quote follows the party size as the host types it; a goal the host typed stays."""
+    from tui.core.actions import PartyFields
+    from tui.screens.dialogs import PartyForm
+
+    pin_extras(monkeypatch, {})
+    app = staff(make_store(tmp_path / "queue.db", queue_views()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, PartyForm))
+        form = app.screen
+        basis, goal = form.query_one("#quote-basis"), form.query_one("#goal")
+        assert str(basis.render()) == "15 min: the transmitter's default goal"  # no size yet
+        assert goal.value == "15"
+        await pilot.press(*"Kim", "tab", "4")  # focus starts on the label
+        await pilot.pause()
+        assert str(basis.render()) == (
+            "About 40 min for 4: 3 parties ahead, seating ~1 every 10 min"
+        )
+        assert goal.value == "40"
+        await pilot.press("backspace", "2")  # one couple seated this hour: no rate yet
+        await pilot.pause()
+        assert str(basis.render()) == (
+            "About 12 min for 2: typical for 1–2 guests on Fri around 19h, last 4 weeks (4 parties)"
+        )
+        assert goal.value == "12"
+        await pilot.press("tab", "ctrl+a", "ctrl+k", "3", "0", "shift+tab", "backspace", "3")
+        await pilot.pause()
+        assert "3 parties ahead" in str(basis.render())  # the basis still follows the size…
+        assert goal.value == "30"  # …the host's own goal stays
+        assert form.validate() == PartyFields(1, "Kim", 3, 1800)
 
 
 async def test_a_snapshot_arriving_while_the_board_closes_is_harmless(db):
