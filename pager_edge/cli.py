@@ -45,7 +45,7 @@ HELP = {
     "sync": "Upload pending history to the cloud.",
     "backhaul": "Read the backhaul SIM's usage from the operator API.",
     "config": "Check the configuration file.",
-    "bench": "Benchmarks (ingest, board, sync, cloud).",
+    "bench": "Benchmarks (ingest, board, sync, cloud, quotes).",
     "cloud": "The chain's ingest service on PostgreSQL (pager-edge[cloud]).",
 }
 
