@@ -13,10 +13,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from agent.display import printable
+from agent.display import minutes, printable
 from tui.core.actions import PartyFields
 from tui.core.waits import Quote
-from tui.render.cells import minutes
 
 MAX_LABEL = 40
 MAX_PARTY = 99
