@@ -23,7 +23,7 @@ class _Block:
 
 sys.meta_path.insert(0, _Block())
 import pytest
-sys.exit(pytest.main(["-q", "-p", "no:textual-snapshot", "-p", "no:cacheprovider", *sys.argv[1:]]))
+sys.exit(pytest.main(["-q", "-n", "0", "-p", "no:textual-snapshot", "-p", "no:cacheprovider", *sys.argv[1:]]))
 """
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.controller.protocol import parse_document
+from agent.display import minutes
 from agent.session import SessionView
 from agent.store import Store, WriteBatch
 from tests.board_fixtures import (
@@ -30,7 +31,7 @@ from tui.core.parties import lowest_free_number, matches
 from tui.core.quotes import suggest_quote, wait_samples
 from tui.core.source import BoardSource, Snapshot
 from tui.core.waits import summarize_history
-from tui.render.cells import history_cells, minutes, party_cells
+from tui.render.cells import history_cells, party_cells
 from tui.render.glyphs import big_number
 from tui.render.header import (
     backhaul_segments,

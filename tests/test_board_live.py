@@ -435,3 +435,33 @@ async def test_history_shows_whole_labels_on_a_wide_screen_and_12_hour_times(db)
         assert table.columns[table.ordered_columns[1].key].width >= 28
         ended = table.get_cell("h-1", "ended").plain
         assert ended == "6:15 PM"  # cleared 75 min before 19:30 Paris
+
+
+async def test_ascii_everywhere_the_footer_included(db):
+    import html
+    import re
+
+    app = BoardApp(db, clock=fixed_clock(), config=board_config(db), ascii=True, ansi=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await started(pilot)
+        svg = app.export_screenshot()
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg)]
+    shown = "".join(texts).replace("\xa0", " ")
+    assert "Seat" in shown and "palette" in shown  # the footer is there ...
+    odd = sorted({ch for ch in shown if ord(ch) > 126})
+    assert odd == [], odd  # ... and nothing but ASCII anywhere (labels are fixture names)
+
+
+async def test_the_demo_kiosk_quits_with_ctrl_q_the_installed_one_does_not(db):
+    installed = BoardApp(db, clock=fixed_clock(), config=board_config(db), kiosk=True)
+    async with installed.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert installed.is_running
+    demo = BoardApp(db, clock=fixed_clock(), config=board_config(db), kiosk=True, quit_proof=False)
+    async with demo.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not demo.is_running

@@ -98,6 +98,7 @@ class BoardApp(App[None]):
         ansi: bool | None = None,
         poll_interval: float | None = None,
         probe: BoardProbe | None = None,
+        quit_proof: bool | None = None,
     ):
         if kiosk:
             # Instance attribute read by App.__init__: no command palette, no ctrl+p binding.
@@ -110,6 +111,8 @@ class BoardApp(App[None]):
         self.client = client
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.kiosk = kiosk
+        # A guest must not close the installed kiosk; the demo's kiosk quits with Ctrl+Q.
+        self.quit_proof = kiosk if quit_proof is None else quit_proof
         self.probe = probe
         console = console_mode()
         self.ascii = console if ascii is None else ascii
@@ -186,6 +189,7 @@ class BoardApp(App[None]):
     def on_mount(self) -> None:
         self.set_class(self.kiosk, "-kiosk")
         self.set_class(self.ansi, "-console")
+        self.set_class(self.ascii, "-ascii")
         self._poll_loop()
         self.set_interval(1.0, self._tick, name="board-tick")
         if self.kiosk and self.show_estimates:
@@ -205,8 +209,10 @@ class BoardApp(App[None]):
             log.error("board: worker %s failed: %r", event.worker.name, event.worker.error)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.kiosk and action in ("quit", "help_quit", "command_palette"):
-            return False  # a guest must not be able to close or drive the kiosk
+        if self.kiosk and action == "command_palette":
+            return False  # a guest must not be able to drive the kiosk ...
+        if self.quit_proof and action in ("quit", "help_quit"):
+            return False  # ... nor close it
         return True
 
     def post_display_hook(self) -> None:

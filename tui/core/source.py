@@ -16,12 +16,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso
 from agent.config import Config
+from agent.report import DayReport, day_bounds, day_report, service_day
 from agent.session import SessionView
 from agent.store import Store, StoreError
 from agent.store.requests import RequestQueue, StaffRequest
@@ -53,6 +54,7 @@ class Snapshot:
     settings: dict[str, Any] | None = None
     health: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync, backhaul, …
+    today: DayReport | None = None  # the service day's figures (the header; same as the report)
     version: int | None = None
     read_at: datetime | None = None
     read_ms: float = 0.0
@@ -114,6 +116,7 @@ class BoardSource:
         self._version: int | None = None
         self._missing_reported = False
         self._extras: dict[str, dict[str, Any]] = {}
+        self._today: DayReport | None = None
         self._extras_at = -math.inf
         self._samples: list[Sample] | None = None
         self._samples_at = -math.inf
@@ -188,6 +191,7 @@ class BoardSource:
             health = store.health()
             if time.monotonic() - self._extras_at >= self.EXTRAS_EVERY:
                 self._extras = self._read_extras(store)
+                self._today = None if self.kiosk else self._read_day(store, self.clock.now())
                 self._extras_at = time.monotonic()
         if self.kiosk:
             sessions, recent = without_labels(sessions), without_labels(recent)
@@ -201,6 +205,7 @@ class BoardSource:
             settings=settings,
             health=health,
             extras=self._extras,
+            today=self._today,
             version=version,
             read_at=self.clock.now(),
             read_ms=(time.perf_counter() - t0) * 1000,
@@ -218,7 +223,25 @@ class BoardSource:
             k: v for k, v in status.items() if k not in _BASE_STATUS_KEYS and isinstance(v, dict)
         }
 
+    def _read_day(self, store: Store, now: datetime) -> DayReport:
+        day = service_day(now, self.zone)
+        start, end = day_bounds(day, self.zone)
+        return day_report(store.iter_views(created_from=start, created_before=end), day, self.zone)
+
     # other reads -------------------------------------------------------------------------
+
+    def report(self, day: date) -> DayReport | None:
+        """Any day's figures (the report screen); None before the database exists."""
+        start, end = day_bounds(day, self.zone)
+        with self._lock:
+            store = self._open()
+            if store is None:
+                return None
+            try:
+                views = list(store.iter_views(created_from=start, created_before=end))
+            except sqlite3.Error:
+                return None
+        return day_report(views, day, self.zone)
 
     def finished_today(self) -> list[SessionView]:
         """Today's finished parties (local day), newest first. Empty before the database exists."""
