@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pager_edge.bench import machine_description
-from pager_edge.bench.board import (
-    build_store,
+from pager_edge.bench.board import build_store, run_bench
+from pager_edge.bench.board_figures import (
     format_report,
     minute_shift,
     projected_percent,
-    run_bench,
     summarize,
     tick_costs,
 )
