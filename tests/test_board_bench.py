@@ -10,6 +10,7 @@ import pytest
 from pager_edge.bench import machine_description
 from pager_edge.bench.board import build_store, run_bench
 from pager_edge.bench.board_figures import (
+    combine,
     format_report,
     minute_shift,
     projected_percent,
@@ -137,3 +138,32 @@ def test_short_headless_run_produces_figures():
     result = run_bench(sessions=100, rate=2.0, phase1=1.0, phase2=2.0, headless=True)
     assert result["timers_only"]["seconds"] > 0.9
     assert result["visible_ms"]["n"] >= 1
+
+
+def test_rounds_combine_into_medians_with_their_spread():
+    def one(cpu: float, change_ms: float | None, p95: float) -> dict:
+        # fmt: off
+        return {
+            "timers_only": {"cpu_percent": 1.0, "seconds": 20, "frames": 26, "updates": 20,
+                            "update_ms_p50": 2.0, "update_ms_max": 9.0},
+            "timers_and_changes": {"cpu_percent": cpu, "seconds": 20, "frames": 78,
+                                   "updates": 98, "update_ms_p50": 3.0, "update_ms_max": 12.0},
+            "cpu_ms": {"tick_ms": 6.0, "tick_ms_max": 8.0, "seconds": 15, "changes": 78,
+                       "change_ms": change_ms, "minute_turn_ms": None},
+            "visible_ms": {"p50": 110.0, "p95": p95, "max": 230.0, "n": 78, "of": 78},
+            "machine": "m",
+            "refresh": 0.2,
+        }
+        # fmt: on
+
+    rounds = [one(5.6, 12.0, 200.0), one(4.2, 9.0, 210.0), one(4.8, None, 190.0)]
+    c = combine(rounds)
+    assert c["rounds"] == 3 and c["machine"] == "m"
+    assert c["timers_and_changes"]["cpu_percent"] == pytest.approx(4.8)
+    assert c["cpu_ms"]["change_ms"] == pytest.approx(10.5)  # a round without a figure is left out
+    assert c["cpu_ms"]["minute_turn_ms"] is None and c["visible_ms"]["p95"] == pytest.approx(200)
+    assert c["spread"]["changes_cpu_percent"] == [4.2, 5.6]
+    assert c["spread"]["change_ms"] == [9.0, 12.0]
+    assert combine(rounds[:1]) is rounds[0]  # one round is reported as it is
+    text = format_report(c | {"refresh": 0.2}, sessions=500, size=(120, 40), rate=4.0, mode="x")
+    assert "medians of 3 rounds" in text and "4.20–5.60 % with changes" in text

@@ -39,7 +39,13 @@ from typing import Any
 import click
 
 from pager_edge.bench import machine_description
-from pager_edge.bench.board_figures import format_report, minute_shift, pct, summarize
+from pager_edge.bench.board_figures import (
+    combine,
+    format_report,
+    minute_shift,
+    pct,
+    summarize,
+)
 
 MARKER_UUID = "bench-marker"
 MARKER_BASE = 1000  # the marker's pager number is MARKER_BASE + the change's sequence number
@@ -374,6 +380,9 @@ def run_bench(
 @click.option("--refresh", type=float, default=0.2, show_default=True, help="poll interval, s")
 @click.option("--headless", is_flag=True, help="Textual's headless driver instead of a pty")
 @click.option("--kiosk", is_flag=True, help="measure the kiosk instead of the staff board")
+@click.option(
+    "--rounds", type=click.IntRange(1), default=1, show_default=True, help="runs; medians shown"
+)
 @click.option("--json", "as_json", is_flag=True)
 def board_bench_cmd(
     sessions: int,
@@ -384,6 +393,7 @@ def board_bench_cmd(
     refresh: float,
     headless: bool,
     kiosk: bool,
+    rounds: int,
     as_json: bool,
 ) -> None:
     """Wait-board CPU share, update time and change-to-screen latency."""
@@ -391,15 +401,20 @@ def board_bench_cmd(
         cols, rows = (int(x) for x in size.lower().split("x"))
     except ValueError:
         raise click.BadParameter("expected COLSxROWS, e.g. 120x40", param_hint="--size") from None
-    result = run_bench(
-        sessions=sessions,
-        size=(cols, rows),
-        rate=rate,
-        phase1=timers_seconds,
-        phase2=changes_seconds,
-        refresh=refresh,
-        headless=headless,
-        kiosk=kiosk,
+    result = combine(
+        [
+            run_bench(
+                sessions=sessions,
+                size=(cols, rows),
+                rate=rate,
+                phase1=timers_seconds,
+                phase2=changes_seconds,
+                refresh=refresh,
+                headless=headless,
+                kiosk=kiosk,
+            )
+            for _round in range(rounds)
+        ]
     )
     if as_json:
         click.echo(json.dumps(result, indent=2))

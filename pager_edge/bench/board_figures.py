@@ -138,6 +138,19 @@ def format_report(
         f"refresh {result['refresh']} s",
         f"machine: {result['machine']}",
     ]
+    if (spread := result.get("spread")) is not None:
+
+        def low_high(key: str, unit: str) -> str:
+            values = spread.get(key)
+            return f"{values[0]:.2f}–{values[1]:.2f}{unit}" if values else "—"
+
+        lines.append(
+            f"  medians of {result['rounds']} rounds; lowest–highest: CPU "
+            f"{low_high('timers_cpu_percent', ' %')} timers only, "
+            f"{low_high('changes_cpu_percent', ' %')} with changes; "
+            f"{low_high('tick_ms', ' ms')} per second of timers, "
+            f"{low_high('change_ms', ' ms')} per change"
+        )
     for title, p in (("timers only", a), (f"timers + {rate:g} changes/s", b)):
         lines.append(
             f"  {title:<26} CPU {p['cpu_percent']:5.2f} % of one core over {p['seconds']:.0f} s; "
@@ -174,3 +187,45 @@ def format_report(
         f"({ok(v['p95'], TARGETS['visible_p95_ms'])})"
     )
     return "\n".join(lines)
+
+
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs as one result: every figure is its median over the rounds (a machine shared
+    with other work is noisy), and ``spread`` keeps the lowest and highest of the headline ones."""
+    if len(rounds) == 1:
+        return rounds[0]
+
+    def median(values: list[Any]) -> Any:
+        numbers = sorted(v for v in values if isinstance(v, int | float) and v == v)
+        if not numbers:
+            return values[0]
+        mid = len(numbers) // 2
+        middle = numbers[mid] if len(numbers) % 2 else (numbers[mid - 1] + numbers[mid]) / 2
+        return round(middle, 2)
+
+    def merge(parts: list[Any]) -> Any:
+        if isinstance(parts[0], dict):
+            return {k: merge([p.get(k) for p in parts]) for k in parts[0]}
+        return median(parts)
+
+    combined: dict[str, Any] = merge(rounds)
+
+    def span(path: tuple[str, ...]) -> list[float] | None:
+        values = []
+        for r in rounds:
+            value: Any = r
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, int | float) and value == value:
+                values.append(float(value))
+        return [min(values), max(values)] if values else None
+
+    combined["rounds"] = len(rounds)
+    combined["spread"] = {
+        "timers_cpu_percent": span(("timers_only", "cpu_percent")),
+        "changes_cpu_percent": span(("timers_and_changes", "cpu_percent")),
+        "tick_ms": span(("cpu_ms", "tick_ms")),
+        "change_ms": span(("cpu_ms", "change_ms")),
+        "visible_p95": span(("visible_ms", "p95")),
+    }
+    return combined
