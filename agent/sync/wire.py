@@ -39,8 +39,8 @@ import base64
 import gzip
 import json
 import uuid as uuidlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeGuard
 
 from agent.clock import epoch_of_iso, iso_of_epoch
 from agent.session import LIFECYCLE_KINDS as SESSION_LIFECYCLE_KINDS
@@ -304,6 +304,8 @@ def decode_body(body: bytes, *, gzipped: bool = True) -> dict[str, Any]:
         raise WireError(f'expected "v": 2 ({FORMAT_V2}) or "format": "{FORMAT_V1}"')
     if fmt == FORMAT_V2 and "events" not in doc:
         return _decode_heartbeat(doc)
+    kinds: Sequence[str]
+    sources: Sequence[str]
     try:
         if fmt == FORMAT_V1:
             col = {name: doc["fields"].index(name) for name in FIELDS}
@@ -343,24 +345,25 @@ def _names(value: Any) -> list[str]:
     return value
 
 
-def _whole(value: Any) -> bool:
+def _whole(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _lookup(table: tuple[str, ...] | list[str], cell: Any, *, literal: bool) -> str:
+def _lookup(table: Sequence[str], cell: Any, *, literal: bool) -> str:
     """A kind or source cell: an index into `table`, or (v2) the name itself."""
     if literal and isinstance(cell, str):
         return cell
     if not _whole(cell) or cell < 0:
         raise ValueError(f"expected a table index, got {cell!r}")
-    return table[cell]
+    name: str = table[cell]
+    return name
 
 
 def _rows(
     doc: dict[str, Any],
     col: dict[str, int],
-    kinds: tuple[str, ...] | list[str],
-    sources: tuple[str, ...] | list[str],
+    kinds: Sequence[str],
+    sources: Sequence[str],
     prev_at: int | None,
     *,
     v1: bool,
