@@ -57,13 +57,16 @@ ODD_EVENTS = [
      "observed_at": "2026-02-30T00:00:00Z", "changes": {"page": 1}, "source": "history"},
     {"seq": 16, "uuid": "u-2", "number": 3, "kind": "lost", "at": "2026-01-01T09:30:00Z",
      "observed_at": "2026-01-01T09:30:00Z", "changes": {}, "source": "snapshot"},
+    {"seq": 17, "uuid": "u-2", "number": 3, "kind": "updated", "at": "2026-01-01T09:31:00Z",
+     "observed_at": "2026-01-01T09:31:00Z", "source": "notify",
+     "changes": {"7": 1, "=x": 2, "party_size": 4, "extra": None}},
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_odd_values_survive_literally(version):
     key, body = encode_batch(SITE, "x", ODD_EVENTS, version=version)
-    assert key == f"{SITE}:10-16"
+    assert key == f"{SITE}:10-17"
     got = decode_body(body)["events"]
     for e in got:
         e.pop("id")
@@ -72,8 +75,10 @@ def test_odd_values_survive_literally(version):
     if version == 1:  # a kind the format did not know is appended to the batch's own table
         assert doc["kinds"][5:] == ["relabelled", "lost"]
     else:  # the fixed table has `lost`; a kind it lacks travels as its name
-        assert [row[2] for row in doc["events"]] == [0, "relabelled", 2, 5]
+        assert [row[2] for row in doc["events"]] == [0, "relabelled", 2, 5, 1]
         assert doc["events"][3][6] == "snapshot" and doc["events"][1][6] == ""
+        # changes keys the format knows go as their index; the others escaped where needed
+        assert doc["events"][4][5] == {"=7": 1, "==x": 2, "1": 4, "extra": None}
 
 
 def test_parse_time_only_takes_the_store_form():

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import logging
 import math
 import os
@@ -47,6 +46,7 @@ from agent.logs import register_secret
 from agent.store import Store
 from agent.supervise import backoff_delays
 from agent.sync.answers import TOKEN_ENV, Outcome, classify, excerpt, parse_retry_after
+from agent.sync.endpoint import SyncSetupError, check_endpoint
 from agent.sync.housekeeping import housekeep
 from agent.sync.link import LinkBackend, LinkCounter, LinkTransport, ssl_context
 from agent.sync.schedule import Pending, flush_wait, heartbeat_wait
@@ -69,12 +69,13 @@ MAX_RESPONSE_BYTES = 16 * 1024
 # Keep the connection (and its TLS session: 4–6 KB of handshake on the metered link) between runs;
 # the receiver's own idle timeout usually decides sooner.
 KEEPALIVE_SECONDS = 300.0
+# A kept connection lost after at least this long idle is taken for a NAT's (or firewall's) idle
+# timeout: from then on the engine opens a new connection (a resumed TLS handshake) after that much
+# idle time rather than lose a request to a connection the path has forgotten.
+MIN_PATH_IDLE = 20.0
+KEEP_WARM = 0.8  # pending events go before the connection is this share of that time idle
 _MODE_WARNED: set[str] = set()
 T = TypeVar("T")
-
-
-class SyncSetupError(Exception):
-    """Sync cannot start as configured; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -116,37 +117,6 @@ class SyncResult:
     @property
     def done(self) -> bool:
         return self.pending == 0 and self.error is None
-
-
-def check_endpoint(url: str) -> httpx.URL:
-    """The endpoint as a URL; https, or plain http to a loopback address only."""
-    if not url:
-        raise SyncSetupError(
-            "no [sync] endpoint configured (an https:// URL of the ingest service)"
-        )
-    try:
-        u = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise SyncSetupError(f"[sync] endpoint is not a valid URL: {exc}") from None
-    if u.userinfo:
-        raise SyncSetupError(
-            f"[sync] endpoint must not carry credentials; the token comes from {TOKEN_ENV}"
-        )
-    if u.scheme == "https" and u.host:
-        return u
-    if u.scheme == "http" and u.host:
-        if u.host == "localhost":
-            return u
-        try:
-            if ipaddress.ip_address(u.host).is_loopback:
-                return u
-        except ValueError:
-            pass
-        raise SyncSetupError(
-            f"[sync] endpoint {url!r}: plain http:// is only allowed to a loopback address "
-            "(127.0.0.1, ::1, localhost); use https://"
-        )
-    raise SyncSetupError(f"[sync] endpoint {url!r}: expected an https:// URL")
 
 
 class SyncEngine:
@@ -201,6 +171,7 @@ class SyncEngine:
         self._ssl = ssl_context(s.ca_file) if self.endpoint.scheme == "https" else None
         self._backend: LinkBackend | None = None
         self._last_io: float | None = None  # monotonic end of the last request
+        self._path_idle: float | None = None  # idle time after which the path lost a connection
         self._pending_since: tuple[int, float] | None = None  # (oldest pending rowid, seen at)
         self._retry_at = 0.0  # monotonic: no request before this (backoff)
         self._http: httpx.AsyncClient | None = None
@@ -435,11 +406,17 @@ class SyncEngine:
             enc.add(ev)
         return enc.key(), enc.body()
 
+    def _idle(self) -> float:
+        return math.inf if self._last_io is None else self.monotonic() - self._last_io
+
     async def _fresh_connection(self) -> None:
         """Drop the connection before a request when it cannot be good any more: idle longer than
-        the keep-alive (on the injected clock), or closed by the server meanwhile."""
-        idle = self._last_io is not None and self.monotonic() - self._last_io > KEEPALIVE_SECONDS
-        if self._http is not None and (idle or (self._backend and self._backend.peer_closed())):
+        the keep-alive (on the injected clock), longer than the path was seen to forget
+        connections (a NAT), or closed by the server meanwhile."""
+        idle = self._idle()
+        forgotten = self._path_idle is not None and idle >= self._path_idle
+        closed = self._backend is not None and self._backend.peer_closed()
+        if self._http is not None and (idle > KEEPALIVE_SECONDS or forgotten or closed):
             await self._http.aclose()
             self._http = None
 
@@ -447,6 +424,7 @@ class SyncEngine:
         """One POST; a request lost with a reused connection (a NAT forgot it) goes again at once
         on a new one. Every byte either attempt moved is counted."""
         await self._fresh_connection()
+        idle = self._idle()
         d = Delta()
         for attempt in (1, 2):
             before = (self.link.sent, self.link.received, self.link.connections)
@@ -466,6 +444,8 @@ class SyncEngine:
             if attempt == 2 or not stale:
                 break
             log.info("sync: the kept connection was gone (%s); again on a new one", out.reason)
+            if idle >= MIN_PATH_IDLE:  # a path that forgets idle connections: learn how soon
+                self._path_idle = min(self._path_idle or math.inf, idle)
             if self._http is not None:
                 await self._http.aclose()
                 self._http = None
@@ -532,6 +512,7 @@ class SyncEngine:
             seen_for=seen_for,
             max_delay=max(s.max_delay, self.interval(mode) if mode != "normal" else 0.0),
             full_at=full,
+            connection_left=self._connection_left(),
         )
         if wait <= 0:
             return await self._run()
@@ -550,6 +531,12 @@ class SyncEngine:
                 return look
             wait = due
         return min(look, wait)
+
+    def _connection_left(self) -> float:
+        """Seconds until the open connection reaches the idle time the path forgets after."""
+        if self._path_idle is None or self._http is None or self._last_io is None:
+            return math.inf
+        return KEEP_WARM * self._path_idle - self._idle()
 
     async def _run(self) -> float:
         res = await self.sync_once()

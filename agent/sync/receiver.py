@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from agent.sync.wire import FORMATS, WireError, decode_body, idempotency_key
 
@@ -126,8 +126,16 @@ class IngestLog:
 Reply = tuple[int, dict[str, Any] | None, dict[str, str] | None]
 
 
+class Receiving(Protocol):
+    """What :func:`answer` needs of a server: its log, its token, its rejection rule."""
+
+    log: IngestLog
+    token: str | None
+    reject: Callable[[dict[str, Any]], str | None]
+
+
 def answer(
-    srv: IngestServer,
+    srv: Receiving,
     path: str,
     header: Callable[[str], str | None],
     body: bytes,

@@ -10,6 +10,8 @@ oldest of them was observed:
 * ``[sync] interval`` is how often the engine looks for new events: it sleeps until the next look
   or until the oldest pending event comes due, whichever is first (events are therefore at most
   ``max(max_delay, interval)`` old when sent);
+* on a path seen to forget idle connections (a carrier NAT), pending events go before the open
+  connection has been idle that long — a request costs less than a new handshake;
 * with nothing to send, a heartbeat goes once nothing reached the receiver for
   ``heartbeat_minutes`` (and once after an upgrade, to announce the new agent version).
 
@@ -44,11 +46,14 @@ def flush_wait(
     seen_for: float,
     max_delay: float,
     full_at: int,
+    connection_left: float = math.inf,
 ) -> float:
     """Seconds until the pending events must go: 0 now, ``inf`` when nothing is pending.
 
     `now` is wall time (epoch seconds), `seen_for` how long (monotonic) the engine has known the
-    oldest pending event.
+    oldest pending event. `connection_left` is how long the open connection will still be usable
+    (on a path seen to forget idle connections): pending events go before then, because sending
+    them a little early costs less than a new TLS handshake.
     """
     if pending.urgent:
         return 0.0
@@ -60,7 +65,7 @@ def flush_wait(
     age = seen_for if observed is None else max(now - observed, seen_for)
     if observed is None and pending.oldest_observed is not None:
         age = max_delay  # a time the agent cannot read: do not hold the event for it
-    return max(0.0, max_delay - age)
+    return max(0.0, min(max_delay - age, connection_left))
 
 
 def heartbeat_wait(

@@ -10,7 +10,8 @@ the newest, :func:`decode_body` (the reference decoder, which both receivers use
   kind or source the table lacks is written as its name (a string cell), so a new kind needs no
   new version. A row may leave out trailing cells that hold their default (``changes`` null,
   source ``notify``). A session that is a canonical UUID travels as 22 base64url characters
-  (:func:`compact_session`). A body without ``events`` is a **heartbeat** (:func:`heartbeat_body`).
+  (:func:`compact_session`); the fields of ``changes`` the format knows (:data:`V2_CHANGES`) as
+  their index (``{"0":"Kim","1":2,"2":900}`` for label, party size, goal). A body without ``events`` is a **heartbeat** (:func:`heartbeat_body`).
 * ``pager-edge-sync/1``: the same rows, with ``fields``, ``kinds``, ``sources`` and ``agent`` in
   every batch. Still encoded for batches that were in flight in v1 when the agent was upgraded
   (the same key is re-sent as the same bytes, see ``state.BatchSpec``).
@@ -54,6 +55,7 @@ FORMAT = FORMATS[VERSION]
 # or into a table of a later version. Version 1 sent its tables in each batch (V1_KINDS first).
 V2_KINDS: tuple[str, ...] = ("created", "updated", "paged", "cleared", "removed", "lost")
 V2_SOURCES: tuple[str, ...] = ("notify", "resync", "history")
+V2_CHANGES: tuple[str, ...] = ("label", "party_size", "goal_seconds", "page")
 V1_KINDS: tuple[str, ...] = ("created", "updated", "paged", "cleared", "removed")
 KINDS = V2_KINDS
 # What still goes out in critical budget mode: the steps of a guest's visit.
@@ -123,6 +125,36 @@ def expand_session(cell: str) -> str:
     if len(cell) != 23:
         raise ValueError(f"session {cell!r:.40}: not a compact UUID")
     return str(uuidlib.UUID(bytes=base64.urlsafe_b64decode(cell[1:] + "==")))
+
+
+_CHANGE_INDEX = {name: str(i) for i, name in enumerate(V2_CHANGES)}
+
+
+def _change_key(name: str) -> str:
+    """A v2 ``changes`` key: a field of :data:`V2_CHANGES` as its index (``"0"`` for label …);
+    any other name as it is, with ``=`` put in front of one that is all digits or starts with
+    ``=``."""
+    index = _CHANGE_INDEX.get(name)
+    if index is not None:
+        return index
+    return _UUID_MARK + name if name.isdigit() or name.startswith(_UUID_MARK) else name
+
+
+def _changes(cell: Any, *, v1: bool) -> dict[str, Any]:
+    if not cell:
+        return {}
+    if not isinstance(cell, dict):
+        raise TypeError(f"changes must be an object, got {cell!r:.40}")
+    if v1:
+        return cell
+    out = {}
+    for key, value in cell.items():
+        if key.isdigit():
+            key = V2_CHANGES[int(key)]
+        elif key.startswith(_UUID_MARK):
+            key = key[1:]
+        out[key] = value
+    return out
 
 
 class _Table:
@@ -200,6 +232,8 @@ class BatchEncoder:
         self.last = seq
         # By hand: this runs for every event; only `changes` needs a JSON encoder.
         cells = [str(dseq), str(sidx), kind, at_cell, obs_cell]
+        if changes and self.version >= 2:
+            changes = {_change_key(k): v for k, v in changes.items()}
         tail = [_dumps(changes) if changes else "null", source]
         if self.version >= 2:  # trailing defaults left out
             while tail and tail[-1] == ("0" if len(tail) == 2 else "null"):
@@ -400,7 +434,7 @@ def _rows(
                 "kind": _lookup(kinds, row[col["kind"]], literal=not v1),
                 "at": at,
                 "observed_at": observed,
-                "changes": row[col["changes"]] or {},
+                "changes": _changes(row[col["changes"]], v1=v1),
                 "source": _lookup(sources, row[col["source"]], literal=not v1),
             }
         )
@@ -440,6 +474,7 @@ __all__ = [
     "FORMAT_V2",
     "KINDS",
     "LIFECYCLE_KINDS",
+    "V2_CHANGES",
     "V2_KINDS",
     "V2_SOURCES",
     "VERSION",
