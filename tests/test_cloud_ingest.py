@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import signal
 import struct
+import time
 import zlib
 from pathlib import Path
 
