@@ -73,7 +73,7 @@ KEEPALIVE_SECONDS = 300.0
 # timeout: from then on the engine opens a new connection (a resumed TLS handshake) after that much
 # idle time rather than lose a request to a connection the path has forgotten.
 MIN_PATH_IDLE = 20.0
-KEEP_WARM = 0.8  # pending events go before the connection is this share of that time idle
+KEEP_WARM = 0.8  # … with this margin: pending events go, or a new connection is made, sooner
 _MODE_WARNED: set[str] = set()
 T = TypeVar("T")
 
@@ -414,7 +414,7 @@ class SyncEngine:
         the keep-alive (on the injected clock), longer than the path was seen to forget
         connections (a NAT), or closed by the server meanwhile."""
         idle = self._idle()
-        forgotten = self._path_idle is not None and idle >= self._path_idle
+        forgotten = self._path_idle is not None and idle >= KEEP_WARM * self._path_idle
         closed = self._backend is not None and self._backend.peer_closed()
         if self._http is not None and (idle > KEEPALIVE_SECONDS or forgotten or closed):
             await self._http.aclose()

@@ -25,6 +25,7 @@ import contextlib
 import json
 import socket
 import struct
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -185,6 +186,7 @@ class IngestApp:
         self.token: str | None = token
         self.reject: Callable[[dict[str, Any]], str | None] = lambda batch: None
         self.on_stored = on_stored
+        self.http_versions: Counter[str] = Counter()  # "2", "1.1": what ALPN chose, per request
 
     async def __call__(
         self,
@@ -202,6 +204,7 @@ class IngestApp:
                     return
         if scope["type"] != "http":
             return
+        self.http_versions[scope["http_version"]] += 1
         body = b""
         while True:
             msg = await receive()
