@@ -185,7 +185,7 @@ async def test_http2_over_tls_with_a_resumed_session_counted_to_the_byte(db, cha
     try:
         write_events(store, evening(10))
         assert (await engine.sync_once()).done
-        clock.advance(400)  # idle past the keep-alive: a new connection, the session resumed
+        clock.advance(1000)  # idle past the keep-alive: a new connection, the session resumed
         write_events(store, evening(3, seed=9))
         assert (await engine.sync_once()).done
     finally:

@@ -66,14 +66,15 @@ __all__ = [
 
 SYSTEMIC_REJECTIONS = 8
 MAX_RESPONSE_BYTES = 16 * 1024
-# Keep the connection (and its TLS session: 4–6 KB of handshake on the metered link) between runs;
-# the receiver's own idle timeout usually decides sooner.
-KEEPALIVE_SECONDS = 300.0
+# Keep the connection between runs (a new one costs a TLS handshake: ~2.5 KB resumed, ~5.5 KB
+# with the certificate chain); the receiver's or the path's idle timeout usually decides sooner.
+KEEPALIVE_SECONDS = 900.0
 # A kept connection lost after at least this long idle is taken for a NAT's (or firewall's) idle
 # timeout: from then on the engine opens a new connection (a resumed TLS handshake) after that much
 # idle time rather than lose a request to a connection the path has forgotten.
 MIN_PATH_IDLE = 20.0
-KEEP_WARM = 0.8  # … with this margin: pending events go, or a new connection is made, sooner
+RENEW_AT = 0.8  # … with a margin: a connection idle this share of that time is renewed,
+KEEP_WARM = 0.7  # and pending events go before the open connection is idle this share of it
 _MODE_WARNED: set[str] = set()
 T = TypeVar("T")
 
@@ -414,7 +415,7 @@ class SyncEngine:
         the keep-alive (on the injected clock), longer than the path was seen to forget
         connections (a NAT), or closed by the server meanwhile."""
         idle = self._idle()
-        forgotten = self._path_idle is not None and idle >= KEEP_WARM * self._path_idle
+        forgotten = self._path_idle is not None and idle >= RENEW_AT * self._path_idle
         closed = self._backend is not None and self._backend.peer_closed()
         if self._http is not None and (idle > KEEPALIVE_SECONDS or forgotten or closed):
             await self._http.aclose()

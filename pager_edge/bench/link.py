@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import socket
 import struct
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -174,15 +176,17 @@ class IngestApp:
     """The reference receiver's protocol (:func:`answer`) as an ASGI app, for hypercorn.
 
     `on_stored` is called with the ids of events stored by each batch (the bench measures how
-    stale they were)."""
+    stale they were); `now` dates the answers."""
 
     def __init__(
         self,
         token: str,
         log: IngestLog | None = None,
         on_stored: Callable[[list[str]], None] = (lambda ids: None),
+        now: Callable[[], float] = time.time,
     ):
         self.log = log or IngestLog()
+        self.now = now
         self.token: str | None = token
         self.reject: Callable[[dict[str, Any]], str | None] = lambda batch: None
         self.on_stored = on_stored
@@ -218,7 +222,9 @@ class IngestApp:
         status, doc, extra = out
         self.on_stored([i for i in self.log.events if i not in before])
         payload = json.dumps(doc, separators=(",", ":")).encode() if doc is not None else b""
-        hdrs = [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+        # Date as a real server sends it, a new value each second of the (virtual) clock.
+        hdrs = [(b"date", email.utils.formatdate(self.now(), usegmt=True).encode())]
+        hdrs += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
         if payload:
             hdrs.append((b"content-type", b"application/json"))
         if status != 204:
@@ -242,6 +248,7 @@ async def serve_https(
     config.bind = [f"fd://{sock.fileno()}"]
     config.certfile, config.keyfile = cert_file, key_file
     config.include_server_header = False  # a receiver sends no product banner (cloud/ neither)
+    config.include_date_header = False  # the app's own, on the bench's clock
     config.keep_alive_timeout = 86400.0  # idle rules are the proxy's, on the virtual clock
     config.graceful_timeout = 0.5
     config.accesslog = config.errorlog = None

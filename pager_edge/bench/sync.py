@@ -147,7 +147,7 @@ class _Bed:
         self.clock = VirtualClock(datetime.fromtimestamp(START - 600, UTC))
         self.log = IngestLog()
         self.stale: list[float] = []
-        self.app = IngestApp(TOKEN, self.log, self._stored)
+        self.app = IngestApp(TOKEN, self.log, self._stored, lambda: self.clock.now().timestamp())
         self._proxy_args = {"nat_idle": nat_idle, "server_idle": server_idle}
         self.proxy: LinkProxy | None = None
         self._stop: Any = None
@@ -217,14 +217,16 @@ async def _evening_case(
     http2: bool = True,
     nat_idle: float | None = None,
     quiet_hours: float = 0.0,
+    server_idle: float = 300.0,
+    **sync: Any,
 ) -> Case:
     """The engine's own loop over the evening on the virtual clock; events appear as they happen."""
     db = tmp / f"{label.replace(' ', '_').replace('/', '_')}.db"
     Store(db).close()
-    async with _Bed(tmp, chain, nat_idle=nat_idle, server_idle=300.0) as bed:
+    async with _Bed(tmp, chain, nat_idle=nat_idle, server_idle=server_idle) as bed:
         clock = bed.clock
         engine = SyncEngine(
-            _config(db, bed.url, chain.ca_file),
+            _config(db, bed.url, chain.ca_file, **sync),
             token=TOKEN,
             clock=lambda: clock.now().timestamp(),
             monotonic=clock.monotonic,
@@ -367,6 +369,16 @@ async def run_bench(
             await _evening_case(tmp, chain, events, guests, "busy evening, HTTP/2"),
             await _evening_case(tmp, chain, events, guests, "busy evening, HTTP/1.1", http2=False),
             await _evening_case(tmp, chain, events, guests, "NAT drops idle ≥ 60 s", nat_idle=60.0),
+            await _evening_case(tmp, chain, events, guests, "max_delay 300 s", max_delay=300.0),
+            await _evening_case(
+                tmp,
+                chain,
+                events,
+                guests,
+                "max_delay 300 s, idle 15 min",
+                max_delay=300.0,
+                server_idle=900.0,
+            ),
             await _backlog_case(tmp, chain, events, guests),
         ]
         quiet = await _evening_case(tmp, chain, [], 0, "quiet night", quiet_hours=quiet_hours)
@@ -422,13 +434,14 @@ def sync_bench_cmd(guests: int, realistic: bool, as_json: bool) -> None:
     )
     naive = r["naive"].per_guest
     click.echo(
-        f"{'':30} {'req':>5} {'conn':>4} {'resum':>5} {'segs':>6} {'payload out':>11} "
+        f"{'':30} {'req':>5} {'conn':>4} {'resum':>5} {'lost':>4} {'segs':>6} {'payload out':>11} "
         f"{'in':>8} {'IP bytes':>9} {'IP B/guest':>10} {'vs naive':>8} {'stale max':>9}"
     )
     for c in cases:
         stale = f"{c.stale_max:8.0f}s" if c.stale_max is not None else f"{'—':>9}"
         click.echo(
-            f"{c.label:30} {c.requests:5d} {c.connections:4d} {c.resumed:5d} {c.segments:6d} "
+            f"{c.label:30} {c.requests:5d} {c.connections:4d} {c.resumed:5d} {c.resets:4d} "
+            f"{c.segments:6d} "
             f"{c.payload_out:11d} {c.payload_in:8d} {c.ip_bytes:9d} {c.per_guest:10.1f} "
             f"{naive / c.per_guest:7.1f}× {stale}"
         )
