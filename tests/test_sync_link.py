@@ -258,3 +258,15 @@ async def test_a_nat_that_forgets_idle_connections_is_learnt(db, chain):
     assert 1 <= proxy.totals.resets <= 2
     assert engine._path_idle is not None and engine._path_idle >= 60.0
     assert proxy.totals.connections <= 12 + proxy.totals.resets
+
+
+@pytest.mark.bench
+async def test_bench_sync_short_run_counts_every_case():
+    pytest.importorskip("hypercorn")
+    from pager_edge.bench.sync import run_bench
+
+    r = await run_bench(20, quiet_hours=1.0)
+    busy, _h1, _nat, *_rest = r["rows"]
+    assert r["naive"].per_guest > busy.per_guest > 0 and busy.stale_max <= 60
+    assert busy.engine_bytes == busy.payload_in + busy.payload_out
+    assert r["quiet"].extra["heartbeats"] == 2
