@@ -517,6 +517,7 @@ class SyncEngine:
         )
         if wait <= 0:
             return await self._run()
+        await self._db(self._housekeeping, self.clock())  # retention, size cap: every look
         if wait == math.inf:
             success, beat, agent = await self._st("heartbeat_row")
             contact = max((t for t in (success, beat) if t), default=None)
