@@ -110,3 +110,16 @@ def format_bytes(n: float | None) -> str:
         if abs(n) >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} B"
+
+
+def minutes(seconds: float | None) -> str:
+    """Coarse durations for the table: ``<1m``, ``12m``, ``1h05``."""
+    if seconds is None:
+        return ""
+    s = max(0, int(seconds))
+    if s < 60:
+        return "<1m"
+    m = s // 60
+    if m < 60:
+        return f"{m}m"
+    return f"{m // 60}h{m % 60:02d}"

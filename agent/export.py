@@ -15,11 +15,12 @@ import csv
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, tzinfo
 from typing import IO, Any
 
-from agent.clock import iso_utc, local, parse_iso, to_utc
+from agent.clock import local, parse_iso
 from agent.display import spreadsheet_safe
+from agent.report import day_bounds
 from agent.session import EVENT_EXPORT_FIELDS, EXPORT_FIELDS, SessionView, wait_seconds
 from agent.store import Store
 
@@ -43,13 +44,8 @@ class Selection:
     def bounds(self) -> tuple[str | None, str | None]:
         """[from, before) as store timestamps: local midnights of `since` and the day after
         `until` (a day with a daylight-saving change is 23 or 25 hours long, as it was)."""
-
-        def midnight(day: date) -> str | None:
-            wall = datetime(day.year, day.month, day.day)
-            return iso_utc(to_utc(wall, self.zone))
-
-        first = midnight(self.since) if self.since else None
-        before = midnight(self.until + timedelta(days=1)) if self.until else None
+        first = day_bounds(self.since, self.zone)[0] if self.since else None
+        before = day_bounds(self.until, self.zone)[1] if self.until else None
         return first, before
 
     def time(self, value: str | None) -> str | None:

@@ -22,7 +22,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from agent import __version__
@@ -38,7 +38,7 @@ from agent.controller.protocol import (
 )
 from agent.lifecycle import fold
 from agent.session import ENDED, SessionView, lose
-from agent.skew import host_clock_synchronised, measured_skew, stamp_instant
+from agent.skew import ClockWatch, host_clock_synchronised
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,6 @@ YIELD_EVERY = 4  # documents folded between two turns of the event loop
 REORDER_GRACE = 2.0
 # ... and trail the snapshot by at most this many sequence numbers (a restart resets to 0).
 REORDER_WINDOW = 256
-# Transmitter times are whole seconds and a notification's ACK precedes our clock reading.
-BOUND_SLACK = timedelta(seconds=2)
 
 
 @dataclass(slots=True)
@@ -128,9 +126,7 @@ class Ingestor:
         self._last_snapshot: dict[str, dict[str, Any]] = {}
         # The transmitter's clock minus the host's, measured from documents' own timestamps:
         # what bounds the times of a document without one (the vendor's notifications).
-        self.skew: timedelta | None = None
-        self._bound_key: tuple[datetime | None, str, timedelta | None] | None = None
-        self._bound = ""
+        self.clocks = ClockWatch(zone)
         self.absence = AbsenceWatch()
         self._history_doc: Document | None = None
         # Staff requests in flight: a re-added session's pager → (the old uuid, until); an end
@@ -334,7 +330,7 @@ class Ingestor:
             zone=self.zone,
             doc_time=doc.meta.timestamp,
             observed_at=observed_at,
-            not_after=self._not_after(doc, observed_at),
+            not_after=self.clocks.bound(doc.meta.timestamp, observed_at),
         )
         view = result.view
         if view is not None and known is None and (link := self._reopen.pop(view.number, None)):
@@ -371,21 +367,6 @@ class Ingestor:
         else:
             self.views[view.uuid] = view
 
-    def _not_after(self, doc: Document, observed_at: str) -> str | None:
-        """The latest instant a time in `doc` can mean: the document's own timestamp, else its
-        observation in the transmitter's frame (host time plus the last measured skew)."""
-        key = (doc.meta.timestamp, observed_at, self.skew)
-        if key != self._bound_key:
-            seen = parse_iso(observed_at)
-            if seen is None:
-                return None
-            expected = seen + (self.skew or timedelta(0))
-            if doc.meta.timestamp is not None:
-                expected = stamp_instant(doc.meta.timestamp, self.zone, expected)
-            self._bound_key = key
-            self._bound = iso_utc(expected + BOUND_SLACK) or ""
-        return self._bound
-
     def _want_history(self, delay: float | None = None) -> None:
         due = time.monotonic() + (self.history_delay if delay is None else delay)
         if self._history_due_at is None or due < self._history_due_at:
@@ -414,8 +395,8 @@ class Ingestor:
             # once per transmitter second is plenty (its clock has one-second resolution)
             self._last_doc_time = doc.meta.timestamp
             seen = parse_iso(observed_at) or self.clock.now()
-            self.skew = measured_skew(doc.meta.timestamp, self.zone, seen)
-            h["clock_skew_seconds"] = round(self.skew.total_seconds(), 1)
+            skew = self.clocks.measure(doc.meta.timestamp, seen, h.get("host_clock_synced"))
+            h["clock_skew_seconds"] = round(skew, 1)
         h["notifications"] = self.counters.notifications
 
     # --- control ---------------------------------------------------------------------------

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from agent.clock import SYSTEM_CLOCK, Clock, parse_iso, wall_instants, wall_time
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso, wall_instants, wall_time
 
 if TYPE_CHECKING:
     from agent.controller.client import ControllerClient
 
+log = logging.getLogger(__name__)
 SKEW_WARN_SECONDS = 60.0  # beyond this the board offers to set the transmitter's clock
 ZONE_STEP = 1800  # half an hour: zones differ by whole or half hours (a few by 45 min)
 ZONE_TOLERANCE = 120.0  # a zone problem plus a clock a minute or two off is still a zone problem
@@ -38,6 +40,52 @@ def measured_skew(timestamp: datetime, zone: tzinfo | None, host_now: datetime) 
     """The transmitter's clock minus the host's, from a document's own timestamp (a skew near
     an hour is a wrong zone, and is then unambiguous outside the repeated hour)."""
     return stamp_instant(timestamp, zone, host_now) - host_now
+
+
+# Transmitter times are whole seconds and a notification's ACK precedes our clock reading.
+BOUND_SLACK = timedelta(seconds=2)
+
+
+class ClockWatch:
+    """The ingest pipeline's view of the transmitter's clock: the skew measured from documents'
+    own timestamps, said plainly in the log when it is wrong, and the bound it puts on the times
+    of a document (a time is never later than its observation, in the transmitter's frame)."""
+
+    def __init__(self, zone: tzinfo | None):
+        self.zone = zone
+        self.skew: timedelta | None = None
+        self._said: int | None = None  # minutes off last logged (None: clocks agree)
+        self._bound_key: tuple[datetime | None, str, timedelta | None] | None = None
+        self._bound = ""
+
+    def measure(self, timestamp: datetime, seen: datetime, host_synced: bool | None) -> float:
+        """Seconds the transmitter is ahead of the host, from a document observed at `seen`."""
+        self.skew = measured_skew(timestamp, self.zone, seen)
+        seconds = self.skew.total_seconds()
+        warning = skew_warning(seconds, host_synchronised=host_synced)
+        finding = None if warning is None else round(seconds / 60)
+        if finding != self._said:
+            self._said = finding
+            if warning is not None:
+                log.warning("%s", warning)
+            else:
+                log.info("the transmitter's clock agrees with this host's again")
+        return seconds
+
+    def bound(self, timestamp: datetime | None, observed_at: str) -> str | None:
+        """The latest instant a time in a document can mean: the document's own timestamp,
+        else its observation plus the last measured skew."""
+        key = (timestamp, observed_at, self.skew)
+        if key != self._bound_key:
+            seen = parse_iso(observed_at)
+            if seen is None:
+                return None
+            expected = seen + (self.skew or timedelta(0))
+            if timestamp is not None:
+                expected = stamp_instant(timestamp, self.zone, expected)
+            self._bound_key = key
+            self._bound = iso_utc(expected + BOUND_SLACK) or ""
+        return self._bound
 
 
 def format_skew(seconds: float) -> str:

@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "cloud": "pager_edge.commands.cloud:cloud_group",
     "controller": "pager_edge.commands.controller:controller_group",
     "page": "pager_edge.commands.controller:page_cmd",
+    "report": "pager_edge.commands.report:report_cmd",
+    "backup": "pager_edge.commands.report:backup_cmd",
 }
 
 HELP = {
@@ -39,13 +41,15 @@ HELP = {
     "web": "The staff board for tablets in a browser (PIN), and the kiosk at /kiosk.",
     "controller": "The transmitter itself: set its clock.",
     "page": "Page any pager number (staff pager, or find a guest pager).",
+    "report": "One day's figures: parties, seated, walk-aways, waits (text, CSV, JSON).",
+    "backup": "A consistent copy of the database, safe while the agent runs.",
     "simulate": "Run the built-in T7470 simulator alone.",
     "export": "Export sessions or lifecycle events as JSONL or CSV.",
     "status": "Transmitter health and store figures.",
     "sync": "Upload pending history to the cloud.",
     "backhaul": "Read the backhaul SIM's usage from the operator API.",
     "config": "Check the configuration file.",
-    "bench": "Benchmarks (ingest, board, sync, cloud).",
+    "bench": "Benchmarks (ingest, board, sync, cloud, quotes).",
     "cloud": "The chain's ingest service on PostgreSQL (pager-edge[cloud]).",
 }
 

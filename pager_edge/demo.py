@@ -84,6 +84,8 @@ async def run_demo(
     drop_rate: float,
     db: Path,
     kiosk: bool,
+    web: bool = False,
+    ascii: bool | None = None,
 ) -> bool:
     """Run the demo in this loop; False when a headless run's history differs from the truth."""
     from agent.simulator.flow import GuestFlow
@@ -98,11 +100,15 @@ async def run_demo(
         drop_rate=drop_rate,
         clock=clock,
     )
-    _warm_start(sim, clock, random.Random(seed))
+    rng = random.Random(seed)
+    _past_evenings(sim, clock, rng)
+    _warm_start(sim, clock, rng)
     cfg = with_overrides(
         Config(),
         store={"path": str(db)},
         controller={"host": "127.0.0.1", "port": sim.port, "ping_interval": DEMO_PING_INTERVAL},
+        # A demo seat takes effect after a short grace too, so Undo can be tried.
+        board={"undo_seconds": 6.0},
     )
     agent = Agent(cfg)
     guests = GuestFlow(sim, flow, speed=speed, seed=seed, compress_goals=True)
@@ -116,10 +122,21 @@ async def run_demo(
             await _converged(db, sim, timeout=3 * DEMO_PING_INTERVAL)
             text, ok = _summary(db, sim, time.monotonic() - started)
             click.echo(text)
+        elif web:
+            await _serve_web(cfg, duration)
         else:
             from tui.app import BoardApp
 
-            app = BoardApp(db, client=agent.client, kiosk=kiosk, config=cfg)
+            # The demo's kiosk quits with Ctrl+Q; only the installed kiosk is quit-proof.
+            app = BoardApp(
+                db,
+                client=agent.client,
+                kiosk=kiosk,
+                config=cfg,
+                ascii=ascii,
+                ansi=ascii,
+                quit_proof=False,
+            )
             if duration:
                 asyncio.get_running_loop().call_later(duration, app.exit)
             await app.run_async()
@@ -143,6 +160,49 @@ WARM_START = [
     (4, 5, 900, "José", None, False),
     (2, 1, 300, None, None, False),
 ]
+
+
+async def _serve_web(cfg: Config, duration: float | None) -> None:
+    """The demo board in a browser: a made-up PIN, printed, and the kiosk at /kiosk."""
+    from tui.web import WebBoard, make_pin
+
+    pin = make_pin()
+    async with WebBoard(cfg, pin, port=0 if cfg.web.port == 8080 else None) as board:
+        click.echo(
+            f"pager-edge demo in the browser:\n  staff board  {board.url}/   (PIN {pin})\n"
+            f"  kiosk        {board.url}/kiosk\nCtrl+C stops the demo."
+        )
+        if duration:
+            await asyncio.sleep(duration)
+        else:
+            await asyncio.Event().wait()
+
+
+# Past evenings at this weekday and hour, so history-based quotes and the report have data:
+# (weeks ago, how many parties, typical wait in minutes).
+PAST_EVENINGS = [(1, 14, 18), (2, 12, 22), (3, 15, 16), (4, 11, 20)]
+
+
+def _past_evenings(sim: Keypad, clock: ScaledClock, rng: random.Random) -> None:
+    """Four past evenings around this hour, played through the device clock moved back: the
+    agent learns them from the transmitter's history at its first resync, as on a real site."""
+    steps: list[tuple[timedelta, str, int, dict[str, object]]] = []
+    for weeks, parties, typical in PAST_EVENINGS:
+        base = timedelta(weeks=weeks)
+        for i in range(parties):
+            arrive = base + timedelta(minutes=75 - 10 * i * 60 / parties / 10 - rng.uniform(0, 5))
+            size = rng.choice((2, 2, 2, 3, 4, 4, 5, 6))
+            wait = max(2.0, rng.gauss(typical + (4 if size >= 5 else 0), 4))
+            number = 100 + i  # past pagers: far from tonight's 1–99
+            kwargs = {"goal": 60 * typical, "label": f"Guest {weeks}-{i}", "party_size": size}
+            steps.append((arrive, "create", number, kwargs))
+            steps.append((arrive - timedelta(minutes=wait), "page", number, {}))
+            outcome = "clear" if rng.random() > 0.08 else "remove"
+            steps.append((arrive - timedelta(minutes=wait + 2), outcome, number, {}))
+    for ago, op, number, kwargs in sorted(steps, key=lambda s: -s[0]):
+        clock.shift = -ago
+        getattr(sim, op)(number, **kwargs)
+    clock.shift = timedelta(0)
 
 
 def _warm_start(sim: Keypad, clock: ScaledClock, rng: random.Random) -> None:

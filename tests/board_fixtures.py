@@ -108,6 +108,37 @@ def finished_views(now: datetime = NOW) -> list[SessionView]:
     return out
 
 
+def queue_views() -> list[SessionView]:
+    """A queue in front of the host at 19:30 for live quotes: parties of 3–4 seated at −36, −25
+    (without a page) and −10 min, three still waiting, one paged long ago, one walked away; 1–2:
+    one seated, one waiting. Alone, 3–4 had somebody waiting for the last 48 minutes."""
+    return [
+        view("q-s1", 41, label="Seated-41", party_size=4, goal_seconds=1500, created=ago(48),
+             first_notified=ago(36), notified=ago(36), cleared=ago(34), state="cleared",
+             page_count=1),
+        view("q-s2", 42, label="Seated-42", party_size=3, goal_seconds=1500, created=ago(40),
+             cleared=ago(25), state="cleared"),
+        view("q-s3", 43, label=f"{SECRET_LABEL}-43", party_size=4, goal_seconds=1500,
+             created=ago(30), first_notified=ago(10), notified=ago(10), state="paged",
+             page_count=1),
+        view("q-old", 44, label="Long-ago", party_size=4, goal_seconds=1500, created=ago(100),
+             first_notified=ago(70), notified=ago(70), cleared=ago(68), state="cleared",
+             page_count=1),
+        view("q-gone", 45, label="Walked-away", party_size=4, goal_seconds=1500, created=ago(45),
+             cleared=ago(15), state="removed"),
+        view("q-w1", 51, label=f"{SECRET_LABEL}-51", party_size=4, goal_seconds=1500,
+             created=ago(20), state="waiting"),
+        view("q-w2", 52, label="Waiting-52", party_size=3, goal_seconds=1500, created=ago(12),
+             state="waiting"),
+        view("q-w3", 53, label="Waiting-53", party_size=4, goal_seconds=1500, created=ago(5),
+             state="waiting"),
+        view("q-s4", 61, label="Couple-61", party_size=2, goal_seconds=900, created=ago(8),
+             first_notified=ago(6), notified=ago(6), state="paged", page_count=1),
+        view("q-w4", 62, label="Couple-62", party_size=2, goal_seconds=900, created=ago(3),
+             state="waiting"),
+    ]  # fmt: skip
+
+
 STATISTICS = {
     "guestsServed": 41,
     "percentLate": 12,

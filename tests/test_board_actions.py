@@ -494,3 +494,70 @@ async def test_lost_parties_are_re_added_or_dismissed_from_the_board(rig):
         assert dismissed[62] is not None
     finally:
         store.close()
+
+
+# --- the end of the night ----------------------------------------------------------------------
+
+
+async def test_close_out_and_the_report_agree_with_the_header_and_the_export(rig):
+    """Seat one, walk one, page one, then close out the rest: the report screen, the header and
+    figures computed here from `pager-edge export` say the same; the close-out is recorded."""
+    import statistics
+
+    from agent.export import session_records
+    from agent.store import Store
+    from tui.screens.report import CloseOutDialog, ReportScreen
+
+    model = rig.sim.model
+    app = board(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await seed(rig, app, (71, "Ana", 2), (72, "Bo", 4), (73, "Cy", 2), (74, "Dee", 6))
+        rig.clock.advance(300)
+        rig.sim.page(71)
+        rig.clock.advance(120)
+        rig.sim.clear(71)  # seated
+        rig.sim.remove(72)  # walked away
+        rig.clock.advance(60)
+        rig.sim.page(73)  # paged, still here
+        await wait_for(lambda: numbers_on_board(app) == [73, 74])
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Close out")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, CloseOutDialog))
+        await pilot.click("#seat")  # they ate: seat them
+        await wait_for(lambda: not model.active, timeout=10)
+        assert sorted(s.clear_type for s in model.history if s.number in (73, 74)) == ["STOP"] * 2
+        await wait_for(lambda: numbers_on_board(app) == [])
+        await wait_for(lambda: app.snapshot.today is not None and app.snapshot.today.open == 0)
+        header = app.snapshot.today
+        await pilot.press("d")
+        await wait_for(lambda: isinstance(app.screen, ReportScreen) and app.screen.report)
+        report = app.screen.report
+        assert report == header  # the same definitions, the same figures
+
+    store = Store(rig.db, readonly=True)
+    try:
+        exported = [r for r in session_records(store) if r["number"] in (71, 72, 73, 74)]
+        sources = {e["uuid"]: e["source"] for e in store.iter_events() if e["kind"] in ("cleared",)}
+    finally:
+        store.close()
+    waits = [r["wait_seconds"] for r in exported if r["wait_seconds"] is not None]
+    judged = [(r["wait_seconds"], r["goal_seconds"]) for r in exported if r["wait_seconds"]]
+    assert (
+        (report.parties, report.seated, report.walk_aways, report.lost, report.open)
+        == (
+            sum(1 for _ in exported),
+            sum(1 for r in exported if r["state"] == "cleared"),
+            sum(1 for r in exported if r["state"] == "removed"),
+            0,
+            0,
+        )
+        == (4, 3, 1, 0, 0)
+    )
+    assert report.mean_wait == statistics.fmean(waits)
+    assert report.on_time == sum(1 for w, g in judged if w <= g) / len(judged)
+    by_number = {r["number"]: r["uuid"] for r in exported}
+    assert sources[by_number[73]] == "close_out" and sources[by_number[74]] == "close_out"
+    assert sources[by_number[71]] != "close_out"  # seated by the host before: not the close-out

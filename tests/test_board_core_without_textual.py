@@ -23,13 +23,21 @@ class _Block:
 
 sys.meta_path.insert(0, _Block())
 import pytest
-sys.exit(pytest.main(["-q", "-p", "no:textual-snapshot", "-p", "no:cacheprovider", *sys.argv[1:]]))
+sys.exit(pytest.main(["-q", "-n", "0", "-p", "no:textual-snapshot", "-p", "no:cacheprovider", *sys.argv[1:]]))
 """
 
 
 def test_core_and_render_tests_pass_with_textual_blocked():
     r = subprocess.run(
-        [sys.executable, "-c", BLOCKER, "tests/test_board_data.py", "-k", "not textual"],
+        [
+            sys.executable,
+            "-c",
+            BLOCKER,
+            "tests/test_board_data.py",
+            "tests/test_quotes.py",
+            "-k",
+            "not textual",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

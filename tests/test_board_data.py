@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.controller.protocol import parse_document
+from agent.display import minutes
 from agent.session import SessionView
 from agent.store import Store, WriteBatch
 from tests.board_fixtures import (
@@ -27,9 +28,10 @@ from tests.board_fixtures import (
 )
 from tui.core.overlay import Overlay, reply_view
 from tui.core.parties import lowest_free_number, matches
+from tui.core.quotes import suggest_quote, wait_samples
 from tui.core.source import BoardSource, Snapshot
-from tui.core.waits import suggest_quote, summarize_history, wait_samples
-from tui.render.cells import history_cells, minutes, party_cells
+from tui.core.waits import summarize_history
+from tui.render.cells import history_cells, party_cells
 from tui.render.glyphs import big_number
 from tui.render.header import (
     backhaul_segments,
@@ -382,7 +384,7 @@ def test_finished_today_and_quote_samples(tmp_path):
     assert [r.number for r in today] == [2, 8, 11, 5]  # newest end first
     samples = src.quote_samples()
     assert len(samples) == 21
-    assert src.estimates(900)[1][1].seconds == 27 * 60
+    assert suggest_quote(samples, 4, default_goal=900).seconds == 27 * 60
     assert len(active_views()) == 8
 
 

@@ -18,6 +18,7 @@ from tests.board_fixtures import (
     healthy,
     make_store,
     pin_extras,
+    queue_views,
     view,
     wait_for,
 )
@@ -320,6 +321,40 @@ async def test_add_form_validates_before_anything_is_sent(db):
         assert app.screen.id == "staff" and app.action_results == []
 
 
+async def test_add_form_quotes_from_the_queue_and_pre_fills_the_goal(tmp_path, monkeypatch):
+    """The quote follows the party size as the host types it; a goal the host typed stays."""
+    from tui.core.actions import PartyFields
+    from tui.screens.dialogs import PartyForm
+
+    pin_extras(monkeypatch, {})
+    app = staff(make_store(tmp_path / "queue.db", queue_views()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, PartyForm))
+        form = app.screen
+        basis, goal = form.query_one("#quote-basis"), form.query_one("#goal")
+        assert str(basis.render()) == "15 min: the transmitter's default goal"  # no size yet
+        assert goal.value == "15"
+        await pilot.press(*"Kim", "tab", "4")  # focus starts on the label
+        await pilot.pause()
+        assert str(basis.render()) == (
+            "About 40 min for 4: 3 parties ahead, seating ~1 every 10 min"
+        )
+        assert goal.value == "40"
+        await pilot.press("backspace", "2")  # one couple seated this hour: no rate yet
+        await pilot.pause()
+        assert str(basis.render()) == (
+            "About 12 min for 2: typical for 1–2 guests on Fri around 19h, last 4 weeks (4 parties)"
+        )
+        assert goal.value == "12"
+        await pilot.press("tab", "ctrl+a", "ctrl+k", "3", "0", "shift+tab", "backspace", "3")
+        await pilot.pause()
+        assert "3 parties ahead" in str(basis.render())  # the basis still follows the size…
+        assert goal.value == "30"  # …the host's own goal stays
+        assert form.validate() == PartyFields(1, "Kim", 3, 1800)
+
+
 async def test_a_snapshot_arriving_while_the_board_closes_is_harmless(db):
     """Two full suites run side by side caught the poll thread delivering a snapshot as the app
     tore its screen down (a test ended right after a page). The widgets are gone: nothing to show."""
@@ -400,3 +435,33 @@ async def test_history_shows_whole_labels_on_a_wide_screen_and_12_hour_times(db)
         assert table.columns[table.ordered_columns[1].key].width >= 28
         ended = table.get_cell("h-1", "ended").plain
         assert ended == "6:15 PM"  # cleared 75 min before 19:30 Paris
+
+
+async def test_ascii_everywhere_the_footer_included(db):
+    import html
+    import re
+
+    app = BoardApp(db, clock=fixed_clock(), config=board_config(db), ascii=True, ansi=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await started(pilot)
+        svg = app.export_screenshot()
+    texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", svg)]
+    shown = "".join(texts).replace("\xa0", " ")
+    assert "Seat" in shown and "palette" in shown  # the footer is there ...
+    odd = sorted({ch for ch in shown if ord(ch) > 126})
+    assert odd == [], odd  # ... and nothing but ASCII anywhere (labels are fixture names)
+
+
+async def test_the_demo_kiosk_quits_with_ctrl_q_the_installed_one_does_not(db):
+    installed = BoardApp(db, clock=fixed_clock(), config=board_config(db), kiosk=True)
+    async with installed.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert installed.is_running
+    demo = BoardApp(db, clock=fixed_clock(), config=board_config(db), kiosk=True, quit_proof=False)
+    async with demo.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not demo.is_running

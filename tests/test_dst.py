@@ -17,10 +17,10 @@ from agent.clock import VirtualClock, resolve_wall, wall_instants
 from agent.config import with_overrides
 from agent.controller.protocol import parse_document
 from agent.daemon import Agent
-from agent.ingest import measured_skew
 from agent.lifecycle import fold
 from agent.simulator.flow import play, scripted_scenario
 from agent.simulator.server import Simulator
+from agent.skew import measured_skew
 from tests.agent_helpers import converges, eventually, health, make_config
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -14,8 +14,10 @@ from tests.board_fixtures import (
     board_config,
     finished_views,
     fixed_clock,
+    iso,
     make_store,
     pin_extras,
+    queue_views,
     view,
     wait_for,
 )
@@ -200,3 +202,40 @@ async def test_the_kiosk_is_dark_outside_opening_hours(tmp_path):
         await pilot.pause()
         assert screen.has_class("-closed")
         assert all(not w.display for w in screen.children)
+
+
+async def test_kiosk_shows_the_next_partys_wait_by_size_live_and_no_label(tmp_path, monkeypatch):
+    """The line is the live quote for a party joining now, by size (history where the queue says
+    too little, never the default goal), and follows the queue as it changes."""
+    from agent.store import Store, WriteBatch
+
+    pin_extras(monkeypatch, {})
+    db = make_store(tmp_path / "queue.db", queue_views())
+    app = kiosk(db, poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await estimates_shown(pilot)
+        line = app.main_screen.query_one("#estimates")
+        assert str(line.render()) == "Wait if you join now  1–2 guests ~12 min · 3–4 guests ~40 min"
+        text = all_text(app)
+        labels = {v.label for v in [*queue_views(), *finished_views()] if v.label}
+        assert sorted(label for label in labels if label in text) == []
+        assert SECRET_LABEL not in text and "ahead" not in text  # sizes and minutes only
+        store = Store(db, synchronous="NORMAL")  # another party of four joins the queue
+        try:
+            late = view("q-w5", 54, label=f"{SECRET_LABEL}-54", party_size=4, created=iso(NOW),
+                        goal_seconds=1500, state="waiting")  # fmt: skip
+            store.write_batch(WriteBatch(views={late.uuid: late}, health={}))
+        finally:
+            store.close()
+        await wait_for(lambda: "~50 min" in str(line.render()))
+        assert SECRET_LABEL not in all_text(app)
+
+
+async def test_kiosk_estimates_can_be_turned_off(tmp_path, monkeypatch):
+    pin_extras(monkeypatch, {})
+    db = make_store(tmp_path / "queue.db", queue_views())
+    app = BoardApp(db, clock=fixed_clock(), config=board_config(db, kiosk_show_estimates=False),
+                   kiosk=True)  # fmt: skip
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(pilot)
+        assert str(app.main_screen.query_one("#estimates").render()) == ""

@@ -118,3 +118,18 @@ def test_commands_import_only_what_they_drive(tmp_path):
     board = loaded_after(["board", "--help"], tmp_path)
     assert "pager_edge.commands.board" in board
     assert {"textual", "httpx", "cloud"}.isdisjoint(board)
+
+
+def test_the_board_core_depends_on_nothing_of_the_board_above_it():
+    """tui.core is the board's Textual-free heart: it may use agent, never the rendering, the
+    screens, the widgets, the app — nor Textual or Rich."""
+    bad = []
+    for path in sorted((ROOT / "tui" / "core").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, module in imported(tree):
+            top = module.split(".")
+            if top[0] in ("textual", "rich") or (
+                top[0] == "tui" and len(top) > 1 and top[1] != "core"
+            ):
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {module}")
+    assert bad == []

@@ -26,7 +26,7 @@ from tests.test_operator_errors import _closed_udp_port
 CHICAGO = ZoneInfo("America/Chicago")
 
 
-async def test_a_one_hour_skew_is_called_a_zone_problem(tmp_path):
+async def test_a_one_hour_skew_is_called_a_zone_problem(tmp_path, caplog):
     """The transmitter runs an hour ahead (no DST applied, or the wrong zone): say so plainly."""
     sim = await Simulator.start(
         ping_interval=0.3, clock=ScaledClock(shift=timedelta(hours=1)), tz=CHICAGO
@@ -49,6 +49,8 @@ async def test_a_one_hour_skew_is_called_a_zone_problem(tmp_path):
             "or set the transmitter's clock"
         )
         assert judge(status)["code"] == 1
+        logged = [r.getMessage() for r in caplog.records if r.name == "agent.skew"]
+        assert sum("1 h ahead of this host" in m for m in logged) == 1  # said once, plainly
     finally:
         await agent.stop()
         await sim.stop()

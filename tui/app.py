@@ -42,8 +42,8 @@ from tui.core.actions import QUEUED, VERBS, Outcome, PartyFields, Request, perfo
 from tui.core.alerts import Alert, AlertWatch
 from tui.core.model import BoardModel
 from tui.core.parties import lowest_free_number
+from tui.core.quotes import Quote, Sample, live_quote
 from tui.core.source import BoardSource, Snapshot, agent_state
-from tui.core.waits import Quote, suggest_quote
 from tui.messages import (
     ActionDone,
     ActionRequested,
@@ -98,6 +98,7 @@ class BoardApp(App[None]):
         ansi: bool | None = None,
         poll_interval: float | None = None,
         probe: BoardProbe | None = None,
+        quit_proof: bool | None = None,
     ):
         if kiosk:
             # Instance attribute read by App.__init__: no command palette, no ctrl+p binding.
@@ -110,6 +111,8 @@ class BoardApp(App[None]):
         self.client = client
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.kiosk = kiosk
+        # A guest must not close the installed kiosk; the demo's kiosk quits with Ctrl+Q.
+        self.quit_proof = kiosk if quit_proof is None else quit_proof
         self.probe = probe
         console = console_mode()
         self.ascii = console if ascii is None else ascii
@@ -131,7 +134,7 @@ class BoardApp(App[None]):
             kiosk=kiosk,
             config=None if kiosk else self.config,
         )
-        self.model = BoardModel(self.clock)
+        self.model = BoardModel(self.clock, self.zone)
         self.undo_seconds = board.undo_seconds
         # Staff requests go through the store (undo grace, lost parties) when this user may write
         # it; the kiosk never writes.
@@ -160,7 +163,8 @@ class BoardApp(App[None]):
 
     @property
     def estimates(self) -> list[tuple[str, Quote]]:
-        return self.model.estimates
+        """The next party's quote per size bucket (the kiosk's line; empty until history is read)."""
+        return self.model.estimates()
 
     def board_rows(self) -> list[SessionView]:
         return self.model.rows()
@@ -185,6 +189,7 @@ class BoardApp(App[None]):
     def on_mount(self) -> None:
         self.set_class(self.kiosk, "-kiosk")
         self.set_class(self.ansi, "-console")
+        self.set_class(self.ascii, "-ascii")
         self._poll_loop()
         self.set_interval(1.0, self._tick, name="board-tick")
         if self.kiosk and self.show_estimates:
@@ -204,8 +209,10 @@ class BoardApp(App[None]):
             log.error("board: worker %s failed: %r", event.worker.name, event.worker.error)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.kiosk and action in ("quit", "help_quit", "command_palette"):
-            return False  # a guest must not be able to close or drive the kiosk
+        if self.kiosk and action == "command_palette":
+            return False  # a guest must not be able to drive the kiosk ...
+        if self.quit_proof and action in ("quit", "help_quit"):
+            return False  # ... nor close it
         return True
 
     def post_display_hook(self) -> None:
@@ -304,15 +311,16 @@ class BoardApp(App[None]):
 
     @work(thread=True, exclusive=True, group="estimates", exit_on_error=False)
     def load_estimates(self) -> None:
+        """Past waits for the kiosk's estimates (the live part comes with every snapshot)."""
         snap = self.snapshot
         if snap is None or not snap.ready:
             return
         self._estimated = True
-        estimates = self.source.estimates(snap.default_goal)
-        self.call_from_thread(self._show_estimates, estimates)
+        samples = self.source.quote_samples()
+        self.call_from_thread(self._show_estimates, samples)
 
-    def _show_estimates(self, estimates: list[tuple[str, Quote]]) -> None:
-        self.model.estimates = estimates
+    def _show_estimates(self, samples: list[Sample]) -> None:
+        self.model.take_history(samples)
         self._refresh_screens(from_store=False)
 
     # forms -------------------------------------------------------------------------------
@@ -325,13 +333,13 @@ class BoardApp(App[None]):
     async def open_add_form(self) -> None:
         from tui.screens.dialogs import PartyForm
 
-        samples = await asyncio.to_thread(self.source.quote_samples)
-        default_goal = await self.default_goal()
-        now = self.clock.now()
+        self.model.take_history(await asyncio.to_thread(self.source.quote_samples))
+        await self.default_goal()  # the model knows it now, when the store did not
+        queue = self.model.queue()  # the queue as the host opened the form
         taken = [v.number for v in self.board_rows()]
 
         def suggest(size: int | None) -> Quote:
-            return suggest_quote(samples, size, default_goal=default_goal, now=now, zone=self.zone)
+            return live_quote(queue, size)
 
         board = self.config.board
         pagers = (board.pager_min, board.pager_max)

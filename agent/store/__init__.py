@@ -17,8 +17,8 @@ batch — throughput comes from the caller handing over everything that arrived 
 writer, a reader, or an immutable reader).
 """
 
-from agent.store.connection import Store
+from agent.store.connection import Store, backup
 from agent.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError, migrate
 from agent.store.writes import WriteBatch
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Store", "StoreError", "WriteBatch", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Store", "StoreError", "WriteBatch", "backup", "migrate"]

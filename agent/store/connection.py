@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import sqlite_utils
@@ -92,3 +93,37 @@ class Store(Reads, Writes):
 
     def close(self) -> None:
         self.conn.close()
+
+
+def backup(source: str | Path, target: str | Path) -> int:
+    """A consistent copy of the store at `target`, taken while the agent keeps writing.
+
+    SQLite's online backup copies pages under a read transaction, restarting only if the source
+    changes mid-copy; the copy lands in a temporary file first and is renamed into place, so
+    `target` is never a half-written database. Returns the copy's size in bytes.
+    """
+    as_directory = str(target).endswith(("/", "\\"))
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise StoreError(f"{source}: no database to back up")
+    if as_directory:
+        target.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        target = target / f"{source.stem}-{time.strftime('%Y%m%d-%H%M%S')}{source.suffix or '.db'}"
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst, pages=1024)
+            # One self-contained file (the copy inherits WAL mode; its -wal must not stay behind
+            # under the temporary name): checkpoint into the file, then close before renaming.
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+            src.close()
+        partial.replace(target)
+    except (sqlite3.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot back up {source} to {target}: {exc}") from exc
+    return target.stat().st_size

@@ -88,6 +88,18 @@ class Reads:
         where = f"{ENDED_SQL} AND created >= ? AND created < ?"
         return list(self._views(where, [start_iso, end_iso], order_by="created"))
 
+    def called_views_since(self, since_iso: str, *, created_from: str) -> list[SessionView]:
+        """Sessions whose table came up at or after a moment — first paged then, or seated without
+        a page — oldest arrival first: the board's recent seating rate. `created_from` keeps the
+        scan on the ``created`` index (a party that waited longer than that says nothing about
+        the rate)."""
+        where = (
+            "created >= ? AND (coalesce(first_notified, notified) >= ? OR "
+            "(coalesce(first_notified, notified) IS NULL AND state = 'cleared' AND cleared >= ?))"
+        )
+        args = [created_from, since_iso, since_iso]
+        return list(self._views(where, args, order_by="created, transmitter_id"))
+
     def session_counts(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(STATES, 0)
         for state, n in self.conn.execute("SELECT state, count(*) FROM sessions GROUP BY state"):

@@ -2,8 +2,9 @@
 
 They live here, outside the libraries they measure, and are a command a site can run on its own
 Pi: ``ingest`` (simulator → agent → SQLite), ``board`` (the wait-board in a pty), ``sync`` (bytes
-on the wire) and ``cloud`` (the chain's ingest service on PostgreSQL). Every report names the
-machine it ran on with :func:`machine_description`.
+on the wire), ``cloud`` (the chain's ingest service on PostgreSQL) and ``quotes`` (how far each
+kind of quote lands from the wait that followed). Every report names the machine it ran on with
+:func:`machine_description`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ BENCHES = {
     "board": "pager_edge.bench.board:board_bench_cmd",
     "sync": "pager_edge.bench.sync:sync_bench_cmd",
     "cloud": "pager_edge.bench.cloud:cloud_bench_cmd",
+    "quotes": "pager_edge.bench.quotes:quotes_bench_cmd",
 }
 HELP = {
     "ingest": "Notifications/s persisted, latency p50/p99, memory, bytes per event.",
     "board": "Wait-board CPU share, update time and change-to-screen latency.",
     "sync": "Bytes on the wire per session lifecycle vs naive JSON.",
     "cloud": "A chain's day of batches to ingest replicas on PostgreSQL: events/s, p99.",
+    "quotes": "Quote error on synthetic evenings: live vs default goal vs history median.",
 }
 
 

@@ -19,13 +19,24 @@ from pager_edge.demo import run_demo
 @click.option("--headless", is_flag=True, help="no screen: print progress and a summary")
 @click.option("--duration", type=float, help="stop after this many seconds")
 @click.option("--flow", type=click.Choice(["steady", "rush"]), default="steady", show_default=True)
-@click.option("--speed", type=float, default=10.0, show_default=True, help="guest-flow time-lapse")
+@click.option(
+    "--speed", type=float, default=1.0, show_default=True,
+    help="guest-flow time-lapse (1: parties arrive in real time, at a plausible rate)",
+)  # fmt: skip
 @click.option("--seed", type=int, help="random seed (default: random)")
 @click.option("--drop-rate", type=float, default=0.0, help="fraction of notifications to drop")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="keep the database here")
 @click.option(
     "--kiosk", is_flag=True, help="show the guest-facing kiosk instead of the staff board"
 )
+@click.option(
+    "--web", is_flag=True,
+    help="serve the demo board to a browser (prints the address and a made-up PIN)",
+)  # fmt: skip
+@click.option(
+    "--ascii/--no-ascii", "ascii_", default=None,
+    help="ASCII markers and 16 colours everywhere, the footer included",
+)  # fmt: skip
 def demo_cmd(
     headless: bool,
     duration: float | None,
@@ -35,6 +46,8 @@ def demo_cmd(
     drop_rate: float,
     db_path: str | None,
     kiosk: bool,
+    web: bool,
+    ascii_: bool | None,
 ) -> None:
     """Simulator + agent + wait-board in one command: no hardware, no configuration."""
     if headless and duration is None:
@@ -45,7 +58,7 @@ def demo_cmd(
     else:
         tmpdir = Path(tempfile.mkdtemp(prefix="pager-edge-demo-"))
         db = tmpdir / "demo.db"
-    if headless:
+    if headless or web:
         setup_logging("WARNING")
     else:
         # The screen belongs to the board; logs go to a file next to the database.
@@ -62,6 +75,8 @@ def demo_cmd(
                 drop_rate=drop_rate,
                 db=db,
                 kiosk=kiosk,
+                web=web,
+                ascii=ascii_,
             )
         )
     except KeyboardInterrupt:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from agent.display import printable
+from agent.display import minutes, printable
 from agent.session import SessionView
 from tui.core.parties import is_late, moment
-from tui.render.cells import minutes
 
 AlertKind = Literal["late", "nudge"]
 

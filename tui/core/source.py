@@ -16,23 +16,25 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso
 from agent.config import Config
+from agent.report import DayReport, day_bounds, day_report, service_day
 from agent.session import SessionView
 from agent.store import Store, StoreError
 from agent.store.requests import RequestQueue, StaffRequest
-from tui.core.waits import (
+from tui.core.quotes import (
     QUOTE_WEEKS,
     QUOTE_WINDOW_MINUTES,
-    Quote,
-    estimates,
-    start_of_day,
+    RATE_OLDEST_ARRIVAL,
+    RATE_WINDOW_MINUTES,
+    Sample,
     wait_samples,
 )
+from tui.core.waits import start_of_day
 
 # Sections of `pager-edge status` that are the board's own lines; the rest are optional features.
 _BASE_STATUS_KEYS = frozenset({"agent", "transmitter", "counters", "sessions", "store"})
@@ -47,10 +49,12 @@ class Snapshot:
     sessions: tuple[SessionView, ...] = ()
     lost: tuple[SessionView, ...] = ()  # the transmitter forgot them; staff re-add or dismiss
     requests: tuple[StaffRequest, ...] = ()  # staff actions waiting (undo grace) or running
+    recent: tuple[SessionView, ...] = ()  # tables that came up in the last hour (live quotes)
     statistics: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
     health: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync, backhaul, …
+    today: DayReport | None = None  # the service day's figures (the header; same as the report)
     version: int | None = None
     read_at: datetime | None = None
     read_ms: float = 0.0
@@ -112,8 +116,9 @@ class BoardSource:
         self._version: int | None = None
         self._missing_reported = False
         self._extras: dict[str, dict[str, Any]] = {}
+        self._today: DayReport | None = None
         self._extras_at = -math.inf
-        self._samples: list[tuple[int | None, float]] | None = None
+        self._samples: list[Sample] | None = None
         self._samples_at = -math.inf
 
     # connection --------------------------------------------------------------------------
@@ -174,6 +179,11 @@ class BoardSource:
         t0 = time.perf_counter()
         with store.read_transaction():  # sessions, health and snapshots agree
             sessions = store.active_views()
+            now = self.clock.now()
+            recent = store.called_views_since(
+                iso_utc(now - timedelta(minutes=RATE_WINDOW_MINUTES)) or "",
+                created_from=iso_utc(now - RATE_OLDEST_ARRIVAL) or "",
+            )
             lost = [] if self.kiosk else store.lost_views()
             requests = [] if self.kiosk else RequestQueue(store.conn).open()
             statistics = store.latest_snapshot("statistics")
@@ -181,18 +191,21 @@ class BoardSource:
             health = store.health()
             if time.monotonic() - self._extras_at >= self.EXTRAS_EVERY:
                 self._extras = self._read_extras(store)
+                self._today = None if self.kiosk else self._read_day(store, self.clock.now())
                 self._extras_at = time.monotonic()
         if self.kiosk:
-            sessions = without_labels(sessions)
+            sessions, recent = without_labels(sessions), without_labels(recent)
         return Snapshot(
             ready=True,
             sessions=tuple(sessions),
+            recent=tuple(recent),
             lost=tuple(lost),
             requests=tuple(requests),
             statistics=statistics,
             settings=settings,
             health=health,
             extras=self._extras,
+            today=self._today,
             version=version,
             read_at=self.clock.now(),
             read_ms=(time.perf_counter() - t0) * 1000,
@@ -210,7 +223,25 @@ class BoardSource:
             k: v for k, v in status.items() if k not in _BASE_STATUS_KEYS and isinstance(v, dict)
         }
 
+    def _read_day(self, store: Store, now: datetime) -> DayReport:
+        day = service_day(now, self.zone)
+        start, end = day_bounds(day, self.zone)
+        return day_report(store.iter_views(created_from=start, created_before=end), day, self.zone)
+
     # other reads -------------------------------------------------------------------------
+
+    def report(self, day: date) -> DayReport | None:
+        """Any day's figures (the report screen); None before the database exists."""
+        start, end = day_bounds(day, self.zone)
+        with self._lock:
+            store = self._open()
+            if store is None:
+                return None
+            try:
+                views = list(store.iter_views(created_from=start, created_before=end))
+            except sqlite3.Error:
+                return None
+        return day_report(views, day, self.zone)
 
     def finished_today(self) -> list[SessionView]:
         """Today's finished parties (local day), newest first. Empty before the database exists."""
@@ -225,7 +256,7 @@ class BoardSource:
                 return []
         return without_labels(rows) if self.kiosk else rows
 
-    def quote_samples(self, *, refresh: bool = False) -> list[tuple[int | None, float]]:
+    def quote_samples(self, *, refresh: bool = False) -> list[Sample]:
         """Comparable waits for this weekday and hour (cached for a few minutes)."""
         if not refresh and self._samples is not None:
             if time.monotonic() - self._samples_at < self.QUOTE_CACHE:
@@ -244,7 +275,3 @@ class BoardSource:
         self._samples = wait_samples(rows, now, self.zone)
         self._samples_at = time.monotonic()
         return self._samples
-
-    def estimates(self, default_goal: int | None) -> list[tuple[str, Quote]]:
-        """Estimated wait per party-size bucket (the kiosk's optional line)."""
-        return estimates(self.quote_samples(), default_goal)

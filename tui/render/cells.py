@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from agent.clock import local
-from agent.display import printable
+from agent.display import minutes, printable
 from agent.session import SessionView
 from tui.core.parties import moment, slack, waited
 from tui.core.waits import actual_wait
@@ -38,19 +38,6 @@ HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("verdict", "Verdict"),
     ("ended", "Ended"),
 )
-
-
-def minutes(seconds: float | None) -> str:
-    """Coarse durations for the table: ``<1m``, ``12m``, ``1h05``."""
-    if seconds is None:
-        return ""
-    s = max(0, int(seconds))
-    if s < 60:
-        return "<1m"
-    m = s // 60
-    if m < 60:
-        return f"{m}m"
-    return f"{m // 60}h{m % 60:02d}"
 
 
 def age_text(seconds: float | None) -> str:

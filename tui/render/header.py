@@ -10,33 +10,48 @@ from typing import Any
 from rich.cells import cell_len
 
 from agent.clock import local, parse_iso
-from agent.display import format_bytes, printable
+from agent.display import format_bytes, minutes, printable
 from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
 from tui.core.source import Snapshot, agent_state
-from tui.render.cells import age_text, clock_text, minutes
+from tui.render.cells import age_text, clock_text
 from tui.render.theme import UNICODE, Cell, Markers, Segments
 
 
 def stats_segments(snap: Snapshot, m: Markers = UNICODE, *, late: int = 0) -> Segments:
-    """Statistics (served, average wait, on-time %) and what is on the board now."""
-    s = snap.statistics or {}
+    """What is on the board now, then the service day's figures — the report's own definitions
+    (:mod:`agent.report`), so the header and the report never disagree. The transmitter's own
+    statistics are on its screen, labelled as its own."""
     waiting = sum(1 for r in snap.sessions if r.state == "waiting")
     paged = sum(1 for r in snap.sessions if r.paged)
-    avg = s.get("averageTimeServed")
-    on_time = s.get("percentOnTime")
     segs: Segments = [
-        ("Served ", "muted"),
-        (str(s.get("guestsServed", m.dash)), "number"),
-        (f" {m.sep} avg wait ", "muted"),
-        (minutes(avg) if isinstance(avg, int | float) else m.dash, "number"),
-        (f" {m.sep} on time ", "muted"),
-        (f"{on_time:.0f}%" if isinstance(on_time, int | float) else m.dash, "number"),
-        (f"   Now {waiting} waiting", ""),
+        ("Now ", "muted"),
+        (f"{waiting} waiting", ""),
         (f" {m.sep} ", "muted"),
         (f"{paged} paged", "paged" if paged else ""),
     ]
     if late:
         segs += [(f" {m.sep} ", "muted"), (f"{m.late} {late} late", "late")]
+    day = snap.today
+    if day is None:
+        return segs
+    wait = minutes(day.mean_wait) if day.mean_wait is not None else m.dash
+    on_time = f"{100 * day.on_time:.0f}%" if day.on_time is not None else m.dash
+    segs += [
+        ("   Today ", "muted"),
+        (f"{day.parties}", "number"),
+        (f" {m.sep} seated ", "muted"),
+        (f"{day.seated}", "number"),
+        (f" {m.sep} walked ", "muted"),
+        (f"{day.walk_aways}", "number"),
+    ]
+    if day.lost:
+        segs += [(f" {m.sep} lost ", "muted"), (f"{day.lost}", "removed")]
+    segs += [
+        (f" {m.sep} on time ", "muted"),
+        (on_time, "number"),
+        (f" {m.sep} wait ", "muted"),
+        (wait, "number"),
+    ]
     return segs
 
 

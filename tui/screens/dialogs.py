@@ -15,8 +15,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from agent.display import printable
 from tui.core.actions import PartyFields
-from tui.core.waits import Quote
-from tui.render.cells import minutes
+from tui.core.quotes import Quote
 
 MAX_LABEL = 40
 MAX_PARTY = 99
@@ -30,8 +29,8 @@ def _int_or_none(text: str) -> int | None:
 
 
 class PartyForm(ModalScreen[PartyFields | None]):
-    """Add a party (pager number, label, party size, goal pre-filled with a suggested quote), or
-    edit one (the pager number is fixed)."""
+    """Add a party (pager number, label, party size, goal pre-filled with the quote for a party of
+    that size joining the queue now, its basis in words), or edit one (the pager number is fixed)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="form-cancel")
@@ -122,8 +121,9 @@ class PartyForm(ModalScreen[PartyFields | None]):
             goal = self.query_one("#goal", Input)
             with goal.prevent(Input.Changed):
                 goal.value = "" if quote.seconds is None else str(round(quote.seconds / 60))
-        suggested = "" if quote.seconds is None else f"{minutes(quote.seconds)}: "
-        self.query_one("#quote-basis", Static).update(f"Suggested {suggested}{quote.basis}")
+        text = quote.text
+        # The basis is our own words and numbers: text, never markup.
+        self.query_one("#quote-basis", Static).update(Text(text[:1].upper() + text[1:]))
 
     def _value(self, selector: str) -> int | Literal["invalid"] | None:
         try:

@@ -10,11 +10,12 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
 from agent.clock import local
+from agent.display import minutes
 from agent.session import SessionView
 from tui.core.actions import Request
 from tui.core.waits import summarize_history
 from tui.messages import ActionRequested, HistoryLoaded
-from tui.render.cells import HISTORY_COLUMNS, history_cells, minutes
+from tui.render.cells import HISTORY_COLUMNS, history_cells
 from tui.screens.base import BoardScreen
 from tui.screens.party import PartyActions
 from tui.widgets.table import LABEL_WIDE, DiffTable

@@ -1,4 +1,5 @@
-"""The guest-facing kiosk: big pager numbers, never labels; a stamp and a banner show freshness.
+"""The guest-facing kiosk: big pager numbers, never labels; a stamp and a banner show freshness;
+the wait a party joining now would be quoted, by party size.
 
 This screen only ever sees rows without a ``label`` key (the kiosk's BoardSource strips them), and
 it reads nothing but pager numbers and states from them.
@@ -125,12 +126,13 @@ class KioskScreen(BoardView):
         )
 
     def _estimates_text(self) -> str:
-        """Only estimates backed by history: a guest should not read a default as a promise."""
+        """The next party's quote per size: from the queue, else from history — never the default
+        goal (a guest should not read a setting as a promise). Sizes and minutes, nothing else."""
         if not self.board.show_estimates:
             return ""
         m = self.board.markers
-        known = [(t, secs) for t, q in self.board.estimates if (secs := q.seconds) and q.samples]
+        known = [(t, secs) for t, q in self.board.estimates if q.estimated and (secs := q.seconds)]
         if not known:
             return ""
         parts = [f"{t} guests ~{secs // 60} min" for t, secs in known]
-        return f"Estimated wait  {f' {m.sep} '.join(parts)}"
+        return f"Wait if you join now  {f' {m.sep} '.join(parts)}"

@@ -19,11 +19,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 from textual.widgets.button import ButtonVariant
 
-from agent.display import printable
+from agent.display import minutes, printable
 from agent.session import SessionView
 from tui.core.actions import offered
 from tui.core.parties import waited
-from tui.render.cells import minutes
 
 
 def describe(party: SessionView, now: datetime) -> str:

@@ -47,6 +47,9 @@ STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("search", "Search", "Find parties by label or pager number"),
     ("history", "History", "Today's finished parties: seated vs removed, quoted vs actual"),
     ("transmitter", "Transmitter", "Its own statistics and settings, its clock, page any pager"),
+    ("report", "Day report", "Any day's figures: parties, seated, walk-aways, waits; export CSV"),
+    ("close_out", "Close out the night", "Seat or remove every party still open (asks first)"),
+    ("undo", "Undo", "Cancel the seat or remove still in its grace"),
 )
 NEEDS_SELECTION = frozenset({"page", "repage", "seat", "remove", "edit"})
 
@@ -64,6 +67,7 @@ class StaffScreen(BoardView):
         Binding("h", "history", "History", id="history"),
         Binding("t", "transmitter", "Transmitter", id="transmitter"),
         Binding("u", "undo", "Undo", id="undo"),
+        Binding("d", "report", "Report", id="report"),
         Binding("escape", "clear_filters", "Clear filter", show=False, id="clear-filter"),
     ]
 
@@ -385,6 +389,27 @@ class StaffScreen(BoardView):
     def _lost_selected(self) -> SessionView | None:
         key = self.query_one("#lost-table", DiffTable).selected_key
         return self.lost.get(key) if key else None
+
+    def action_report(self) -> None:
+        from tui.screens.report import ReportScreen
+
+        self.app.push_screen(ReportScreen())
+
+    def action_close_out(self) -> None:
+        from tui.screens.report import CloseOutDialog
+
+        open_parties = len(self.parties)
+        if not open_parties:
+            self.notify("Nobody is waiting: nothing to close out", timeout=4)
+            return
+
+        def done(action: str | None) -> None:
+            if action is not None:
+                self._act(Request("close_out", values={"action": action}))
+
+        self.app.push_screen(
+            CloseOutDialog(open_parties, self.board.config.board.close_out_action), done
+        )
 
     def action_undo(self) -> None:
         self._act(Request("undo"))

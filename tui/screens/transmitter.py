@@ -17,11 +17,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from agent.controller.client import ControllerError
-from agent.display import printable
+from agent.display import minutes, printable
 from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
 from tui.core.actions import Request
 from tui.messages import ActionRequested
-from tui.render.cells import minutes
 from tui.screens.base import BoardScreen
 from tui.screens.dialogs import ConfirmDialog
 
