@@ -92,7 +92,10 @@ class SyncConfig:
     enabled: bool = False
     endpoint: str = ""
     site_id: str = ""  # empty: [site] id
-    interval: float = 30.0
+    interval: float = 30.0  # how often the engine looks for new events (agent/sync/schedule.py)
+    max_delay: float = 60.0  # they go once the oldest is this old, or a batch is full
+    heartbeat_minutes: float = 30.0  # idle: an "alive" request this often (0: none)
+    ca_file: str = ""  # PEM CA certificates for the endpoint; empty: the certifi bundle
     max_batch_events: int = 500
     max_batch_bytes: int = 256 * 1024
     timeout: float = 20.0
@@ -323,6 +326,11 @@ def _check(cfg: Config, report: _Report) -> None:
         report.add("expected an https:// URL when sync is enabled", "[sync] endpoint")
     if s.interval <= 0 or s.max_batch_events < 1:
         report.add("expected positive interval and batch size", "[sync]")
+    for key in ("max_delay", "heartbeat_minutes"):
+        if getattr(s, key) < 0:
+            report.add("expected a number of 0 or more", f"[sync] {key}")
+    if s.ca_file and not Path(s.ca_file).is_file():
+        report.add(f"expected a PEM file of CA certificates: {s.ca_file!r}", "[sync] ca_file")
     if s.enabled and not s.site_id and is_placeholder_id(cfg.site.id):
         report.add(
             f"expected this restaurant's own id when sync is enabled (the cloud tells sites apart "

@@ -57,6 +57,28 @@ STORE_EVENTS = _INSERT_EVENTS + _IN_ORDER
 KEY_DIGEST = "SELECT body_sha256 FROM batches WHERE site = $1 AND key = $2"
 
 
+HEARTBEAT = (
+    "INSERT INTO site_heartbeats (site, heard_at, agent, agent_clock, pending)"
+    " VALUES ($1, now(), $2, $3, $4) ON CONFLICT (site) DO UPDATE SET heard_at = now(),"
+    " agent = excluded.agent, agent_clock = excluded.agent_clock, pending = excluded.pending"
+)
+
+
+async def record_heartbeat(conn: Conn, site: str, beat: dict[str, Any], *, timeout: float) -> None:
+    """A heartbeat (already decoded, its site the token's): when, what runs there, what it holds."""
+    agent = str(beat["agent"])[:MAX_TEXT]
+    clock = epoch_of_iso(beat["heartbeat"]["at"])
+    pending = min(int(beat["heartbeat"]["pending"]), MAX_NUMBER)
+    await conn.execute(
+        HEARTBEAT,
+        site,
+        agent.replace("\x00", ""),
+        None if clock is None else datetime.fromtimestamp(clock, UTC),
+        pending,
+        timeout=timeout,
+    )
+
+
 @dataclass(frozen=True)
 class Stored:
     duplicate_key: bool  # the Idempotency-Key was already taken: answer 409

@@ -11,6 +11,8 @@ Tables:
 * ``sites`` — one row per restaurant: its time zone (for local days) and label retention.
 * ``tokens`` — sha256 of each bearer token (the token itself is shown once and never stored).
 * ``batches`` — one row per ``Idempotency-Key`` taken, with the sha256 of its body.
+* ``site_heartbeats`` — the last heartbeat of each site (when, agent version, its clock, its
+  backlog); the view ``site_last_seen`` says when each site was last heard from at all.
 * ``events`` — the lifecycle events, primary key ``(site, seq)``: the cloud id ``<site>:<seq>``.
   ``kind`` is text, so kinds the agent learns later (``lost``) flow through unchanged. ``at`` and
   ``observed_at`` hold the time when the wire carried the store's timestamp form; a time in any
@@ -186,8 +188,32 @@ FROM events;
 """
 )
 
+# Heartbeats (sync wire format 2): an idle site says it is alive every [sync] heartbeat_minutes;
+# when a site was last heard from is the later of its heartbeat and its newest batch.
+_HEARTBEATS = """
+CREATE TABLE site_heartbeats (
+    site text PRIMARY KEY REFERENCES sites (site),
+    heard_at timestamptz NOT NULL,
+    agent text NOT NULL,        -- the agent version the heartbeat named
+    agent_clock timestamptz,    -- the agent's clock when it sent it (skew = agent_clock - heard_at)
+    pending integer NOT NULL    -- events the agent held, not yet delivered
+);
+CREATE INDEX batches_received ON batches (site, received_at);
+
+CREATE VIEW site_last_seen AS
+SELECT s.site, h.heard_at AS last_heartbeat, h.agent, h.pending,
+       extract(epoch FROM h.agent_clock - h.heard_at)::bigint AS agent_clock_skew_seconds,
+       b.last_batch,
+       nullif(greatest(coalesce(h.heard_at, '-infinity'), coalesce(b.last_batch, '-infinity')),
+              '-infinity') AS last_seen
+FROM sites s
+LEFT JOIN site_heartbeats h ON h.site = s.site
+LEFT JOIN LATERAL (SELECT max(received_at) AS last_batch FROM batches WHERE site = s.site) b ON true;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sites, tokens, batches, events; analytics views", _TABLES + _VIEWS),
+    Migration(2, "site heartbeats; site_last_seen", _HEARTBEATS),
 )
 
 

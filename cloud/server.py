@@ -17,7 +17,7 @@ One ``POST`` to the ingest route, in the order the checks run (the contract is
         not name the batch's first and last event, values PostgreSQL would refuse
 403     a batch for another site than the token's
 409     the ``Idempotency-Key`` was taken before
-200     stored and committed: ``{"accepted": new, "duplicates": already had}``
+204     stored and committed (new and duplicate events: the access log); a heartbeat recorded
 503     the database is unavailable or slow (``Retry-After``)
 ======  ==============================================================================
 """
@@ -43,7 +43,7 @@ from agent.sdnotify import Notifier, watchdog_loop
 from agent.supervise import backoff_delays, supervise
 from agent.sync.wire import WireError, decode_body, idempotency_key
 from cloud.body import BadBody, BodyTooLarge, gunzip_bounded
-from cloud.ingest import problem, store_batch
+from cloud.ingest import problem, record_heartbeat, store_batch
 from cloud.schema import migrate
 from cloud.sites import apply_retention, site_for_token
 from cloud.tokens import bearer
@@ -232,8 +232,13 @@ class Service:
                 raise Refused(400, str(exc)) from None
             if batch.get("site") != site:
                 raise Refused(403, "this token writes only its own site's events")
-            if not batch["events"]:  # nothing to store (a heartbeat, should a format send one)
-                return _reply(200, {"accepted": 0, "duplicates": 0})
+            if batch["heartbeat"] is not None:
+                async with pool.acquire(timeout=cfg.db_timeout) as conn:
+                    await record_heartbeat(conn, site, batch, timeout=cfg.db_timeout)
+                info["heartbeat"] = True
+                return web.Response(status=204)
+            if not batch["events"]:  # a v1 batch without events: nothing to store
+                return web.Response(status=204)
             why = problem(batch)
             if why:
                 raise Refused(400, why)
@@ -252,7 +257,7 @@ class Service:
         info["new"], info["duplicates"] = stored.new, stored.duplicates
         if stored.duplicate_key:
             return _reply(409, {"duplicate": key})
-        return _reply(200, {"accepted": stored.new, "duplicates": stored.duplicates})
+        return web.Response(status=204)  # the smallest answer: the agent reads nothing from it
 
 
 def _what(exc: BaseException) -> str:

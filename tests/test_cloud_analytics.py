@@ -204,7 +204,7 @@ def test_views_and_report_agree_with_the_sites_own_export(tmp_path, cloud_db, re
     t = "2026-11-21T14:30:00Z"
     mine = [{"seq": 1, "uuid": "tokyo-1", "number": 1, "kind": "created", "at": t,
              "observed_at": t, "changes": {"party_size": 2, "goal_seconds": 600}, "source": "x"}]  # fmt: skip
-    assert post(rep.url, other, *encode_batch("site-tokyo", "t", mine)).status_code == 200
+    assert post(rep.url, other, *encode_batch("site-tokyo", "t", mine)).status_code == 204
 
     env = {DSN_ENV: cloud_db}
     for by, view, extra in (

@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from click.testing import CliRunner
 from agent.config import Config, with_overrides
 from agent.store import Store
 from agent.sync.engine import SyncEngine
-from agent.sync.wire import BatchEncoder, compress, encode_batch
+from agent.sync.wire import BatchEncoder, compress, encode_batch, heartbeat_body
 from cloud.pgtemp import free_port
 from pager_edge.bench.sync import evening
 from pager_edge.cli import cli
@@ -98,7 +99,7 @@ def test_rotated_token_overlaps_then_revoked_site_is_refused(tmp_path, cloud_db,
     rows = store_shaped(evening(4))
     for token, part in ((old, rows[:6]), (new, rows[6:])):  # both valid during the overlap
         key, body = encode_batch("site-r", "t", part)
-        assert post(rep.url, token, key, body).status_code == 200
+        assert post(rep.url, token, key, body).status_code == 204
     cmd = CliRunner().invoke(
         cli, ["cloud", "rotate-token", "site-r", "--overlap-hours", "0"], env=env
     )
@@ -142,7 +143,7 @@ def test_gzip_bomb_and_oversized_bodies_are_refused_without_memory(tmp_path, clo
     rep = replicas()  # defaults: max_body_bytes 1 MiB, max_decoded_bytes 16 MiB
     rows = store_shaped(evening(3))
     key, good = encode_batch("site-z", "t", rows)
-    assert post(rep.url, token, key, good).status_code == 200
+    assert post(rep.url, token, key, good).status_code == 204
     before = rep.rss_peak()
 
     bomb = gzip_bomb(900)  # 900 MiB of zeros in 0.9 MB: under max_body_bytes
@@ -202,21 +203,23 @@ def test_status_codes_dedup_and_headers(cloud_db, replicas):
     assert stored(cloud_db, "site-c") == 0
 
     first = post(rep.url, token, key, body)
-    assert first.status_code == 200 and first.json() == {"accepted": len(rows), "duplicates": 0}
+    assert first.status_code == 204 and first.content == b""  # the smallest answer
+    assert stored(cloud_db, "site-c") == len(rows)
     assert "server" not in first.headers  # every byte crosses the metered link
+    assert "content-type" not in first.headers
     assert post(rep.url, token, key, body).status_code == 409
     # the same events under other keys (halves of a split batch): stored once
     half = len(rows) // 2
     r = post(rep.url, token, *encode_batch("site-c", "0.1.0", rows[:half]))
-    assert r.status_code == 200 and r.json() == {"accepted": 0, "duplicates": half}
+    assert r.status_code == 204 and stored(cloud_db, "site-c") == len(rows)
     # a key taken before with other bytes (an upgraded agent re-sending): 409, missing events kept
     more = store_shaped(evening(2, seed=3), first=len(rows) + 1)
-    key2, body2 = encode_batch("site-c", "0.1.0", more)
-    enc = BatchEncoder("site-c", "0.2.0")
+    key2, body2 = encode_batch("site-c", "0.1.0", more, version=1)
+    enc = BatchEncoder("site-c", "0.2.0", version=1)
     for ev in more:
         enc.add(ev)
     assert enc.key() == key2 and enc.body() != body2
-    assert post(rep.url, token, key2, enc.body()).status_code == 200
+    assert post(rep.url, token, key2, enc.body()).status_code == 204
     r = post(rep.url, token, key2, body2)
     assert r.status_code == 409
     assert stored(cloud_db, "site-c") == len(rows) + len(more)
@@ -225,21 +228,38 @@ def test_status_codes_dedup_and_headers(cloud_db, replicas):
              "last": 98, "t0": None, "fields": ["seq", "session", "kind", "at", "observed",
              "changes", "source"], "kinds": [], "sources": [], "sessions": [], "events": []}  # fmt: skip
     r = post(rep.url, token, "site-c:heartbeat", compress(json.dumps(empty).encode()))
-    assert r.status_code == 200 and r.json() == {"accepted": 0, "duplicates": 0}
+    assert r.status_code == 204 and stored(cloud_db, "site-c") == len(rows) + len(more)
+    # a heartbeat (format 2, no events, no key): when the site was last heard from, and what runs
+    seen = "SELECT * FROM site_last_seen WHERE site = 'site-c'"
+    before = run(query(cloud_db, seen))[0]
+    assert before["last_heartbeat"] is None and before["last_seen"] == before["last_batch"]
+    beat = heartbeat_body("site-c", "0.2.0", int(time.time()) - 30, 7)
+    r = httpx.post(rep.url, content=beat, headers={"Authorization": f"Bearer {token}",
+                   "Content-Type": "application/json", "Content-Encoding": "gzip"})  # fmt: skip
+    assert r.status_code == 204 and r.content == b""
+    after = run(query(cloud_db, seen))[0]
+    assert (after["agent"], after["pending"]) == ("0.2.0", 7)
+    assert after["last_seen"] == after["last_heartbeat"] > before["last_seen"]
+    assert -40 <= after["agent_clock_skew_seconds"] <= -25
+    assert stored(cloud_db, "site-c") == len(rows) + len(more)  # nothing stored
+    other = heartbeat_body("site-other", "0.2.0", int(time.time()), 0)
+    assert post(rep.url, token, "", other).status_code == 403  # only its own site
     # a new kind flows through as text
     lost = [dict(more[0], seq=len(rows) + len(more) + 1, kind="lost", changes={})]
-    assert post(rep.url, token, *encode_batch("site-c", "t", lost)).status_code == 200
+    assert post(rep.url, token, *encode_batch("site-c", "t", lost)).status_code == 204
     got = run(query(cloud_db, "SELECT kind FROM events WHERE site = 'site-c' ORDER BY seq DESC"))
     assert got[0]["kind"] == "lost"
 
     assert httpx.get(f"{rep.base}/healthz").json() == {"status": "ok"}
     assert httpx.get(rep.url).status_code == 405
-    log = rep.output()
+    log = rep.log.read_text(errors="replace")  # all of it: output() keeps the tail
     assert token not in log and token[3:12] not in log
     lines = [json.loads(x.split("cloud.access: ", 1)[1]) for x in log.splitlines()
              if "cloud.access: " in x]  # fmt: skip
     assert any(x["status"] == 409 and x["site"] == "site-c" for x in lines)
-    assert {x["status"] for x in lines} >= {200, 400, 401, 409, 415}
+    assert {x["status"] for x in lines} >= {204, 400, 401, 403, 409, 415}
+    assert any(x["status"] == 204 and x.get("duplicates") == half for x in lines)
+    assert any(x.get("heartbeat") for x in lines)
 
 
 def test_healthz_follows_the_database_and_ingest_waits_for_it(postgres, tmp_path, notify_socket):

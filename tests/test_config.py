@@ -32,6 +32,8 @@ def test_shipped_config_is_valid_and_matches_defaults(tmp_path):
         ('[controller]\ntimezone = "Nowhere/City"', "[controller] timezone: expected an IANA"),
         ('[store]\nsynchronous = "OFF"', "[store] synchronous: expected one of 'FULL' | 'NORMAL'"),
         ("[sync]\nenabled = true", "[sync] endpoint"),
+        ("[sync]\nmax_delay = -1", "[sync] max_delay: expected a number of 0 or more"),
+        ('[sync]\nca_file = "/nonexistent.pem"', "[sync] ca_file: expected a PEM file"),
         ("[backhaul]\ncycle_start_day = 31", "[backhaul] cycle_start_day"),
         ("[controller\n", "not valid TOML"),
         ("[controller]\nping_interval = true", "[controller] ping_interval: expected a number"),

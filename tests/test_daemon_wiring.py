@@ -38,7 +38,7 @@ async def test_run_with_sync_and_backhaul(tmp_path):
     cfg.write_text(
         config_text(db, sim.port, ping_interval=PING)
         + '[site]\nid = "bistro-7"\n'
-        + f'[sync]\nenabled = true\nendpoint = "{receiver.url}"\ninterval = 0.2\n'
+        + f'[sync]\nenabled = true\nendpoint = "{receiver.url}"\ninterval = 0.2\nmax_delay = 0.5\n'
         + '[backhaul]\nenabled = true\nprovider = "control_center"\n'
         + f'base_url = "{operator.url}/rws/api/v1/"\niccid = "{fakes.CC_ICCID}"\n'
         + 'username = "site-api-user"\ncap_bytes = 5000000000\n'

@@ -185,11 +185,22 @@ def _m3_staff_requests(db: sqlite_utils.Database) -> None:
     requests.create_index(["state", "due_at"])
 
 
+def _m4_sync_heartbeat(db: sqlite_utils.Database) -> None:
+    """Heartbeats of the sync (wire format 2): when the receiver last took one, and the agent
+    version it announced — so an idle site says it is alive every ``[sync] heartbeat_minutes``,
+    and an upgraded agent says its new version once. Read and written by :mod:`agent.sync.state`.
+    """
+    state = db.table("sync_state")
+    state.add_column("last_heartbeat", str)
+    state.add_column("heartbeat_agent", str)
+
+
 # Append only. All pending migrations run in one transaction with the version bump.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m1_initial,
     _m2_sync,
     _m3_staff_requests,
+    _m4_sync_heartbeat,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,15 +24,15 @@ the transmitter observation it also serves) never waits on an fsync or on the in
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import ipaddress
+import dataclasses
 import logging
+import math
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,28 +42,41 @@ import httpx
 from agent import __version__
 from agent.clock import iso_of_epoch
 from agent.config import Config, secret
-from agent.logs import redact, register_secret
+from agent.logs import register_secret
 from agent.store import Store
 from agent.supervise import backoff_delays
+from agent.sync.answers import TOKEN_ENV, Outcome, classify, excerpt, parse_retry_after
+from agent.sync.endpoint import SyncSetupError, check_endpoint
+from agent.sync.housekeeping import housekeep
+from agent.sync.link import LinkBackend, LinkCounter, LinkTransport, ssl_context
+from agent.sync.schedule import Pending, flush_wait, heartbeat_wait
 from agent.sync.state import BatchKind, BatchSpec, Delta, SyncState
-from agent.sync.wire import CONTENT_ENCODING, CONTENT_TYPE, BatchEncoder
+from agent.sync.wire import CONTENT_ENCODING, CONTENT_TYPE, BatchEncoder, heartbeat_body
 
 log = logging.getLogger("agent.sync")
+__all__ = [
+    "MODES",
+    "TOKEN_ENV",
+    "SyncEngine",
+    "SyncResult",
+    "SyncSetupError",
+    "check_endpoint",
+    "parse_retry_after",
+]
 
-TOKEN_ENV = "PAGER_EDGE_SYNC_TOKEN"
 SYSTEMIC_REJECTIONS = 8
-PRUNE_EVERY = 3600.0
-ALERT_LOG_EVERY = 600.0
 MAX_RESPONSE_BYTES = 16 * 1024
-# Keep the connection (and its TLS session: 4–6 KB of handshake on the metered link) between runs;
-# the receiver's own idle timeout usually decides sooner.
-KEEPALIVE_SECONDS = 300.0
+# Keep the connection between runs (a new one costs a TLS handshake: ~2.5 KB resumed, ~5.5 KB
+# with the certificate chain); the receiver's or the path's idle timeout usually decides sooner.
+KEEPALIVE_SECONDS = 900.0
+# A kept connection lost after at least this long idle is taken for a NAT's (or firewall's) idle
+# timeout: from then on the engine opens a new connection (a resumed TLS handshake) after that much
+# idle time rather than lose a request to a connection the path has forgotten.
+MIN_PATH_IDLE = 20.0
+RENEW_AT = 0.8  # … with a margin: a connection idle this share of that time is renewed,
+KEEP_WARM = 0.7  # and pending events go before the open connection is idle this share of it
 _MODE_WARNED: set[str] = set()
 T = TypeVar("T")
-
-
-class SyncSetupError(Exception):
-    """Sync cannot start as configured; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -107,83 +120,15 @@ class SyncResult:
         return self.pending == 0 and self.error is None
 
 
-@dataclass
-class _Outcome:
-    kind: str  # accepted | rejected | retry | refused
-    status: int | None
-    reason: str
-    retry_after: float | None = None
-    delta: Delta = field(default_factory=Delta)
-
-
-def check_endpoint(url: str) -> httpx.URL:
-    """The endpoint as a URL; https, or plain http to a loopback address only."""
-    if not url:
-        raise SyncSetupError(
-            "no [sync] endpoint configured (an https:// URL of the ingest service)"
-        )
-    try:
-        u = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise SyncSetupError(f"[sync] endpoint is not a valid URL: {exc}") from None
-    if u.userinfo:
-        raise SyncSetupError(
-            f"[sync] endpoint must not carry credentials; the token comes from {TOKEN_ENV}"
-        )
-    if u.scheme == "https" and u.host:
-        return u
-    if u.scheme == "http" and u.host:
-        if u.host == "localhost":
-            return u
-        try:
-            if ipaddress.ip_address(u.host).is_loopback:
-                return u
-        except ValueError:
-            pass
-        raise SyncSetupError(
-            f"[sync] endpoint {url!r}: plain http:// is only allowed to a loopback address "
-            "(127.0.0.1, ::1, localhost); use https://"
-        )
-    raise SyncSetupError(f"[sync] endpoint {url!r}: expected an https:// URL")
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
-def _request_head_size(request: Any) -> int:
-    """Bytes h11 writes for the request line and headers (what crosses the link)."""
-    n = len(request.method) + 1 + len(request.url.target) + len(b" HTTP/1.1\r\n") + 2
-    return n + sum(len(k) + len(v) + 4 for k, v in request.headers)
-
-
-def _response_head_size(http_version: bytes, status: int, reason: bytes, headers: Any) -> int:
-    n = len(http_version) + 1 + len(str(status)) + 1 + len(reason) + 2 + 2
-    return n + sum(len(k) + len(v) + 4 for k, v in headers)
-
-
-def _excerpt(data: bytes, limit: int = 200) -> str:
-    text = data[:limit].decode("utf-8", "replace")
-    text = "".join(c if c.isprintable() else " " for c in text).strip()
-    return redact(text)
-
-
 class SyncEngine:
-    """Uploads the event log in batches over one reused HTTP connection.
+    """Uploads the event log in batches over one reused connection (HTTP/2 when the endpoint
+    offers it, else HTTP/1.1).
 
     `mode_provider` returns the budget mode (normal | conserve | critical | blocked) — the backhaul
     monitor's projection once it exists; by default ``[sync] mode``. `clock` is wall time (lease,
-    timestamps); `sleep` is what :meth:`run_forever` and the CLI wait with.
+    timestamps, the age of events); `monotonic` schedules (when a batch is due, keep-alive);
+    `sleep` is what :meth:`run_forever` and the CLI wait with. A `transport` replaces the link
+    (then nothing is counted).
     """
 
     def __init__(
@@ -196,6 +141,8 @@ class SyncEngine:
         mode_provider: Callable[[], str] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        http2: bool = True,
     ):
         self.cfg = cfg
         s = cfg.sync
@@ -213,12 +160,21 @@ class SyncEngine:
         self._mode_provider = mode_provider or (lambda: self.cfg.sync.mode)
         self.clock = clock
         self.sleep = sleep
+        self.monotonic = monotonic
+        self.http2 = http2
         self.lease_ttl = 3 * s.timeout + 60.0
         self.owner = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
         # Totals since this engine started (the store has the lifetime totals, see sync_status).
         self.bytes_sent = 0
         self.bytes_received = 0
         self.connections = 0
+        self.link = LinkCounter()  # bytes below HTTP, all connections (TLS included)
+        self._ssl = ssl_context(s.ca_file) if self.endpoint.scheme == "https" else None
+        self._backend: LinkBackend | None = None
+        self._last_io: float | None = None  # monotonic end of the last request
+        self._path_idle: float | None = None  # idle time after which the path lost a connection
+        self._pending_since: tuple[int, float] | None = None  # (oldest pending rowid, seen at)
+        self._retry_at = 0.0  # monotonic: no request before this (backoff)
         self._http: httpx.AsyncClient | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._store: Store | None = None
@@ -261,15 +217,21 @@ class SyncEngine:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             s = self.cfg.sync
-            client = httpx.AsyncClient(
-                transport=self._transport,
-                timeout=httpx.Timeout(s.timeout),
-                limits=httpx.Limits(
-                    max_connections=1,
-                    max_keepalive_connections=1,
+            transport = self._transport
+            if transport is None:
+                link = LinkTransport(
+                    self.link,
+                    verify=self._ssl or ssl_context(),
+                    http2=self.http2,
                     keepalive_expiry=KEEPALIVE_SECONDS,
-                ),
+                )
+                self._backend = link.backend
+                transport = link
+            client = httpx.AsyncClient(
+                transport=transport,
+                timeout=httpx.Timeout(s.timeout),
                 follow_redirects=False,
+                trust_env=False,
             )
             # Every header costs bytes on every request: send only what the receiver needs.
             for name in ("user-agent", "accept", "accept-encoding", "connection"):
@@ -375,7 +337,7 @@ class SyncEngine:
         stack = [(spec, events)]
         while stack:
             spec, evs = stack.pop()
-            key, body = await self._db(self._encode, evs)
+            key, body = await self._db(self._encode, evs, spec.version)
             await self._st("set_inflight", spec, lease_until=self.clock() + self.lease_ttl)
             out = await self._post(key, body)
             d = out.delta
@@ -397,8 +359,8 @@ class SyncEngine:
                     mid = len(evs) // 2
                     cut = evs[mid - 1]["seq"]
                     log.info("sync: batch %s rejected (%s); retrying it in halves", key, out.reason)
-                    stack.append((BatchSpec(spec.kind, cut, spec.hi), evs[mid:]))
-                    stack.append((BatchSpec(spec.kind, spec.lo, cut), evs[:mid]))
+                    stack.append((dataclasses.replace(spec, lo=cut), evs[mid:]))
+                    stack.append((dataclasses.replace(spec, hi=cut), evs[:mid]))
                     continue
                 await self._st("quarantine", spec, evs, out.status, out.reason, d, now)
                 res.quarantined += len(evs)
@@ -406,7 +368,7 @@ class SyncEngine:
                 log.warning("sync: quarantined %s: %s; the queue moves on", key, out.reason)
                 if self._streak < SYSTEMIC_REJECTIONS:
                     continue
-                out = _Outcome(
+                out = Outcome(
                     "refused",
                     out.status,
                     f"{out.reason}; the receiver rejected "
@@ -423,7 +385,7 @@ class SyncEngine:
             return out.reason, self._delay_for(out), out.kind == "retry"
         return None
 
-    def _delay_for(self, out: _Outcome) -> float:
+    def _delay_for(self, out: Outcome) -> float:
         cap = self.cfg.sync.max_backoff
         if out.kind != "retry":
             return cap
@@ -439,37 +401,64 @@ class SyncEngine:
             log.warning("sync: %s", reason)
             self._last_error = reason
 
-    def _encode(self, events: list[dict[str, Any]]) -> tuple[str, bytes]:
-        enc = BatchEncoder(self.site, __version__)
+    def _encode(self, events: list[dict[str, Any]], version: int) -> tuple[str, bytes]:
+        enc = BatchEncoder(self.site, __version__, version=version)
         for ev in events:
             enc.add(ev)
         return enc.key(), enc.body()
 
-    async def _post(self, key: str, body: bytes) -> _Outcome:
-        d = Delta(requests=1)
-        head = 0
+    def _idle(self) -> float:
+        return math.inf if self._last_io is None else self.monotonic() - self._last_io
 
-        async def trace(name: str, info: dict[str, Any]) -> None:
-            nonlocal head
-            if name == "connection.connect_tcp.complete":
-                d.connections += 1
-            elif name == "http11.send_request_headers.started":
-                head = _request_head_size(info["request"])
-            elif name.startswith("http11.send_request_headers.") and not name.endswith("started"):
-                d.sent += head
-            elif name.startswith("http11.send_request_body.") and not name.endswith("started"):
-                d.sent += len(body)
-            elif name == "http11.receive_response_headers.complete":
-                d.received += _response_head_size(*info["return_value"])
+    async def _fresh_connection(self) -> None:
+        """Drop the connection before a request when it cannot be good any more: idle longer than
+        the keep-alive (on the injected clock), longer than the path was seen to forget
+        connections (a NAT), or closed by the server meanwhile."""
+        idle = self._idle()
+        forgotten = self._path_idle is not None and idle >= RENEW_AT * self._path_idle
+        closed = self._backend is not None and self._backend.peer_closed()
+        if self._http is not None and (idle > KEEPALIVE_SECONDS or forgotten or closed):
+            await self._http.aclose()
+            self._http = None
 
+    async def _post(self, key: str | None, body: bytes) -> Outcome:
+        """One POST; a request lost with a reused connection (a NAT forgot it) goes again at once
+        on a new one. Every byte either attempt moved is counted."""
+        await self._fresh_connection()
+        idle = self._idle()
+        d = Delta()
+        for attempt in (1, 2):
+            before = (self.link.sent, self.link.received, self.link.connections)
+            out = await self._request(key, body)
+            d.requests += 1
+            d.sent += self.link.sent - before[0]
+            d.received += self.link.received - before[1]
+            new = self.link.connections - before[2]
+            d.connections += new
+            self._last_io = self.monotonic()
+            stale = (
+                out.kind == "retry"
+                and out.status is None
+                and not new
+                and "Timeout" not in out.reason
+            )
+            if attempt == 2 or not stale:
+                break
+            log.info("sync: the kept connection was gone (%s); again on a new one", out.reason)
+            if idle >= MIN_PATH_IDLE:  # a path that forgets idle connections: learn how soon
+                self._path_idle = min(self._path_idle or math.inf, idle)
+            if self._http is not None:
+                await self._http.aclose()
+                self._http = None
+        out.delta = d
+        return self._count(out)
+
+    async def _request(self, key: str | None, body: bytes) -> Outcome:
         status: int | None = None
+        headers = {"Idempotency-Key": key} if key is not None else None
         try:
             async with self._client().stream(
-                "POST",
-                self.endpoint,
-                content=body,
-                headers={"Idempotency-Key": key},
-                extensions={"trace": trace},
+                "POST", self.endpoint, content=body, headers=headers
             ) as resp:
                 status = resp.status_code
                 data = b""
@@ -477,86 +466,24 @@ class SyncEngine:
                     data += chunk
                     if len(data) > MAX_RESPONSE_BYTES:
                         break
-                d.received += resp.num_bytes_downloaded
         except httpx.TimeoutException:
-            return self._count(
-                _Outcome("retry", status, f"no answer within {self.cfg.sync.timeout:g} s", None, d)
-            )
+            return Outcome("retry", status, f"no answer within {self.cfg.sync.timeout:g} s")
         except httpx.HTTPError as exc:
-            what = _excerpt(str(exc).encode()) or "connection failed"
-            return self._count(_Outcome("retry", status, f"{type(exc).__name__}: {what}", None, d))
-        return self._count(self._classify(resp, data, d))
+            what = excerpt(str(exc).encode()) or "connection failed"
+            return Outcome("retry", status, f"{type(exc).__name__}: {what}")
+        return classify(resp, data, self.clock())
 
-    def _count(self, out: _Outcome) -> _Outcome:
+    def _count(self, out: Outcome) -> Outcome:
         self.bytes_sent += out.delta.sent
         self.bytes_received += out.delta.received
         self.connections += out.delta.connections
         return out
 
-    def _classify(self, resp: httpx.Response, data: bytes, d: Delta) -> _Outcome:
-        s = resp.status_code
-        said = f"HTTP {s}" + (f": {_excerpt(data)}" if data and s >= 300 else "")
-        if 200 <= s < 300 or s == 409:
-            return _Outcome("accepted", s, f"HTTP {s}", None, d)
-        if s in (408, 425, 429) or s >= 500:
-            after = parse_retry_after(resp.headers.get("retry-after"), self.clock())
-            return _Outcome("retry", s, said, after, d)
-        if s in (401, 403, 407):
-            return _Outcome(
-                "refused", s, f"{said} — the endpoint refused the token ({TOKEN_ENV})", None, d
-            )
-        if 300 <= s < 400:
-            where = resp.headers.get("location", "?")
-            return _Outcome(
-                "refused",
-                s,
-                f"HTTP {s} redirect to {where}: set [sync] endpoint to the final URL",
-                None,
-                d,
-            )
-        if s in (404, 405, 410, 411, 415, 426) or s < 200:
-            return _Outcome("refused", s, f"{said} — check [sync] endpoint", None, d)
-        return _Outcome("rejected", s, said, None, d)
-
     # housekeeping ----------------------------------------------------------------------------
 
     def _housekeeping(self, now: float) -> None:
         """Retention (hourly) and the database size cap (every run); on the store thread."""
-        st = self.state
-        days = self.cfg.sync.retention_days
-        row = st.row()
-        if days > 0 and (row["last_prune"] is None or now - row["last_prune"] >= PRUNE_EVERY):
-            n = st.prune(older_than=iso_of_epoch(now - days * 86400))
-            st.set_prune_time(now)
-            if n:
-                log.info("sync: pruned %d delivered events older than %d days", n, days)
-        cap = self.cfg.store.max_db_bytes
-        used = st.store.used_bytes()
-        if used > cap:
-            pruned = 0
-            while used > cap:
-                n = st.prune(older_than=None, max_rows=5000)
-                if not n:
-                    break
-                pruned += n
-                used = st.store.used_bytes()
-            if pruned:
-                log.warning(
-                    "sync: database over its size cap; pruned %d delivered events early", pruned
-                )
-        alert = None
-        if used > cap:
-            backlog = st.backlog()
-            alert = (
-                f"database holds {used / 1e6:.1f} MB, over the {cap / 1e6:.1f} MB cap "
-                f"([store] max_db_bytes) with {backlog} events not yet synced; they are kept, "
-                "nothing unsynced is dropped: restore the sync link or raise the cap"
-            )
-            if now - self._last_alert_log >= ALERT_LOG_EVERY:
-                log.error("sync: %s", alert)
-                self._last_alert_log = now
-        if alert != row["alert"]:
-            st.set_alert(alert)
+        self._last_alert_log = housekeep(self.state, self.cfg, now, self._last_alert_log)
 
     async def housekeeping(self) -> None:
         """Retention and size-cap check alone (for a daemon that runs no sync)."""
@@ -564,21 +491,94 @@ class SyncEngine:
 
     # forever ---------------------------------------------------------------------------------
 
+    async def step(self) -> float:
+        """One look: send what is due (a batch, else perhaps a heartbeat); seconds to the next."""
+        s = self.cfg.sync
+        now_mono = self.monotonic()
+        if now_mono < self._retry_at:
+            return self._retry_at - now_mono
+        mode = self.mode()
+        policy = MODES[mode]
+        look = min(s.interval, self.interval(mode))
+        if policy.kinds is None:  # blocked: a run records it (and housekeeps), sends nothing
+            return await self._run()
+        full = s.max_batch_events * policy.batch_factor
+        count, seq, observed, urgent = await self._st("due_now", policy.kinds, full)
+        if seq is None or self._pending_since is None or self._pending_since[0] != seq:
+            self._pending_since = None if seq is None else (seq, now_mono)
+        seen_for = now_mono - self._pending_since[1] if self._pending_since else 0.0
+        wait = flush_wait(
+            Pending(count, seq, observed, urgent),
+            now=self.clock(),
+            seen_for=seen_for,
+            max_delay=max(s.max_delay, self.interval(mode) if mode != "normal" else 0.0),
+            full_at=full,
+            connection_left=self._connection_left(),
+        )
+        if wait <= 0:
+            return await self._run()
+        await self._db(self._housekeeping, self.clock())  # retention, size cap: every look
+        if wait == math.inf:
+            success, beat, agent = await self._st("heartbeat_row")
+            contact = max((t for t in (success, beat) if t), default=None)
+            due = heartbeat_wait(
+                now=self.clock(),
+                last_contact=contact,
+                announced=agent,
+                agent=__version__,
+                every=s.heartbeat_minutes * 60.0,
+            )
+            if due <= 0:
+                await self._heartbeat()
+                return look
+            wait = due
+        return min(look, wait)
+
+    def _connection_left(self) -> float:
+        """Seconds until the open connection reaches the idle time the path forgets after."""
+        if self._path_idle is None or self._http is None or self._last_io is None:
+            return math.inf
+        return KEEP_WARM * self._path_idle - self._idle()
+
+    async def _run(self) -> float:
+        res = await self.sync_once()
+        if res.events or res.quarantined:
+            log.info(
+                "sync: %d events in %d batches, %d B out, %d B in, %d pending",
+                res.events,
+                res.batches,
+                res.bytes_sent,
+                res.bytes_received,
+                res.pending,
+            )
+        if res.error is not None and res.busy_pid is None:
+            self._retry_at = self.monotonic() + res.delay
+            return res.delay
+        return min(self.cfg.sync.interval, res.delay)
+
+    async def _heartbeat(self) -> None:
+        """Tell the receiver the site is alive (format 2, no events, no Idempotency-Key)."""
+        now = self.clock()
+        if await self._st("acquire", self.owner, self.lease_ttl, now) is not None:
+            return
+        try:
+            pending = await self._st("backlog")
+            out = await self._post(None, heartbeat_body(self.site, __version__, int(now), pending))
+            if out.kind == "accepted":
+                await self._st("heartbeat", out.delta, self.clock(), __version__)
+                log.debug("sync: heartbeat taken (%d events pending)", pending)
+            else:
+                await self._st("failed", f"heartbeat: {out.reason}", out.delta)
+                self._note_error(f"heartbeat: {out.reason}")
+                self._retry_at = self.monotonic() + self._delay_for(out)
+        finally:
+            await self._st("release", self.owner)
+
     async def run_forever(self) -> None:
-        """The agent's task: a run, a pause (interval, or backoff after a failure), again."""
+        """The agent's task: look every ``interval``, send when due (see :mod:`.schedule`)."""
         log.info("sync: to %s as site %r", self.endpoint, self.site)
         try:
             while True:
-                res = await self.sync_once()
-                if res.events or res.quarantined:
-                    log.info(
-                        "sync: %d events in %d batches, %d B out, %d B in, %d pending",
-                        res.events,
-                        res.batches,
-                        res.bytes_sent,
-                        res.bytes_received,
-                        res.pending,
-                    )
-                await self.sleep(res.delay)
+                await self.sleep(await self.step())
         finally:
             await self.aclose()

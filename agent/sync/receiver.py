@@ -1,9 +1,10 @@
 """A reference ingest receiver for the sync wire format (stdlib only; loopback by default).
 
 It is what the README asks of any ingest service, in a hundred lines: check the token, gunzip and
-decode the batch, check that the ``Idempotency-Key`` names the batch's first and last rowids,
-answer 409 to a key it already took, drop events whose id (``<site>:<seq>``) it already has, and
-answer 2xx only once the batch is stored. It also counts the bytes that cross each socket, which
+decode the batch (every format version), check that the ``Idempotency-Key`` names the batch's first
+and last rowids, answer 409 to a key it already took, drop events whose id (``<site>:<seq>``) it
+already has, answer 204 only once the batch is stored, and take heartbeats (when each site was
+last heard from). :func:`answer` is the whole protocol, for any server to call. It also counts the bytes that cross each socket, which
 is how ``pager-edge bench sync`` measures the wire and how the tests check the agent's own count.
 
     python -m agent.sync.receiver --port 8080 --token secret
@@ -14,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from agent.sync.wire import FORMAT, WireError, decode_body, idempotency_key
+from agent.sync.wire import FORMATS, WireError, decode_body, idempotency_key
 
 
 class _Counting:
@@ -66,6 +68,9 @@ class IngestLog:
         self.bytes_in = 0
         self.bytes_out = 0
         self.by_session: dict[str, list[int]] = defaultdict(list)  # uuid → seqs, arrival order
+        self.heartbeats: list[dict[str, Any]] = []  # decoded heartbeats, arrival order
+        self.last_seen: dict[str, float] = {}  # site → when it was last heard from (time.time)
+        self.agents: dict[str, str] = {}  # site → the agent version its last heartbeat named
 
     def add_in(self, n: int) -> None:
         with self.lock:
@@ -74,6 +79,14 @@ class IngestLog:
     def add_out(self, n: int) -> None:
         with self.lock:
             self.bytes_out += n
+
+    def heard(self, batch: dict[str, Any]) -> None:
+        """A heartbeat, or any batch: the site is alive (and, for a heartbeat, runs `agent`)."""
+        with self.lock:
+            self.last_seen[batch["site"]] = time.time()
+            if batch["heartbeat"] is not None:
+                self.heartbeats.append(batch)
+                self.agents[batch["site"]] = batch["agent"]
 
     def seen_key(self, key: str, digest: str) -> bool:
         with self.lock:
@@ -102,11 +115,71 @@ class IngestLog:
                 new += 1
             self.duplicate_events += dup
             self.keys[key] = digest
+            self.last_seen[batch["site"]] = time.time()
         return new, dup
 
     def count(self) -> int:
         with self.lock:
             return len(self.events) + len(self.accepted_ids)
+
+
+Reply = tuple[int, dict[str, Any] | None, dict[str, str] | None]
+
+
+class Receiving(Protocol):
+    """What :func:`answer` needs of a server: its log, its token, its rejection rule."""
+
+    log: IngestLog
+    token: str | None
+    reject: Callable[[dict[str, Any]], str | None]
+
+
+def answer(
+    srv: Receiving,
+    path: str,
+    header: Callable[[str], str | None],
+    body: bytes,
+    before_store: Callable[[str, bytes], bool] = lambda key, body: True,
+    after_store: Callable[[str], bool] = lambda key: True,
+) -> Reply | None:
+    """One ``POST``: (status, JSON document or None, extra headers), or None when a hook answered.
+
+    Success is ``204 No Content`` (the smallest answer: the agent reads nothing from it); 409 for a
+    key taken before. A heartbeat (a v2 body without events) is recorded and answered 204 too.
+    """
+    log = srv.log
+    with log.lock:
+        log.requests += 1
+    if srv.token is not None and header("Authorization") != f"Bearer {srv.token}":
+        return 401, {"error": "bad token"}, None
+    if path.endswith("/naive"):  # one plain JSON event: the bench's naive comparison
+        json.loads(body)
+        return 200, {"accepted": 1, "duplicates": 0}, None
+    if header("Content-Encoding") != "gzip":
+        return 415, {"error": "expected Content-Encoding: gzip"}, None
+    key = header("Idempotency-Key") or ""
+    if not before_store(key, body):
+        return None
+    try:
+        batch = decode_body(body)
+    except WireError as exc:
+        return 400, {"error": str(exc)}, None
+    if batch["heartbeat"] is not None:
+        log.heard(batch)
+        return 204, None, None
+    digest = hashlib.sha256(body).hexdigest()
+    if log.seen_key(key, digest):
+        return 409, {"duplicate": key}, None
+    expected = idempotency_key(batch["site"], batch["first"], batch["last"])
+    if key != expected:
+        return 400, {"error": f"Idempotency-Key {key!r}, expected {expected!r}"}, None
+    rejected = srv.reject(batch)
+    if rejected:
+        return 400, {"error": rejected}, None
+    log.take(key, digest, batch)
+    if not after_store(key):
+        return None
+    return 204, None, None
 
 
 class IngestHandler(BaseHTTPRequestHandler):
@@ -138,7 +211,8 @@ class IngestHandler(BaseHTTPRequestHandler):
             lines.append(f"Date: {self.date_time_string()}")
         if body:
             lines.append("Content-Type: application/json")
-        lines.append(f"Content-Length: {len(body)}")
+        if status != 204:  # 204 has no body, and says nothing about one
+            lines.append(f"Content-Length: {len(body)}")
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         # One write: a head and a body in two segments would meet Nagle and delayed ACKs.
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
@@ -153,44 +227,19 @@ class IngestHandler(BaseHTTPRequestHandler):
         return True
 
     def do_POST(self) -> None:
-        srv = self.server
-        with srv.log.lock:
-            srv.log.requests += 1
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        if srv.token is not None and self.headers.get("Authorization") != f"Bearer {srv.token}":
-            return self.reply(401, {"error": "bad token"})
-        if self.path.endswith("/naive"):  # one plain JSON event: the bench's naive comparison
-            json.loads(body)
-            return self.reply(200, {"accepted": 1, "duplicates": 0})
-        if self.headers.get("Content-Encoding") != "gzip":
-            return self.reply(415, {"error": "expected Content-Encoding: gzip"})
-        key = self.headers.get("Idempotency-Key") or ""
-        if not self.before_store(key, body):
-            return None
-        digest = hashlib.sha256(body).hexdigest()
-        if srv.log.seen_key(key, digest):
-            return self.reply(409, {"duplicate": key})
-        try:
-            batch = decode_body(body)
-        except WireError as exc:
-            return self.reply(400, {"error": str(exc)})
-        expected = idempotency_key(batch["site"], batch["first"], batch["last"])
-        if key != expected:
-            return self.reply(400, {"error": f"Idempotency-Key {key!r}, expected {expected!r}"})
-        rejected = srv.reject(batch)
-        if rejected:
-            return self.reply(400, {"error": rejected})
-        new, dup = srv.log.take(key, digest, batch)
-        if not self.after_store(key):
-            return None
-        return self.reply(200, {"accepted": new, "duplicates": dup})
+        out = answer(
+            self.server, self.path, self.headers.get, body, self.before_store, self.after_store
+        )
+        if out is not None:
+            self.reply(*out)
 
     def do_GET(self) -> None:
         log = self.server.log
         with log.lock:
             doc = {
-                "format": FORMAT,
+                "formats": list(FORMATS.values()),
                 "events": len(log.events) + len(log.accepted_ids),
                 "requests": log.requests,
                 "duplicate_keys": log.duplicate_keys,

@@ -36,7 +36,7 @@ from typing import Any, Literal
 from agent.clock import iso_of_epoch
 from agent.store import Store
 from agent.store.reads import event_dict
-from agent.sync.wire import HEAD_WEIGHT, LIFECYCLE_KINDS, event_weight
+from agent.sync.wire import HEAD_WEIGHT, LIFECYCLE_KINDS, VERSION, event_weight
 
 BatchKind = Literal["all", "lifecycle", "deferred"]
 _LIFECYCLE_SQL = "(" + ", ".join(f"'{k}'" for k in LIFECYCLE_KINDS) + ")"
@@ -52,11 +52,19 @@ _NOT_QUARANTINED = (
 
 @dataclass(frozen=True)
 class BatchSpec:
-    """Which events a batch holds: rowids in ``(lo, hi]`` of `kind`."""
+    """Which events a batch holds: rowids in ``(lo, hi]`` of `kind`, encoded in wire format
+    `version`.
+
+    The version is part of the definition so that a batch in flight when the agent was upgraded is
+    re-sent in the format it was first sent in: the same key, the same events, the same body (a
+    version 1 body names the agent's version, which an upgrade changes; receivers answer 409 and
+    keep the events they lack). In-flight rows written before the version was recorded are v1.
+    """
 
     kind: BatchKind
     lo: int
     hi: int
+    version: int = VERSION
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -64,7 +72,7 @@ class BatchSpec:
     @classmethod
     def from_json(cls, text: str) -> BatchSpec:
         d = json.loads(text)
-        return cls(d["kind"], int(d["lo"]), int(d["hi"]))
+        return cls(d["kind"], int(d["lo"]), int(d["hi"]), int(d.get("version", 1)))
 
 
 @dataclass
@@ -303,6 +311,53 @@ class SyncState:
                 "id > ? AND id <= ?" + _KIND_FILTER["deferred"], [backfill, cursor]
             )
         return after + deferred
+
+    def due_now(
+        self, kinds: BatchKind | None, full: int
+    ) -> tuple[int, int | None, str | None, bool]:
+        """What the next batch would hold, for deciding when to send it: (events up to `full`,
+        rowid and ``observed_at`` of the oldest, urgent). Urgent: a batch in flight or deferred
+        events waiting (outside critical mode) — they were due before, they go at once."""
+        if kinds is None:
+            return 0, None, None, False
+        st = self.row("cursor, backfill, inflight")
+        cursor, backfill = st["cursor"], st["backfill"]
+        urgent = bool(st["inflight"]) or (
+            kinds == "all"
+            and backfill < cursor
+            and self._events.count_where(
+                "id > ? AND id <= ?" + _KIND_FILTER["deferred"], [backfill, cursor]
+            )
+            > 0
+        )
+        rows = list(
+            self._events.rows_where(
+                "id > ?" + _KIND_FILTER[kinds],
+                [cursor],
+                order_by="id",
+                select="id, observed_at",
+                limit=full,
+            )
+        )
+        first = rows[0] if rows else {"id": None, "observed_at": None}
+        return len(rows), first["id"], first["observed_at"], urgent
+
+    def heartbeat_row(self) -> tuple[str | None, str | None, str | None]:
+        """(last_success, last_heartbeat, heartbeat_agent): when the receiver last took something."""
+        row = self.row("last_success, last_heartbeat, heartbeat_agent")
+        if not row:
+            return None, None, None
+        return row["last_success"], row["last_heartbeat"], row["heartbeat_agent"]
+
+    def heartbeat(self, d: Delta, now: float, agent: str) -> None:
+        """The receiver took a heartbeat."""
+        with self.conn as c:
+            self._add(c, d)
+            c.execute(
+                "UPDATE sync_state SET last_heartbeat = ?, heartbeat_agent = ?, last_error = NULL "
+                "WHERE id = 1",
+                (iso_of_epoch(now), agent),
+            )
 
     def oldest_pending_observed_at(self) -> str | None:
         """When the oldest event after the cursor was observed (None when there is none)."""

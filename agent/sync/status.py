@@ -46,6 +46,7 @@ def sync_status(store: Store, *, now: float | None = None) -> dict[str, Any]:
         "mode": row["mode"],
         "last_attempt": row["last_attempt"],
         "last_success": row["last_success"],
+        "last_heartbeat": row.get("last_heartbeat"),
         "last_error": row["last_error"],
         "bytes_sent": row["bytes_sent"],
         "bytes_received": row["bytes_received"],
