@@ -423,7 +423,7 @@ async def test_undo_within_the_grace_sends_nothing_after_it_the_party_is_seated(
             assert other_board_sees(rig) == []
             # Seat again and let the grace pass: the agent seats it.
             await pilot.press("s")
-            await wait_for(lambda: 42 not in rig.sim.model.active, timeout=10)
+            await wait_for(lambda: 42 not in rig.sim.model.active, timeout=30)
             assert [s.clear_type for s in rig.sim.model.history if s.number == 42] == ["STOP"]
             assert 41 in rig.sim.model.active
 
@@ -438,7 +438,7 @@ async def test_a_board_that_closes_mid_grace_still_has_the_seat_carried_out(tmp_
             assert (await last_result(app, 1)).ok
             assert 51 in rig.sim.model.active
         # The tab is gone (the app has exited); the request is in the store, the agent does it.
-        await wait_for(lambda: 51 not in rig.sim.model.active, timeout=10)
+        await wait_for(lambda: 51 not in rig.sim.model.active, timeout=30)
         assert [s.clear_type for s in rig.sim.model.history if s.number == 51] == ["STOP"]
 
 
@@ -456,30 +456,33 @@ async def test_lost_parties_are_re_added_or_dismissed_from_the_board(rig):
         await rig.sim.restart(forget=True)
         screen = app.main_screen
         await wait_for(
-            lambda: sorted(v.number for v in screen.lost.values()) == [61, 62], timeout=15
+            lambda: sorted(v.number for v in screen.lost.values()) == [61, 62], timeout=30
         )
         assert numbers_on_board(app) == []  # not counted as waiting
         assert screen.query_one("#lost-table").display
         lost = screen.query_one("#lost-table")
 
         async def tap_lost(number: int) -> None:
+            # The group has just appeared: let its layout settle before aiming at a row.
+            await wait_for(lambda: lost.row_count == len(screen.lost) and lost.size.height > 1)
+            await pilot.pause()
             row = [screen.lost[k].number for k in lost.row_keys].index(number)
             box = lost.content_region
             await pilot.click(offset=(box.x + 2, box.y + lost.header_height + row))
-            await wait_for(lambda: isinstance(app.screen, PartyActions))
+            await wait_for(lambda: isinstance(app.screen, PartyActions), timeout=15)
             await pilot.pause()
 
         await tap_lost(61)
         assert {b.id for b in app.screen.query(Button)} == {"readd", "dismiss_lost", "cancel"}
         await pilot.click("#readd")
-        await wait_for(lambda: 61 in rig.sim.model.active, timeout=10)
+        await wait_for(lambda: 61 in rig.sim.model.active, timeout=30)
         again = rig.sim.model.active[61]
         assert (again.label, again.party_size) == ("Lina", 3)
 
-        await wait_for(lambda: [v.number for v in screen.lost.values()] == [62], timeout=10)
+        await wait_for(lambda: [v.number for v in screen.lost.values()] == [62], timeout=30)
         await tap_lost(62)
         await pilot.click("#dismiss_lost")
-        await wait_for(lambda: not screen.lost, timeout=10)  # both handled: the group is gone
+        await wait_for(lambda: not screen.lost, timeout=30)  # both handled: the group is gone
         await wait_for(lambda: 61 in numbers_on_board(app))
 
     rows = {(r["number"], r["state"]): r for r in exported(rig.db)}
@@ -527,7 +530,7 @@ async def test_close_out_and_the_report_agree_with_the_header_and_the_export(rig
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, CloseOutDialog))
         await pilot.click("#seat")  # they ate: seat them
-        await wait_for(lambda: not model.active, timeout=10)
+        await wait_for(lambda: not model.active, timeout=30)
         assert sorted(s.clear_type for s in model.history if s.number in (73, 74)) == ["STOP"] * 2
         await wait_for(lambda: numbers_on_board(app) == [])
         await wait_for(lambda: app.snapshot.today is not None and app.snapshot.today.open == 0)

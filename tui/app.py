@@ -140,6 +140,7 @@ class BoardApp(App[None]):
         # it; the kiosk never writes.
         self.queue = None if kiosk else open_queue(self.db_path)
         self.alerts = AlertWatch(board.paged_nudge_minutes * 60)
+        self._alerts_key: tuple[object, ...] | None = None
         self.sound = board.sound
         self.action_results: list[Outcome] = []
         self._estimated = False
@@ -276,8 +277,13 @@ class BoardApp(App[None]):
             except NoMatches:
                 log.debug("board: screen widgets not there (closing?); refresh skipped")
         if not self.kiosk and self.model.ready:
-            # On the table's own minute, so a row is marked late when its alert comes.
-            self._announce(self.alerts.check(self.model.rows(), minute_of(self.clock.now())))
+            # On the table's own minute, so a row is marked late when its alert comes; only when
+            # the parties or the minute changed.
+            minute = minute_of(self.clock.now())
+            key = (id(self.model.snapshot), self.model.overlay.version, minute)
+            if key != self._alerts_key:
+                self._alerts_key = key
+                self._announce(self.alerts.check(self.model.rows(), minute))
         if from_store and self.screen.id == "history":
             self.load_history()
         if self.probe is not None:

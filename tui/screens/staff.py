@@ -83,6 +83,7 @@ class StaffScreen(BoardView):
         self._cache_minute: datetime | None = None
         self._shown: list[tuple[str, tuple[Cell, ...]]] = []
         self._panel_open = False
+        self._late = 0
         self._pending: dict[str, str] = {}
         self.lost: dict[str, SessionView] = {}
 
@@ -152,8 +153,7 @@ class StaffScreen(BoardView):
             else:
                 set_text(empty, "", layout=True)
         if snap is not None and snap.ready:
-            late = sum(1 for p in self.parties.values() if is_late(p, now))
-            self.query_one("#stats", Line).show(stats_segments(snap, m, late=late))
+            self.query_one("#stats", Line).show(stats_segments(snap, m, late=self._late))
             self.query_one("#health", Line).show(
                 health_segments(snap.health, now, app.stale_after, m, width=self.size.width - 2)
             )
@@ -196,6 +196,8 @@ class StaffScreen(BoardView):
                 shown.append((uuid, hit[2]))
         self._row_cache = fresh
         self.parties = parties
+        # On the table's minute, as the rows say it (and only when the table changed).
+        self._late = sum(1 for p in parties.values() if is_late(p, table_now))
         self._shown = shown
         self.query_one(PartyTable).apply(shown)
 
