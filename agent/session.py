@@ -97,6 +97,19 @@ class Event:
     at: str
     changes: dict[str, Any] = field(default_factory=dict)
 
+    def record(self, seq: int, observed_at: str, source: str) -> dict[str, Any]:
+        """The event as the store hands it out (export, sync wire): ``seq`` is its rowid."""
+        return {
+            "seq": seq,
+            "uuid": self.uuid,
+            "number": self.number,
+            "kind": self.kind,
+            "at": self.at,
+            "observed_at": observed_at,
+            "changes": dict(self.changes),
+            "source": source,
+        }
+
 
 # --- transitions ------------------------------------------------------------------------------
 

@@ -128,19 +128,7 @@ class Replica:
 
 def store_shaped(rows: list, first: int = 1) -> list[dict]:
     """`pager_edge.bench.sync.evening()` rows as the store exports them (what batches are built from)."""
-    return [
-        {
-            "seq": first + i,
-            "uuid": ev.uuid,
-            "number": ev.number,
-            "kind": ev.kind,
-            "at": ev.at,
-            "observed_at": observed,
-            "changes": dict(ev.changes),
-            "source": source,
-        }
-        for i, (ev, observed, source) in enumerate(rows)
-    ]
+    return [ev.record(first + i, observed, source) for i, (ev, observed, source) in enumerate(rows)]
 
 
 def post(url: str, token: str | None, key: str, body: bytes, **headers: str) -> httpx.Response:

@@ -20,18 +20,7 @@ def store_events(n_sessions: int = 40, *, realistic: bool = True) -> list[dict]:
     """The dicts ``Store.iter_events`` yields, without a store."""
     out = []
     for seq, (ev, observed, source) in enumerate(evening(n_sessions, realistic=realistic), 1):
-        out.append(
-            {
-                "seq": seq,
-                "uuid": ev.uuid,
-                "number": ev.number,
-                "kind": ev.kind,
-                "at": ev.at,
-                "observed_at": observed,
-                "changes": dict(ev.changes),
-                "source": source,
-            }
-        )
+        out.append(ev.record(seq, observed, source))
     return out
 
 

@@ -64,19 +64,7 @@ def site_day(index: int, guests: int) -> list[dict[str, Any]]:
     dinner = int(DAY.replace(hour=17, minute=30).timestamp())
     rows = evening(guests * 2 // 5, seed=2 * index, realistic=True, start=lunch)
     rows += evening(guests - guests * 2 // 5, seed=2 * index + 1, realistic=True, start=dinner)
-    return [
-        {
-            "seq": i,
-            "uuid": ev.uuid,
-            "number": ev.number,
-            "kind": ev.kind,
-            "at": ev.at,
-            "observed_at": observed,
-            "changes": dict(ev.changes),
-            "source": source,
-        }
-        for i, (ev, observed, source) in enumerate(rows, 1)
-    ]
+    return [ev.record(i, observed, source) for i, (ev, observed, source) in enumerate(rows, 1)]
 
 
 def cut(site: str, events: list[dict[str, Any]], interval: int, most: int = 500) -> list[Batch]:
