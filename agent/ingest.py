@@ -109,6 +109,8 @@ class Ingestor:
         self.pending = WriteBatch()
         self.health: dict[str, Any] = {}
         self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.committed = 0  # notifications committed; the log says when: (monotonic, committed)
+        self.commit_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=100_000)
         self._inflight: asyncio.Future[int] | None = None
         self._resync_wanted: str | None = None
         self._history_due_at: float | None = None  # monotonic time of the next history fetch
@@ -578,6 +580,8 @@ class Ingestor:
         self.counters.events += len(batch.events)
         done = time.monotonic()
         self.latencies.extend(done - t for t in waits)
+        self.committed += len(waits)
+        self.commit_log.append((done, self.committed))
 
     def drain(self) -> None:
         """Handle everything still queued, without talking to the transmitter (shutdown)."""
