@@ -174,6 +174,7 @@ async def measure_ingest(
         "resyncs": resyncs,
         "gaps": gaps,
         "retransmissions": played.retransmissions,
+        "requests": played.requests,
         "samples": samples,
         "offered": rate,
     }

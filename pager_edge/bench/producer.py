@@ -492,6 +492,7 @@ class Played:
     send_times: array[float]
     retransmissions: int
     unobserved: int
+    requests: int  # GETs answered during the run (resyncs, history blocks)
 
 
 class ProducerProcess:
@@ -540,6 +541,7 @@ class ProducerProcess:
             send_times=send_times,
             retransmissions=summary["retransmissions"],
             unobserved=summary["unobserved"],
+            requests=summary["requests"],
         )
 
     def stop(self) -> None:
