@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import os
 import time
@@ -36,7 +35,7 @@ from agent.controller.protocol import (
     parse_document,
     sequence_delta,
 )
-from agent.lifecycle import fold
+from agent.lifecycle import fold, reopened
 from agent.session import ENDED, SessionView, lose
 from agent.skew import host_clock_synchronised, measured_skew, stamp_instant
 from agent.store import Store, WriteBatch
@@ -318,17 +317,26 @@ class Ingestor:
             if value is not None and value != self._last_snapshot.get(kind):
                 self._last_snapshot[kind] = value
                 self.pending.snapshots.append((kind, observed_at, value))
-        records = [(r, source) for r in doc.sessions or ()]
-        records += [(r, "history") for r in doc.history or ()]
-        for record, src in records:
-            if record.uuid in self.ended:
-                continue
-            try:
-                self._fold(record, doc, observed_at, src)
-            except ValueError as exc:  # e.g. a time that cannot be converted
-                self._malformed(f"session {record.uuid}: {exc}", b"")
+        if not (doc.sessions or doc.history):
+            return
+        try:  # one bound for the whole document; a failure is each record's to report
+            bound: str | Exception | None = self._not_after(doc, observed_at)
+        except Exception as exc:
+            bound = exc
+        for records, src in ((doc.sessions, source), (doc.history, "history")):
+            for record in records or ():
+                if record.uuid in self.ended:
+                    continue
+                try:
+                    if isinstance(bound, Exception):
+                        raise bound
+                    self._fold(record, doc, observed_at, src, bound)
+                except ValueError as exc:  # e.g. a time that cannot be converted
+                    self._malformed(f"session {record.uuid}: {exc}", b"")
 
-    def _fold(self, record: SessionRecord, doc: Document, observed_at: str, source: str) -> None:
+    def _fold(
+        self, record: SessionRecord, doc: Document, observed_at: str, source: str, bound: str | None
+    ) -> None:
         known = self.views.get(record.uuid)
         result = fold(
             known,
@@ -336,37 +344,28 @@ class Ingestor:
             zone=self.zone,
             doc_time=doc.meta.timestamp,
             observed_at=observed_at,
-            not_after=self._not_after(doc, observed_at),
+            not_after=bound,
         )
         view = result.view
-        if view is not None and known is None and (link := self._reopen.pop(view.number, None)):
-            old, until = link
-            if time.monotonic() <= until:
-                view = dataclasses.replace(view, reopened_from=old)
-                result = dataclasses.replace(
-                    result,
-                    view=view,
-                    events=tuple(
-                        dataclasses.replace(e, changes={**e.changes, "reopened_from": old})
-                        if e.kind == "created"
-                        else e
-                        for e in result.events
-                    ),
-                )
+        if known is None and self._reopen and view is not None:
+            old, until = self._reopen.pop(view.number, ("", 0.0))
+            if old and time.monotonic() <= until:  # a staff re-add, within its minute
+                result = reopened(result, old)
+                view = result.view
         end_source = source
-        if view is not None and view.ended and view.uuid in self._end_source:
-            end_source = self._end_source.pop(view.uuid)  # e.g. close_out: recorded as such
+        if self._end_source and view is not None and view.ended:
+            # e.g. close_out: recorded as such
+            end_source = self._end_source.pop(view.uuid, source)
         if result.needs_history:
             self._awaiting_end.add(record.uuid)
             self._want_history()
-        if view is None or (view == known and not result.events):
+        if view is None or (not result.events and view == known):
             return
+        pending = self.pending
         for ev in result.events:
-            self.pending.events.append(
-                (ev, observed_at, end_source if ev.kind in ENDED else source)
-            )
-        self.pending.views[view.uuid] = view
-        if view.ended:
+            pending.events.append((ev, observed_at, end_source if ev.kind in ENDED else source))
+        pending.views[view.uuid] = view
+        if view.state in ENDED:
             self.views.pop(view.uuid, None)
             self.ended.add(view.uuid)
             self._awaiting_end.discard(view.uuid)

@@ -210,8 +210,8 @@ def _plain_session(raw: dict[str, Any], history: bool) -> SessionRecord | None:
         created,
         notified,
         cleared,
-        cast(SessionState | None, state),
-        cast(ClearType | None, clear_type),
+        cast("SessionState | None", state),
+        cast("ClearType | None", clear_type),
         seq,
         "label" in raw,
     )
@@ -286,8 +286,11 @@ def parse_document(payload: bytes | str, *, max_bytes: int = 256 * 1024) -> Docu
     if not isinstance(doc, dict):
         raise ProtocolError(f"expected a JSON object, got {type(doc).__name__}")
     types_ = doc.get("responseTypes")
-    if not isinstance(types_, list) or not all(isinstance(t, str) for t in types_):
+    if not isinstance(types_, list):
         raise ProtocolError("responseTypes: expected an array of strings")
+    for t in types_:
+        if not isinstance(t, str):
+            raise ProtocolError("responseTypes: expected an array of strings")
     try:
         seq = _int(
             doc.get("globalSessionSequence"), key="globalSessionSequence", lo=0, hi=MAX_SEQUENCE
@@ -320,7 +323,9 @@ def parse_document(payload: bytes | str, *, max_bytes: int = 256 * 1024) -> Docu
         history=history,
         statistics=_object(doc, "statistics"),
         settings=_object(doc, "settings"),
-        unknown_types=tuple(t for t in types_ if t not in KNOWN_TYPES),
+        unknown_types=()
+        if KNOWN_TYPES.issuperset(types_)
+        else tuple(t for t in types_ if t not in KNOWN_TYPES),
         rejected=tuple(rejected),
     )
 

@@ -85,11 +85,11 @@ async def measure_ceiling(producer: ProducerProcess, parties: int, window: int) 
     try:
         await asyncio.wait_for(req.response, 5)
         await asyncio.sleep(0.2)
-        base, cpu = len(times), _cpu()
+        base, cpu, loop_cpu = len(times), _cpu(), time.thread_time()
         producer.start(None, window)
         started = await _in_thread(producer.wait_started)
         played = await _in_thread(producer.wait_played)
-        cpu = _cpu() - cpu
+        cpu, loop_cpu = _cpu() - cpu, time.thread_time() - loop_cpu
     finally:
         req.observation.cancel()
         await ctx.shutdown()
@@ -102,6 +102,7 @@ async def measure_ceiling(producer: ProducerProcess, parties: int, window: int) 
         "seconds": span,
         "rate": count / span,
         "cpu_ms": 1000 * cpu / count,
+        "loop_cpu_ms": 1000 * loop_cpu / count,
         "producer_cpu_ms": 1000 * played.cpu / count,
         "retransmissions": played.retransmissions,
     }
@@ -137,7 +138,7 @@ async def measure_ingest(
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.3)
         base, base_lat, resyncs = ingest.committed, len(ingest.latencies), ingest.counters.resyncs
-        cpu = _cpu()
+        cpu, loop_cpu = _cpu(), time.thread_time()
         producer.start(rate, window)
         started = await _in_thread(producer.wait_started)
         played_task = asyncio.ensure_future(_in_thread(producer.wait_played))
@@ -150,7 +151,7 @@ async def measure_ingest(
                 samples.append((now, min(count, (now - started) * rate) - done))
             if played_task.done() and done >= count:
                 break
-        cpu = _cpu() - cpu
+        cpu, loop_cpu = _cpu() - cpu, time.thread_time() - loop_cpu
         played = await played_task
         committed = commit_times(count, ingest.commit_log, base)
         agent_lat = [1000 * x for x in list(ingest.latencies)[base_lat:]]
@@ -166,6 +167,7 @@ async def measure_ingest(
         "seconds": span,
         "rate": count / span,
         "cpu_ms": 1000 * cpu / count,
+        "loop_cpu_ms": 1000 * loop_cpu / count,
         "producer_cpu_ms": 1000 * played.cpu / count,
         "p50_ms": percentile(e2e, 50),
         "p99_ms": percentile(e2e, 99),
