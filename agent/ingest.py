@@ -37,19 +37,17 @@ from agent.controller.protocol import (
 )
 from agent.lifecycle import fold, reopened
 from agent.session import ENDED, SessionView, lose
-from agent.skew import host_clock_synchronised, measured_skew, stamp_instant
+from agent.skew import host_clock_synchronised, latest_instant, measured_skew
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
-YIELD_EVERY = 4  # documents folded between two turns of the event loop
+YIELD_EVERY = 16  # documents folded between two turns of the event loop
 # A snapshot (resync) or a ping shows the transmitter's sequence *now*; data notifications sent
 # before it may still be on their way (queued behind an unacknowledged CON under NSTART=1, or
 # retransmitted once). They count as late, not lost, if they arrive within this many seconds ...
 REORDER_GRACE = 2.0
 # ... and trail the snapshot by at most this many sequence numbers (a restart resets to 0).
 REORDER_WINDOW = 256
-# Transmitter times are whole seconds and a notification's ACK precedes our clock reading.
-BOUND_SLACK = timedelta(seconds=2)
 
 
 @dataclass(slots=True)
@@ -107,7 +105,6 @@ class Ingestor:
         self.last_seq: int | None = None
         self.pending = WriteBatch()
         self.health: dict[str, Any] = {}
-        self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
         self.committed = 0  # notifications committed; the log says when: (monotonic, committed)
         self.commit_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=100_000)
         self._inflight: asyncio.Future[int] | None = None
@@ -121,7 +118,7 @@ class Ingestor:
         self._ahead: tuple[int, float] | None = None
         self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._waiting_latency: list[float] = []
+        self._uncommitted = 0  # notifications folded since the last batch was handed over
         self._write_failing = False
         self._observed_second = -1
         self._observed_text = ""
@@ -130,8 +127,6 @@ class Ingestor:
         # The transmitter's clock minus the host's, measured from documents' own timestamps:
         # what bounds the times of a document without one (the vendor's notifications).
         self.skew: timedelta | None = None
-        self._bound_key: tuple[datetime | None, str, timedelta | None] | None = None
-        self._bound = ""
         self.absence = AbsenceWatch()
         self._history_doc: Document | None = None
         # Staff requests in flight: a re-added session's pager → (the old uuid, until); an end
@@ -181,7 +176,8 @@ class Ingestor:
                     break
                 if handled % YIELD_EVERY == 0:
                     # Let aiocoap run: it ACKs CON notifications from the loop, and the
-                    # transmitter sends the next one only after the ACK (NSTART=1).
+                    # transmitter sends the next one only after the ACK (NSTART=1). Not after
+                    # every few documents: a turn of the loop costs about as much as one.
                     await asyncio.sleep(0)
                 item = self.queue.get_nowait()
             self._check_ahead(time.monotonic())
@@ -209,6 +205,8 @@ class Ingestor:
 
     async def _next_item(self) -> Incoming | Control | None:
         """The next queue item, or None when a deferred history fetch or write retry falls due."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         waits = []
         if self._history_due_at is not None:
             waits.append(self._history_due_at - time.monotonic())
@@ -239,7 +237,7 @@ class Ingestor:
         except ProtocolError as exc:
             self._malformed(str(exc), item.payload)
             return
-        self._waiting_latency.append(item.received)
+        self._uncommitted += 1
         self._note_liveness(doc, item.observed_at)
         if doc.unknown_types:
             self._malformed(f"unknown responseTypes {list(doc.unknown_types)}", item.payload)
@@ -320,7 +318,9 @@ class Ingestor:
         if not (doc.sessions or doc.history):
             return
         try:  # one bound for the whole document; a failure is each record's to report
-            bound: str | Exception | None = self._not_after(doc, observed_at)
+            bound: str | Exception | None = latest_instant(
+                doc.meta.timestamp, observed_at, self.skew, self.zone
+            )
         except Exception as exc:
             bound = exc
         for records, src in ((doc.sessions, source), (doc.history, "history")):
@@ -371,21 +371,6 @@ class Ingestor:
             self._awaiting_end.discard(view.uuid)
         else:
             self.views[view.uuid] = view
-
-    def _not_after(self, doc: Document, observed_at: str) -> str | None:
-        """The latest instant a time in `doc` can mean: the document's own timestamp, else its
-        observation in the transmitter's frame (host time plus the last measured skew)."""
-        key = (doc.meta.timestamp, observed_at, self.skew)
-        if key != self._bound_key:
-            seen = parse_iso(observed_at)
-            if seen is None:
-                return None
-            expected = seen + (self.skew or timedelta(0))
-            if doc.meta.timestamp is not None:
-                expected = stamp_instant(doc.meta.timestamp, self.zone, expected)
-            self._bound_key = key
-            self._bound = iso_utc(expected + BOUND_SLACK) or ""
-        return self._bound
 
     def _want_history(self, delay: float | None = None) -> None:
         due = time.monotonic() + (self.history_delay if delay is None else delay)
@@ -546,15 +531,15 @@ class Ingestor:
         batch = self.pending
         if not batch:
             return
-        waits, self._waiting_latency = self._waiting_latency, []
+        count, self._uncommitted = self._uncommitted, 0
         self.pending = WriteBatch()
         fut = asyncio.get_running_loop().run_in_executor(
             self._writer, self.store.write_or_set_aside, batch
         )
         self._inflight = fut
-        fut.add_done_callback(lambda f: self._written(f, batch, waits))
+        fut.add_done_callback(lambda f: self._written(f, batch, count))
 
-    def _written(self, fut: asyncio.Future[int], batch: WriteBatch, waits: list[float]) -> None:
+    def _written(self, fut: asyncio.Future[int], batch: WriteBatch, count: int) -> None:
         self._inflight = None
         exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if exc is not None:  # disk full, I/O error, locked: keep everything, retry
@@ -568,7 +553,7 @@ class Ingestor:
                 self.counters.write_errors,
             )
             self.pending = batch.merge(self.pending)
-            self._waiting_latency = waits + self._waiting_latency
+            self._uncommitted += count
             return
         if self._write_failing:
             log.warning("store writable again; %d pending event(s) written", len(batch.events))
@@ -577,10 +562,8 @@ class Ingestor:
             self.counters.malformed += set_aside
             self.health["malformed"] = self.counters.malformed
         self.counters.events += len(batch.events)
-        done = time.monotonic()
-        self.latencies.extend(done - t for t in waits)
-        self.committed += len(waits)
-        self.commit_log.append((done, self.committed))
+        self.committed += count
+        self.commit_log.append((time.monotonic(), self.committed))
 
     def drain(self) -> None:
         """Handle everything still queued, without talking to the transmitter (shutdown)."""

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from agent.clock import SYSTEM_CLOCK, Clock, parse_iso, wall_instants, wall_time
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso, wall_instants, wall_time
 
 if TYPE_CHECKING:
     from agent.controller.client import ControllerClient
@@ -32,6 +32,26 @@ def stamp_instant(timestamp: datetime, zone: tzinfo | None, expected: datetime) 
     readings the one nearer what the host expected (its clock plus the last measured skew)."""
     options = [o for o in map(parse_iso, wall_instants(timestamp, zone)) if o is not None]
     return min(options, key=lambda o: abs(o - expected))
+
+
+# Transmitter times are whole seconds and a notification's ACK precedes our clock reading.
+BOUND_SLACK = timedelta(seconds=2)
+
+
+@lru_cache(maxsize=64)
+def latest_instant(
+    timestamp: datetime | None, observed_at: str, skew: timedelta | None, zone: tzinfo | None
+) -> str | None:
+    """The latest instant a time in a document can mean (store text): the document's own
+    `timestamp`, else its observation in the transmitter's frame (host time plus the last
+    measured `skew`). Cached: a burst of notifications shares a second and a skew."""
+    seen = parse_iso(observed_at)
+    if seen is None:
+        return None
+    expected = seen + (skew or timedelta(0))
+    if timestamp is not None:
+        expected = stamp_instant(timestamp, zone, expected)
+    return iso_utc(expected + BOUND_SLACK) or ""
 
 
 def measured_skew(timestamp: datetime, zone: tzinfo | None, host_now: datetime) -> timedelta:
