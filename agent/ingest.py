@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import os
 import time
@@ -36,13 +35,13 @@ from agent.controller.protocol import (
     parse_document,
     sequence_delta,
 )
-from agent.lifecycle import fold
+from agent.lifecycle import fold, reopened
 from agent.session import ENDED, SessionView, lose
 from agent.skew import ClockWatch, host_clock_synchronised
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
-YIELD_EVERY = 4  # documents folded between two turns of the event loop
+YIELD_EVERY = 16  # documents folded between two turns of the event loop
 # A snapshot (resync) or a ping shows the transmitter's sequence *now*; data notifications sent
 # before it may still be on their way (queued behind an unacknowledged CON under NSTART=1, or
 # retransmitted once). They count as late, not lost, if they arrive within this many seconds ...
@@ -106,7 +105,8 @@ class Ingestor:
         self.last_seq: int | None = None
         self.pending = WriteBatch()
         self.health: dict[str, Any] = {}
-        self.latencies: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.committed = 0  # notifications committed; the log says when: (monotonic, committed)
+        self.commit_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=100_000)
         self._inflight: asyncio.Future[int] | None = None
         self._resync_wanted: str | None = None
         self._history_due_at: float | None = None  # monotonic time of the next history fetch
@@ -118,7 +118,7 @@ class Ingestor:
         self._ahead: tuple[int, float] | None = None
         self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._waiting_latency: list[float] = []
+        self._uncommitted = 0  # notifications folded since the last batch was handed over
         self._write_failing = False
         self._observed_second = -1
         self._observed_text = ""
@@ -176,7 +176,8 @@ class Ingestor:
                     break
                 if handled % YIELD_EVERY == 0:
                     # Let aiocoap run: it ACKs CON notifications from the loop, and the
-                    # transmitter sends the next one only after the ACK (NSTART=1).
+                    # transmitter sends the next one only after the ACK (NSTART=1). Not after
+                    # every few documents: a turn of the loop costs about as much as one.
                     await asyncio.sleep(0)
                 item = self.queue.get_nowait()
             self._check_ahead(time.monotonic())
@@ -204,6 +205,8 @@ class Ingestor:
 
     async def _next_item(self) -> Incoming | Control | None:
         """The next queue item, or None when a deferred history fetch or write retry falls due."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         waits = []
         if self._history_due_at is not None:
             waits.append(self._history_due_at - time.monotonic())
@@ -234,7 +237,7 @@ class Ingestor:
         except ProtocolError as exc:
             self._malformed(str(exc), item.payload)
             return
-        self._waiting_latency.append(item.received)
+        self._uncommitted += 1
         self._note_liveness(doc, item.observed_at)
         if doc.unknown_types:
             self._malformed(f"unknown responseTypes {list(doc.unknown_types)}", item.payload)
@@ -312,17 +315,26 @@ class Ingestor:
             if value is not None and value != self._last_snapshot.get(kind):
                 self._last_snapshot[kind] = value
                 self.pending.snapshots.append((kind, observed_at, value))
-        records = [(r, source) for r in doc.sessions or ()]
-        records += [(r, "history") for r in doc.history or ()]
-        for record, src in records:
-            if record.uuid in self.ended:
-                continue
-            try:
-                self._fold(record, doc, observed_at, src)
-            except ValueError as exc:  # e.g. a time that cannot be converted
-                self._malformed(f"session {record.uuid}: {exc}", b"")
+        if not (doc.sessions or doc.history):
+            return
+        try:  # one bound for the whole document; a failure is each record's to report
+            bound: str | Exception | None = self.clocks.bound(doc.meta.timestamp, observed_at)
+        except Exception as exc:
+            bound = exc
+        for records, src in ((doc.sessions, source), (doc.history, "history")):
+            for record in records or ():
+                if record.uuid in self.ended:
+                    continue
+                try:
+                    if isinstance(bound, Exception):
+                        raise bound
+                    self._fold(record, doc, observed_at, src, bound)
+                except ValueError as exc:  # e.g. a time that cannot be converted
+                    self._malformed(f"session {record.uuid}: {exc}", b"")
 
-    def _fold(self, record: SessionRecord, doc: Document, observed_at: str, source: str) -> None:
+    def _fold(
+        self, record: SessionRecord, doc: Document, observed_at: str, source: str, bound: str | None
+    ) -> None:
         known = self.views.get(record.uuid)
         result = fold(
             known,
@@ -330,37 +342,28 @@ class Ingestor:
             zone=self.zone,
             doc_time=doc.meta.timestamp,
             observed_at=observed_at,
-            not_after=self.clocks.bound(doc.meta.timestamp, observed_at),
+            not_after=bound,
         )
         view = result.view
-        if view is not None and known is None and (link := self._reopen.pop(view.number, None)):
-            old, until = link
-            if time.monotonic() <= until:
-                view = dataclasses.replace(view, reopened_from=old)
-                result = dataclasses.replace(
-                    result,
-                    view=view,
-                    events=tuple(
-                        dataclasses.replace(e, changes={**e.changes, "reopened_from": old})
-                        if e.kind == "created"
-                        else e
-                        for e in result.events
-                    ),
-                )
+        if known is None and self._reopen and view is not None:
+            old, until = self._reopen.pop(view.number, ("", 0.0))
+            if old and time.monotonic() <= until:  # a staff re-add, within its minute
+                result = reopened(result, old)
+                view = result.view
         end_source = source
-        if view is not None and view.ended and view.uuid in self._end_source:
-            end_source = self._end_source.pop(view.uuid)  # e.g. close_out: recorded as such
+        if self._end_source and view is not None and view.ended:
+            # e.g. close_out: recorded as such
+            end_source = self._end_source.pop(view.uuid, source)
         if result.needs_history:
             self._awaiting_end.add(record.uuid)
             self._want_history()
-        if view is None or (view == known and not result.events):
+        if view is None or (not result.events and view == known):
             return
+        pending = self.pending
         for ev in result.events:
-            self.pending.events.append(
-                (ev, observed_at, end_source if ev.kind in ENDED else source)
-            )
-        self.pending.views[view.uuid] = view
-        if view.ended:
+            pending.events.append((ev, observed_at, end_source if ev.kind in ENDED else source))
+        pending.views[view.uuid] = view
+        if view.state in ENDED:
             self.views.pop(view.uuid, None)
             self.ended.add(view.uuid)
             self._awaiting_end.discard(view.uuid)
@@ -526,15 +529,15 @@ class Ingestor:
         batch = self.pending
         if not batch:
             return
-        waits, self._waiting_latency = self._waiting_latency, []
+        count, self._uncommitted = self._uncommitted, 0
         self.pending = WriteBatch()
         fut = asyncio.get_running_loop().run_in_executor(
             self._writer, self.store.write_or_set_aside, batch
         )
         self._inflight = fut
-        fut.add_done_callback(lambda f: self._written(f, batch, waits))
+        fut.add_done_callback(lambda f: self._written(f, batch, count))
 
-    def _written(self, fut: asyncio.Future[int], batch: WriteBatch, waits: list[float]) -> None:
+    def _written(self, fut: asyncio.Future[int], batch: WriteBatch, count: int) -> None:
         self._inflight = None
         exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if exc is not None:  # disk full, I/O error, locked: keep everything, retry
@@ -548,7 +551,7 @@ class Ingestor:
                 self.counters.write_errors,
             )
             self.pending = batch.merge(self.pending)
-            self._waiting_latency = waits + self._waiting_latency
+            self._uncommitted += count
             return
         if self._write_failing:
             log.warning("store writable again; %d pending event(s) written", len(batch.events))
@@ -557,8 +560,8 @@ class Ingestor:
             self.counters.malformed += set_aside
             self.health["malformed"] = self.counters.malformed
         self.counters.events += len(batch.events)
-        done = time.monotonic()
-        self.latencies.extend(done - t for t in waits)
+        self.committed += count
+        self.commit_log.append((time.monotonic(), self.committed))
 
     def drain(self) -> None:
         """Handle everything still queued, without talking to the transmitter (shutdown)."""

@@ -21,8 +21,10 @@ which decides the autumn's repeated hour (see :func:`agent.clock.resolve_wall`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from operator import attrgetter
 from typing import Any, Literal
 
 from agent.clock import resolve_wall
@@ -35,6 +37,18 @@ class FoldResult:
     view: SessionView | None
     events: tuple[Event, ...] = ()
     needs_history: bool = False
+
+
+_editable = attrgetter(*EDITABLE)
+
+
+def _utc(
+    moment: datetime | None, zone: tzinfo | None, before: str | None, after: str | None
+) -> str | None:
+    """The instant a transmitter wall time means, bounded by `before` and `after` (store text)."""
+    if moment is None:
+        return None
+    return resolve_wall(moment, zone, not_after=before, not_before=after)
 
 
 def fold(
@@ -55,19 +69,14 @@ def fold(
     if known is not None and known.ended:
         return FoldResult(known)  # a finished session never changes again
 
-    def utc(moment: datetime | None, *, before: str | None, after: str | None) -> str | None:
-        if moment is None:
-            return None
-        return resolve_wall(moment, zone, not_after=before, not_before=after)
-
-    update_at = utc(doc_time, before=not_after, after=None) or observed_at
+    update_at = _utc(doc_time, zone, not_after, None) or observed_at
     events: list[Event] = []
     # Latest first: each time bounds the one before it.
-    cleared_at = utc(record.cleared, before=not_after, after=None)
+    cleared_at = _utc(record.cleared, zone, not_after, None)
     bound = cleared_at or not_after
     since = known.notified or known.created if known is not None else None
-    notified = utc(record.notified, before=bound, after=since)
-    created = utc(record.created, before=notified or bound, after=None)
+    notified = _utc(record.notified, zone, bound, since)
+    created = _utc(record.created, zone, notified or bound, None)
 
     if known is None:
         view = SessionView(
@@ -85,7 +94,7 @@ def fold(
                 record.uuid,
                 record.number,
                 created or update_at,
-                {k: getattr(record, k) for k in EDITABLE},
+                dict(zip(EDITABLE, _editable(record), strict=True)),
             )
         )
     else:
@@ -114,3 +123,19 @@ def fold(
         return FoldResult(view, tuple(events))
 
     return FoldResult(view, tuple(events), needs_history=record.state == "cleared")
+
+
+def reopened(result: FoldResult, old: str) -> FoldResult:
+    """A new session staff re-added for `old` (lost, or seated by mistake): it names it."""
+    if result.view is None:
+        return result
+    return FoldResult(
+        dataclasses.replace(result.view, reopened_from=old),
+        tuple(
+            dataclasses.replace(e, changes={**e.changes, "reopened_from": old})
+            if e.kind == "created"
+            else e
+            for e in result.events
+        ),
+        result.needs_history,
+    )

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import sqlite_utils
@@ -73,6 +74,11 @@ _UPSERT_SESSION = (
     + ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS[1:], "updated_at"))
 )
 _INSERT_SNAPSHOT = "INSERT INTO snapshots (kind, taken_at, doc) VALUES (?, ?, ?)"
+# The same text json.dumps(…, ensure_ascii=False[, sort_keys=True]) gives, without building an
+# encoder for every call: the writer holds the GIL while it encodes, and ingest waits for it.
+_changes_json = json.JSONEncoder(ensure_ascii=False).encode
+_snapshot_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_view_row = attrgetter(*COLUMNS)
 
 
 def _write_health(cur: sqlite3.Cursor, values: dict[str, Any]) -> None:
@@ -112,7 +118,7 @@ class Writes:
                         ev.kind,
                         ev.at,
                         observed,
-                        json.dumps(ev.changes, ensure_ascii=False) if ev.changes else None,
+                        _changes_json(ev.changes) if ev.changes else None,
                         source,
                     ),
                 )
@@ -122,16 +128,13 @@ class Writes:
             if batch.views:
                 cur.executemany(
                     _UPSERT_SESSION,
-                    [(*(getattr(v, c) for c in COLUMNS), now) for v in batch.views.values()],
+                    [(*_view_row(v), now) for v in batch.views.values()],
                 )
             if batch.health:
                 _write_health(cur, batch.health)
             cur.executemany(
                 _INSERT_SNAPSHOT,
-                [
-                    (kind, taken_at, json.dumps(doc, sort_keys=True, ensure_ascii=False))
-                    for kind, taken_at, doc in batch.snapshots
-                ],
+                [(kind, taken_at, _snapshot_json(doc)) for kind, taken_at, doc in batch.snapshots],
             )
         return ids
 

@@ -1,205 +1,199 @@
 """`pager-edge bench ingest`: how fast and how lean the agent persists what the transmitter says.
 
-The simulator runs in a child process (so it does not share the agent's core) and, on command,
-plays bursts of session lifecycles (create → page → seat) as fast as it can notify. Three phases:
+The transmitter is :mod:`pager_edge.bench.producer`: the simulator's documents, encoded before the
+run and sent from a plain UDP socket in a child process, as CON with at most `window`
+unacknowledged — so it costs a small fraction of what the consumer does per notification, and
+what is measured is the consumer. Phases, the first two alternating for `rounds` rounds:
 
-1. ceiling — a bare aiocoap client observes and discards: the delivery rate of simulator + CoAP;
-2. ingest — the real agent pipeline (parse, sequence check, fold, group commit with
-   ``synchronous=FULL``) on the same burst: persisted notifications/s and the latency from a
-   notification's arrival to its commit (p50/p99);
-3. footprint — `pager-edge run` as its own process ingests 10,000 session lifecycles: resident
+1. ceiling — a bare aiocoap client observes and discards: aiocoap's receive path on this machine;
+2. ingest — the real :class:`~agent.daemon.Agent` (parse, sequence check, fold, group commit with
+   ``synchronous=FULL``, its resync and history GETs) on the same burst: committed
+   notifications/s, CPU per notification, latency send → committed;
+3. half — the agent offered half the median ceiling, paced: latency send → committed (p50/p99);
+4. saturation — offered rates stepping up from half the ceiling: the first at which the backlog
+   (scheduled minus committed) grows;
+5. footprint — `pager-edge run` as its own process ingests 10,000 session lifecycles: resident
    memory afterwards, database bytes per lifecycle event and bytes written to disk per event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import click
 
 from agent.config import Config, with_overrides
 from pager_edge.bench import machine_description
+from pager_edge.bench.ingest_figures import (
+    Spread,
+    Step,
+    backlog_grows,
+    commit_times,
+    latencies_ms,
+    percentile,
+    saturation,
+    spread,
+)
+from pager_edge.bench.producer import ProducerProcess
 
 HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
-PACED_RATE = 200.0  # notifications/s: a hundred times a busy evening, still below saturation
+NOMINAL_RATE = 3000.0  # notifications/s the transmitter's clock assumes in an unpaced burst
+WINDOW = 8  # unacknowledged CON notifications the producer allows
 FOOTPRINT_BURST = 100  # parties seated between two looks at the store
+STEPS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)  # saturation sweep, × the median ceiling
 
 
-# --- the simulator process -------------------------------------------------------------------
+def _cpu() -> float:
+    """CPU seconds of this process, every thread (the agent's loop and its store writer)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
-def _simulator_main(conn: Connection, history_limit: int) -> None:
-    asyncio.run(_simulator_loop(conn, history_limit))
-
-
-async def _simulator_loop(conn: Connection, history_limit: int) -> None:
-    import logging
-
-    from agent.simulator.server import Simulator
-
-    logging.disable(logging.CRITICAL)
-    sim = await Simulator.start(ping_interval=30.0, seed=1, history_limit=history_limit)
-    conn.send(sim.port)
-    loop = asyncio.get_running_loop()
-    next_number = 0
-    try:
-        while True:
-            cmd, n = await loop.run_in_executor(None, conn.recv)
-            if cmd == "stop":
-                break
-            if cmd == "close":  # seat everything still open (untimed)
-                for number in list(sim.model.active):
-                    sim.clear(number)
-                    await asyncio.sleep(0)
-                conn.send(("queued", sim.model.sequence))
-                continue
-            # n parties, a few at a time as a busy stand would produce them: "open" leaves them
-            # waiting (create → page → edit), "lifecycle" seats them too (create → page → clear)
-            lanes = 8
-            for start in range(0, n, lanes):
-                numbers = [(next_number + i) % 4000 + 1 for i in range(min(lanes, n - start))]
-                next_number += len(numbers)
-                for number in numbers:
-                    sim.create(number, label=f"Party {number} Zoë", party_size=2 + number % 5)
-                for number in numbers:
-                    sim.page(number)
-                for number in numbers:
-                    if cmd == "open":
-                        sim.update(number, party_size=1 + number % 7)
-                    else:
-                        sim.clear(number)
-                await asyncio.sleep(0)
-            conn.send(("queued", sim.model.sequence))
-    finally:
-        await sim.stop()
-
-
-class SimProcess:
-    def __init__(self, history_limit: int = HISTORY_LIMIT):
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_simulator_main, args=(child, history_limit), daemon=True)
-        self.proc.start()
-        self.port: int = self.conn.recv()
-
-    def burst(self, parties: int, kind: str = "open") -> None:
-        self.conn.send((kind, parties))
-
-    def close_all(self) -> int:
-        self.conn.send(("close", 0))
-        return self.wait_queued()
-
-    def wait_queued(self) -> int:
-        queued: int = self.conn.recv()[1]
-        return queued
-
-    def stop(self) -> None:
-        self.conn.send(("stop", 0))
-        self.proc.join(10)
-        if self.proc.is_alive():
-            self.proc.kill()
+async def _in_thread(fn: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn)
 
 
 # --- phases ----------------------------------------------------------------------------------
 
 
-async def measure_ceiling(port: int, sim: SimProcess, lifecycles: int) -> dict[str, float]:
+async def measure_ceiling(producer: ProducerProcess, parties: int, window: int) -> dict[str, float]:
+    """Observe and discard: the rate at which aiocoap alone takes the producer's notifications."""
     import aiocoap
 
+    count = producer.prepare(parties, NOMINAL_RATE)
     ctx = await aiocoap.Context.create_client_context()
-    expected = lifecycles * 3
     times: list[float] = []
-    done = asyncio.Event()
-
-    def on_payload(msg: aiocoap.Message) -> None:
-        if b'"sessions"' in msg.payload[:60]:
-            times.append(time.perf_counter())
-            if len(times) >= expected:
-                done.set()
-
     req = ctx.request(
-        aiocoap.Message(code=aiocoap.GET, uri=f"coap://127.0.0.1:{port}/v1/notify", observe=0)
+        aiocoap.Message(
+            code=aiocoap.GET,
+            uri=f"coap://127.0.0.1:{producer.port}/v1/notify?action=get_sessions",
+            observe=0,
+        )
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        req.observation.register_callback(on_payload)
-    await asyncio.wait_for(req.response, 5)
-    sim.burst(lifecycles)
+        req.observation.register_callback(lambda _msg: times.append(time.monotonic()))
     try:
-        await asyncio.wait_for(done.wait(), 120)
+        await asyncio.wait_for(req.response, 5)
+        await asyncio.sleep(0.2)
+        base, cpu, loop_cpu = len(times), _cpu(), time.thread_time()
+        producer.start(None, window)
+        started = await _in_thread(producer.wait_started)
+        played = await _in_thread(producer.wait_played)
+        cpu, loop_cpu = _cpu() - cpu, time.thread_time() - loop_cpu
     finally:
         req.observation.cancel()
         await ctx.shutdown()
-    span = times[-1] - times[0]
-    return {"notifications": len(times), "seconds": span, "rate": (len(times) - 1) / span}
+    got = times[base:]
+    if len(got) < count:
+        raise RuntimeError(f"the bare consumer saw {len(got)} of {count} notifications")
+    span = got[-1] - started
+    return {
+        "notifications": count,
+        "seconds": span,
+        "rate": count / span,
+        "cpu_ms": 1000 * cpu / count,
+        "loop_cpu_ms": 1000 * loop_cpu / count,
+        "producer_cpu_ms": 1000 * played.cpu / count,
+        "retransmissions": played.retransmissions,
+    }
 
 
 async def measure_ingest(
-    port: int, sim: SimProcess, lifecycles: int, db: Path, *, pace: float | None = None
-) -> dict[str, float]:
-    """Saturating burst (pace None) or `pace` notifications/s offered in small bursts."""
+    producer: ProducerProcess,
+    parties: int,
+    db: Path,
+    *,
+    window: int,
+    rate: float | None = None,
+) -> dict[str, Any]:
+    """The real agent fed `parties` lifecycles as fast as it takes them (`rate` None) or paced."""
     from agent.daemon import Agent
 
+    count = producer.prepare(parties, rate or NOMINAL_RATE)
     cfg = with_overrides(
         Config(),
         store={"path": str(db)},
-        controller={"host": "127.0.0.1", "port": port, "ping_interval": 30.0},
+        controller={"host": "127.0.0.1", "port": producer.port, "ping_interval": 30.0},
     )
     agent = Agent(cfg)
     await agent.start()
     ingest = agent.ingest
     assert ingest is not None
+    samples: list[tuple[float, float]] = []
     try:
-        while agent.link is None or agent.link.state != "connected":
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.5)
-        base_n = ingest.counters.notifications
-        base_lat = len(ingest.latencies)
-        expected = lifecycles * 3
-        first: float | None = None
-        if pace is None:
-            sim.burst(lifecycles)
-        else:
-            asyncio.get_running_loop().create_task(_paced(sim, lifecycles, pace))
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 30
+        while agent.link is None or agent.link.state != "connected" or not ingest.counters.resyncs:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the agent did not connect to the producer")
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        base, resyncs = ingest.committed, ingest.counters.resyncs
+        cpu, loop_cpu = _cpu(), time.thread_time()
+        producer.start(rate, window)
+        started = await _in_thread(producer.wait_started)
+        played_task = asyncio.ensure_future(_in_thread(producer.wait_played))
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            got = ingest.counters.notifications - base_n
-            if got and first is None:
-                first = time.perf_counter() - 0.001  # upper bound on the first arrival
-            if got >= expected and ingest.queue.empty() and not ingest.pending.events:
+            await asyncio.sleep(0.05)
+            done = ingest.committed - base
+            if rate is not None:
+                now = time.monotonic()
+                samples.append((now, min(count, (now - started) * rate) - done))
+            if played_task.done() and done >= count:
                 break
-            await asyncio.sleep(0.001)
-        end = time.perf_counter()
-        lat = sorted(list(ingest.latencies)[base_lat:])
-        got = ingest.counters.notifications - base_n
+        cpu, loop_cpu = _cpu() - cpu, time.thread_time() - loop_cpu
+        played = await played_task
+        committed = commit_times(count, ingest.commit_log, base)
+        gaps, resyncs = ingest.counters.gaps, ingest.counters.resyncs - resyncs
     finally:
         await agent.stop()
-    assert first is not None
+    e2e = latencies_ms(played.send_times, committed)
+    if len(e2e) < count:
+        raise RuntimeError(f"the agent committed {len(e2e)} of {count} notifications")
+    span = committed[-1] - started
     return {
-        "notifications": got,
-        "seconds": end - first,
-        "rate": got / (end - first),
-        "p50_ms": 1000 * statistics.median(lat),
-        "p99_ms": 1000 * lat[int(len(lat) * 0.99) - 1],
-        "max_ms": 1000 * lat[-1],
-        "resyncs": ingest.counters.resyncs,
+        "notifications": count,
+        "seconds": span,
+        "rate": count / span,
+        "cpu_ms": 1000 * cpu / count,
+        "loop_cpu_ms": 1000 * loop_cpu / count,
+        "producer_cpu_ms": 1000 * played.cpu / count,
+        "p50_ms": percentile(e2e, 50),
+        "p99_ms": percentile(e2e, 99),
+        "max_ms": max(e2e),
+        "resyncs": resyncs,
+        "gaps": gaps,
+        "retransmissions": played.retransmissions,
+        "requests": played.requests,
+        "samples": samples,
+        "offered": rate,
     }
 
 
-async def _paced(sim: SimProcess, lifecycles: int, pace: float) -> None:
-    step = 4  # lifecycles per burst: 12 notifications
-    for _ in range(0, lifecycles, step):
-        sim.burst(step)
-        await asyncio.sleep(step * 3 / pace)
+async def measure_saturation(
+    producer: ProducerProcess, ceiling: float, tmp: Path, *, window: int, seconds: float
+) -> list[Step]:
+    """Offered rates stepping up from half the ceiling until the backlog grows."""
+    steps: list[Step] = []
+    for i, share in enumerate(STEPS):
+        offered = share * ceiling
+        parties = max(8, int(offered * seconds / 3))
+        r = await measure_ingest(producer, parties, tmp / f"sat{i}.db", window=window, rate=offered)
+        grows = backlog_grows(r["samples"], offered)
+        steps.append(Step(offered, r["rate"], grows, r["p99_ms"]))
+        if grows:
+            break
+    return steps
 
 
 def _proc_value(pid: int, file: str, key: str) -> int:
@@ -210,14 +204,14 @@ def _proc_value(pid: int, file: str, key: str) -> int:
 
 
 async def measure_footprint(
-    port: int, sim: SimProcess, lifecycles: int, tmp: Path
-) -> dict[str, float | None]:
+    producer: ProducerProcess, lifecycles: int, tmp: Path, *, window: int
+) -> dict[str, float]:
     from agent.store import Store
 
     db = tmp / "footprint.db"
     cfg = tmp / "footprint.toml"
     cfg.write_text(
-        f'[store]\npath = "{db}"\n[controller]\nhost = "127.0.0.1"\nport = {port}\n'
+        f'[store]\npath = "{db}"\n[controller]\nhost = "127.0.0.1"\nport = {producer.port}\n'
         'ping_interval = 30\n[logging]\nlevel = "WARNING"\n'
     )
     proc = subprocess.Popen(  # noqa: ASYNC220 - the agent under test runs for the whole phase
@@ -231,12 +225,13 @@ async def measure_footprint(
         await asyncio.sleep(1.0)
         rss_start = _proc_value(proc.pid, "status", "VmRSS:")
         io_start = _proc_value(proc.pid, "io", "write_bytes:")
-        target = None
         ended = events = 0
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 900
         for chunk in range(0, lifecycles, FOOTPRINT_BURST):
-            sim.burst(min(FOOTPRINT_BURST, lifecycles - chunk), "lifecycle")
-            target = sim.wait_queued()
+            producer.prepare(min(FOOTPRINT_BURST, lifecycles - chunk), NOMINAL_RATE)
+            producer.start(None, window)
+            await _in_thread(producer.wait_started)
+            await _in_thread(producer.wait_played)
             want = min(lifecycles, chunk + FOOTPRINT_BURST)
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
@@ -260,7 +255,6 @@ async def measure_footprint(
     return {
         "sessions": ended,
         "events": events,
-        "sequence": target,
         "rss_start_mb": rss_start / 1024,
         "rss_end_mb": rss_end / 1024,
         "rss_peak_mb": hwm / 1024,
@@ -269,57 +263,128 @@ async def measure_footprint(
     }
 
 
+# --- the report ------------------------------------------------------------------------------
+
+
+def rounds_report(
+    ceilings: list[dict[str, Any]], ingests: list[dict[str, Any]], halves: list[dict[str, Any]]
+) -> list[str]:
+    """The lines the rate rounds print: medians with their spread, and each round's share."""
+    ceiling = spread([c["rate"] for c in ceilings])
+    ingest = spread([r["rate"] for r in ingests])
+    shares = [r["rate"] / c["rate"] for r, c in zip(ingests, ceilings, strict=True)]
+    bare_cpu = spread([c["cpu_ms"] for c in ceilings])
+    agent_cpu = spread([r["cpu_ms"] for r in ingests])
+    producer_cpu = statistics.median([c["producer_cpu_ms"] for c in ceilings])
+    lines = [
+        f"ceiling (bare aiocoap: observe + discard): {ceiling.text()} notifications/s "
+        f"(median of {len(ceilings)} rounds, range); "
+        f"producer CPU {producer_cpu:.3f} ms/notification",
+        f"durable ingest (agent, synchronous=FULL): {ingest.text()} notifications/s "
+        f"= {100 * ingest.median / ceiling.median:.0f} % of the ceiling "
+        f"(rounds: {', '.join(f'{s:.0%}' for s in shares)})",
+        f"  CPU per notification: agent {agent_cpu.text('.3f')} ms, bare aiocoap "
+        f"{bare_cpu.text('.3f')} ms; the agent's own {agent_cpu.median - bare_cpu.median:.3f} ms",
+        "  latency send → committed at saturation: p50 "
+        f"{spread([r['p50_ms'] for r in ingests]).text('.1f')} ms, p99 "
+        f"{spread([r['p99_ms'] for r in ingests]).text('.1f')} ms",
+    ]
+    if halves:
+        p99 = spread([h["p99_ms"] for h in halves])
+        lines.append(
+            f"  latency at half the ceiling ({halves[0]['offered']:,.0f}/s offered): p50 "
+            f"{spread([h['p50_ms'] for h in halves]).text('.1f')} ms, p99 {p99.text('.1f')} ms, "
+            f"max {max(h['max_ms'] for h in halves):.1f} ms"
+        )
+    resyncs = sum(r["resyncs"] for r in ingests)
+    gaps = sum(r["gaps"] for r in ingests)
+    lines.append(f"  resyncs during the rounds: {resyncs}, sequence gaps: {gaps}")
+    return lines
+
+
+def saturation_report(steps: list[Step], ceiling: Spread) -> list[str]:
+    kept, grows = saturation(steps)
+    cells = ", ".join(
+        f"{s.offered:,.0f}→{s.delivered:,.0f}{' grows' if s.grows else ''}" for s in steps
+    )
+    head = "saturation: "
+    if grows is not None:
+        head += (
+            f"the backlog grows from {grows:,.0f}/s offered "
+            f"({grows / ceiling.median:.0%} of the ceiling)"
+        )
+    else:
+        head += "the backlog never grew in the sweep"
+    if kept is not None:
+        head += f"; kept up at {kept:,.0f}/s"
+    return [head, f"  steps (offered → committed/s): {cells}"]
+
+
+async def _rounds(
+    producer: ProducerProcess, tmp: Path, lifecycles: int, rounds: int, window: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ceilings, ingests = [], []
+    for i in range(rounds):  # alternate, so both see the same machine
+        ceilings.append(await measure_ceiling(producer, lifecycles, window))
+        ingests.append(await measure_ingest(producer, lifecycles, tmp / f"i{i}.db", window=window))
+    return ceilings, ingests
+
+
 @click.command("ingest")
 @click.option("--lifecycles", type=int, default=2000, show_default=True, help="per rate phase")
 @click.option("--footprint-sessions", type=int, default=10_000, show_default=True)
 @click.option("--rounds", type=int, default=3, show_default=True)
-def ingest_bench_cmd(lifecycles: int, footprint_sessions: int, rounds: int) -> None:
-    """Persisted notifications/s vs the bare CoAP ceiling, latency, memory, bytes per event."""
+@click.option(
+    "--window",
+    type=int,
+    default=WINDOW,
+    show_default=True,
+    help="unacknowledged CON notifications the producer allows (1 = NSTART=1)",
+)
+@click.option("--saturation/--no-saturation", default=True, show_default=True)
+@click.option("--step-seconds", type=float, default=4.0, show_default=True)
+def ingest_bench_cmd(
+    lifecycles: int,
+    footprint_sessions: int,
+    rounds: int,
+    window: int,
+    saturation: bool,
+    step_seconds: float,
+) -> None:
+    """Persisted notifications/s vs the bare CoAP ceiling, latency, saturation, memory, bytes."""
     import aiocoap.meta
 
     click.echo(f"machine: {machine_description(f'aiocoap {aiocoap.meta.version}')}")
-    sim = SimProcess()
+    click.echo(f"producer: prepared CON notifications, window {window}, plain UDP, own process")
+    producer = ProducerProcess(history_limit=HISTORY_LIMIT)
     try:
-        with tempfile.TemporaryDirectory(prefix="pager-edge-bench-") as tmp:
-            ceilings, ingests = [], []
-            for i in range(rounds):  # alternate, so both see the same machine
-                ceilings.append(asyncio.run(measure_ceiling(sim.port, sim, lifecycles)))
-                sim.wait_queued()
-                sim.close_all()
-                db = Path(tmp) / f"i{i}.db"
-                ingests.append(asyncio.run(measure_ingest(sim.port, sim, lifecycles, db)))
-                sim.wait_queued()
-                sim.close_all()
-            ceiling = statistics.median(c["rate"] for c in ceilings)
-            ingest = statistics.median(r["rate"] for r in ingests)
-            click.echo(
-                f"ceiling (observe + discard): {ceiling:8.0f} notifications/s "
-                f"(median of {rounds} bursts of {lifecycles * 3})"
-            )
-            shares = ", ".join(
-                f"{r['rate'] / c['rate']:.0%}" for r, c in zip(ingests, ceilings, strict=True)
-            )
-            click.echo(
-                f"ingest (durable, FULL sync): {ingest:8.0f} notifications/s "
-                f"= {100 * ingest / ceiling:.0f} % of the ceiling (rounds: {shares})"
-            )
-            lat = max(ingests, key=lambda r: r["p99_ms"])
-            click.echo(
-                f"  latency at saturation (worst round): p50 {lat['p50_ms']:.2f} ms, "
-                f"p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.1f} ms"
-            )
-            paced = asyncio.run(
-                measure_ingest(sim.port, sim, 400, Path(tmp) / "p.db", pace=PACED_RATE)
-            )
-            for _ in range(0, 400, 4):
-                sim.wait_queued()
-            sim.close_all()
-            click.echo(
-                f"  latency at {PACED_RATE:.0f} notifications/s offered: p50 "
-                f"{paced['p50_ms']:.2f} ms, p99 {paced['p99_ms']:.2f} ms, max {paced['max_ms']:.1f} ms"
-            )
+        with tempfile.TemporaryDirectory(prefix="pager-edge-bench-") as tmp_name:
+            tmp = Path(tmp_name)
+            ceilings, ingests = asyncio.run(_rounds(producer, tmp, lifecycles, rounds, window))
+            ceiling = spread([c["rate"] for c in ceilings])
+            half = ceiling.median / 2
+            halves = [
+                asyncio.run(
+                    measure_ingest(
+                        producer, lifecycles // 2, tmp / f"h{i}.db", window=window, rate=half
+                    )
+                )
+                for i in range(rounds)
+            ]
+            for line in rounds_report(ceilings, ingests, halves):
+                click.echo(line)
+            if saturation:
+                steps = asyncio.run(
+                    measure_saturation(
+                        producer, ceiling.median, tmp, window=window, seconds=step_seconds
+                    )
+                )
+                for line in saturation_report(steps, ceiling):
+                    click.echo(line)
             if footprint_sessions:
-                fp = asyncio.run(measure_footprint(sim.port, sim, footprint_sessions, Path(tmp)))
+                fp = asyncio.run(
+                    measure_footprint(producer, footprint_sessions, tmp, window=window)
+                )
                 click.echo(
                     f"footprint after {fp['sessions']} sessions ({fp['events']} events): "
                     f"RSS {fp['rss_end_mb']:.1f} MB (start {fp['rss_start_mb']:.1f}, "
@@ -327,4 +392,4 @@ def ingest_bench_cmd(lifecycles: int, footprint_sessions: int, rounds: int) -> N
                     f"bytes/event; written to disk {fp['disk_written_per_event']:.0f} bytes/event"
                 )
     finally:
-        sim.stop()
+        producer.stop()

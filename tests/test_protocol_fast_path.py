@@ -1,0 +1,104 @@
+"""The session parser's plain-item fast path gives exactly what the general path gives: the same
+record for a plain item, the same error (type and text) for anything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.controller import protocol
+from agent.controller.protocol import parse_document, parse_session
+
+KEYS = (
+    "uuid", "number", "id", "partySize", "goalInSeconds", "label", "created", "started",
+    "notified", "cleared", "state", "clearType", "sessionSequence",
+)  # fmt: skip
+TIMES = st.sampled_from(
+    [
+        "2026-11-20T18:04:05", "2018-03-15T08:44:39", "2026-11-01T01:30:00", "1969-12-31T23:59:59",
+        "2201-01-01T00:00:00", "2026-11-20T18:04:05+01:00", "2026-11-20 18:04:05", "yesterday",
+        "", "2026-02-30T00:00:00",
+    ]
+)  # fmt: skip
+ODD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(1 << 70), max_value=1 << 70),
+    st.integers(min_value=-2, max_value=70_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([3.0, 65535.0, 1e20, -0.0]),
+    st.text(max_size=70),
+    st.sampled_from(["started", "paged", "cleared", "STOP", "REMOVED", "  ", "x" * 65]),
+    TIMES,
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
+)
+PLAIN: dict[str, Any] = {
+    "uuid": st.uuids().map(str),
+    "number": st.integers(min_value=0, max_value=65535),
+    "id": st.integers(min_value=0, max_value=1 << 40),
+    "partySize": st.integers(min_value=0, max_value=10_000),
+    "goalInSeconds": st.integers(min_value=0, max_value=1 << 31),
+    "label": st.one_of(st.none(), st.text(max_size=64)),
+    "created": TIMES,
+    "started": TIMES,
+    "notified": TIMES,
+    "cleared": TIMES,
+    "state": st.sampled_from(["started", "paged", "cleared"]),
+    "clearType": st.sampled_from(["STOP", "REMOVED"]),
+    "sessionSequence": st.integers(min_value=0, max_value=(1 << 32) - 1),
+}
+
+
+@st.composite
+def items(draw: st.DrawFn) -> Any:
+    """Mostly plain items with a few keys missing or odd, sometimes not an object at all."""
+    if draw(st.integers(0, 20)) == 0:
+        return draw(ODD)
+    raw: dict[str, Any] = {}
+    for key in KEYS:
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            continue  # missing
+        raw[key] = draw(ODD) if kind == 1 else draw(PLAIN[key])
+    return raw
+
+
+def _outcome(fn: Any, raw: Any, history: bool) -> Any:
+    try:
+        return fn(raw, history=history)
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(items(), st.booleans())
+def test_fast_path_equals_the_general_path(raw: Any, history: bool) -> None:
+    assert _outcome(parse_session, raw, history) == _outcome(protocol._parse_session, raw, history)
+
+
+def test_a_plain_item_takes_the_fast_path_and_an_odd_one_does_not() -> None:
+    plain = {
+        "id": 7, "sessionSequence": 3, "uuid": "u-1", "number": 12, "partySize": 2,
+        "goalInSeconds": 300, "created": "2026-11-20T18:04:05", "started": "2026-11-20T18:04:05",
+        "label": "Zoë", "state": "started",
+    }  # fmt: skip
+    assert protocol._plain_session(plain, False) == protocol._parse_session(plain, history=False)
+    assert protocol._plain_session({**plain, "number": 12.0}, False) is None
+    assert parse_session({**plain, "number": 12.0}).number == 12  # the general path's reading
+    assert protocol._plain_session({**plain, "number": True}, False) is None
+    assert protocol._plain_session(plain, True) is None  # history items need a clearType
+
+
+def test_document_timestamps_take_the_same_checks() -> None:
+    doc = parse_document(b'{"responseTypes":["ping"],"timestamp":"2026-11-20T18:04:05"}')
+    assert doc.meta.timestamp is not None and doc.meta.timestamp.hour == 18
+    for bad, reason in ((b'"1969-01-01T00:00:00"', "implausible"), (b"5", "expected a timestamp")):
+        try:
+            parse_document(b'{"responseTypes":["ping"],"timestamp":' + bad + b"}")
+        except protocol.ProtocolError as exc:
+            assert reason in str(exc)
+        else:
+            raise AssertionError("accepted a bad timestamp")
