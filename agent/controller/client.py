@@ -116,8 +116,7 @@ class ControllerClient:
             msg.opt.etags = (etag,)
         req = self.context.request(msg)
         try:
-            async with asyncio.timeout(timeout or self.timeout):
-                resp = await req.response
+            resp = await first_answer(req, timeout or self.timeout)
         except TimeoutError:
             raise ControllerUnreachable(
                 f"no answer from the transmitter at {self.host}:{self.port} "
@@ -234,6 +233,25 @@ class ControllerClient:
             req.observation.register_callback(lambda m: on_payload(m.payload))
             req.observation.register_errback(on_end)
         return req
+
+
+async def first_answer(req: aiocoap.protocol.Request, seconds: float) -> Message:
+    """The first answer to `req` within `seconds`, else TimeoutError.
+
+    Shielded on purpose: a timeout or a cancelled caller must not cancel aiocoap's own response
+    future. aiocoap 0.4 learns of that cancellation one turn of the loop later, and an answer
+    arriving in between is set on the cancelled future: an InvalidStateError traceback from its
+    receive path (seen under load in `bench ingest`). Left alone, the exchange ends by aiocoap's
+    rules, and a late answer (or aiocoap's own error, e.g. at shutdown) is read here and dropped.
+    """
+    req.response.add_done_callback(_read_quietly)
+    async with asyncio.timeout(seconds):
+        return await asyncio.shield(req.response)
+
+
+def _read_quietly(response: asyncio.Future[Message]) -> None:
+    if not response.cancelled():
+        response.exception()  # retrieved: no "Future exception was never retrieved"
 
 
 def client_for(cfg: Config, context: aiocoap.Context) -> ControllerClient:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from agent.clock import iso_utc
-from agent.controller.client import ControllerClient
+from agent.controller.client import ControllerClient, first_answer
 from agent.supervise import backoff_delays
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ class Link:
         req = self.client.observe(self._on_payload, on_end)
         try:
             try:
-                async with asyncio.timeout(self.client.timeout):
-                    first = await req.response
+                first = await first_answer(req, self.client.timeout)
             except TimeoutError:
                 self._failed(f"no answer from {self.client.base} to observe")
                 return False
