@@ -36,18 +36,13 @@ from agent.controller.protocol import (
     sequence_delta,
 )
 from agent.lifecycle import fold, reopened
+from agent.sequence import REORDER_GRACE, SequenceWatch
 from agent.session import ENDED, SessionView, lose
 from agent.skew import ClockWatch, host_clock_synchronised
 from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 16  # documents folded between two turns of the event loop
-# A snapshot (resync) or a ping shows the transmitter's sequence *now*; data notifications sent
-# before it may still be on their way (queued behind an unacknowledged CON under NSTART=1, or
-# retransmitted once). They count as late, not lost, if they arrive within this many seconds ...
-REORDER_GRACE = 2.0
-# ... and trail the snapshot by at most this many sequence numbers (a restart resets to 0).
-REORDER_WINDOW = 256
 
 
 @dataclass(slots=True)
@@ -97,12 +92,11 @@ class Ingestor:
         self.max_batch = max_batch
         self.history_delay = history_delay
         self.clock = clock
-        self.reorder_grace = reorder_grace
         self.queue: asyncio.Queue[Incoming | Control] = asyncio.Queue()
         self.counters = Counters()
         self.views: dict[str, SessionView] = store.load_views()
         self.ended: set[str] = store.ended_uuids()
-        self.last_seq: int | None = None
+        self.sequence = SequenceWatch(reorder_grace)
         self.pending = WriteBatch()
         self.health: dict[str, Any] = {}
         self.committed = 0  # notifications committed; the log says when: (monotonic, committed)
@@ -110,12 +104,11 @@ class Ingestor:
         self._inflight: asyncio.Future[int] | None = None
         self._resync_wanted: str | None = None
         self._history_due_at: float | None = None  # monotonic time of the next history fetch
+        # The history fetch after a burst of ends runs beside the folding, not in its way: it is
+        # blockwise and slow, and notifications queued behind it would wait that long to commit.
+        self._history_task: asyncio.Task[None] | None = None
         self._history_retry = history_delay
         self._awaiting_end: set[str] = set()  # "cleared" seen, history has not said how yet
-        self._resync_at = -1.0  # monotonic time the last resync's sessions snapshot was taken
-        self._resync_seq: int | None = None  # that snapshot's sequence
-        # (sequence, deadline): a ping showed this sequence before its data notifications came
-        self._ahead: tuple[int, float] | None = None
         self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._uncommitted = 0  # notifications folded since the last batch was handed over
@@ -166,6 +159,13 @@ class Ingestor:
             stopped_at=None,
         )
         await self._commit()
+        try:
+            await self._loop()
+        finally:
+            if self._history_task is not None:
+                self._history_task.cancel()
+
+    async def _loop(self) -> None:
         while True:
             item = await self._next_item()
             handled = 0
@@ -187,7 +187,7 @@ class Ingestor:
             if self._resync_wanted is not None:
                 await self.resync(self._resync_wanted)
             elif self._history_due():
-                await self._fetch_history()
+                self._history_task = asyncio.create_task(self._fetch_history_beside())
             await self._commit()
 
     def _handle(self, item: Incoming | Control) -> None:
@@ -208,12 +208,12 @@ class Ingestor:
         if not self.queue.empty():
             return self.queue.get_nowait()
         waits = []
-        if self._history_due_at is not None:
+        if self._history_due_at is not None and self._history_task is None:
             waits.append(self._history_due_at - time.monotonic())
         if self._write_failing:
             waits.append(1.0)  # retry the write
-        if self._ahead is not None:
-            waits.append(self._ahead[1] - time.monotonic())
+        if self.sequence.ahead is not None:
+            waits.append(self.sequence.ahead[1] - time.monotonic())
         if (confirm := self.absence.confirmation_due()) is not None:
             waits.append(confirm - time.monotonic())
         if not waits:
@@ -226,7 +226,11 @@ class Ingestor:
 
     def _history_due(self) -> bool:
         """Seatings come in bursts; one history fetch (blockwise, it grows all day) serves a burst."""
-        return self._history_due_at is not None and time.monotonic() >= self._history_due_at
+        return (
+            self._history_task is None
+            and self._history_due_at is not None
+            and time.monotonic() >= self._history_due_at
+        )
 
     # --- documents -------------------------------------------------------------------------
 
@@ -255,59 +259,18 @@ class Ingestor:
         if seq is None:
             return True
         self.health["sequence"] = seq
-        if self.last_seq is None:
-            self.last_seq = seq
-            return True
-        delta = sequence_delta(self.last_seq, seq)
-        if delta <= 0 and self._reflected_in_snapshot(seq, received):
+        verdict = self.sequence.check(seq, is_ping=doc.is_ping, received=received)
+        if verdict.duplicate:
             self.counters.duplicates += 1
-            return False
-        if delta < 0:
-            # Older than what we have: a late (reordered) notification or a restarted transmitter.
+        if verdict.gap is not None:
             self.counters.gaps += 1
-            self.want_resync(f"sequence went back from {self.last_seq} to {seq}")
-            return False
-        if doc.is_ping:
-            # A ping carries the sequence of the latest change without being one. If it is newer
-            # than the last change seen, its notification may still be on the way behind the
-            # ping; if it has not come within the grace, it was lost.
-            if delta > 0 and self._ahead is None:
-                self._ahead = (seq, received + self.reorder_grace)
-            return True
-        # Every other notification is one change (sessions, statistics or settings): one number.
-        if delta == 0:
-            self.counters.duplicates += 1
-            return False
-        if delta > 1:
-            self.counters.gaps += 1
-            self.want_resync(f"missed {delta - 1} notification(s) before {seq}")
-        self.last_seq = seq
-        return True
-
-    def _reflected_in_snapshot(self, seq: int, received: float) -> bool:
-        """True for a notification the last resync's snapshot already contains.
-
-        Either it was received before the snapshot was taken and handled after it, or it was
-        sent before the snapshot but overtaken by the response (a piggybacked response does not
-        wait behind an unacknowledged CON; a queued notification does).
-        """
-        if received <= self._resync_at:
-            return True
-        if self._resync_seq is None or received - self._resync_at > self.reorder_grace:
-            return False
-        return -REORDER_WINDOW <= sequence_delta(self._resync_seq, seq) <= 0
+            self.want_resync(verdict.gap)
+        return verdict.apply
 
     def _check_ahead(self, now: float) -> None:
-        """Resync if the notifications a ping announced have not arrived within the grace."""
-        if self._ahead is None or self.last_seq is None:
-            return
-        seq, deadline = self._ahead
-        if sequence_delta(self.last_seq, seq) <= 0:
-            self._ahead = None
-        elif now >= deadline:
-            self._ahead = None
+        if (reason := self.sequence.overdue(now)) is not None:
             self.counters.gaps += 1
-            self.want_resync(f"missed notification(s) up to {seq}")
+            self.want_resync(reason)
 
     def apply(self, doc: Document, *, observed_at: str, source: str) -> None:
         """Fold a document's sessions and history into views, events and snapshots."""
@@ -416,6 +379,12 @@ class Ingestor:
             self._reopen[item.values["number"]] = (item.values["uuid"], time.monotonic() + 60)
         elif item.kind == "tag_end":  # an end the agent itself asked for (close-out)
             self._end_source[item.values["uuid"]] = item.values["source"]
+        elif item.kind == "history":  # the background fetch's answer, in queue order
+            self._history_task = None
+            if (doc := item.values.get("doc")) is not None:
+                self._fold_history(doc, item.values["observed_at"], "history")
+            else:
+                self._history_failed(item.reason)
         elif item.kind == "store_view":  # an ended session's staff decision (dismissed)
             view = item.values["view"]
             self.pending.views[view.uuid] = view
@@ -435,15 +404,15 @@ class Ingestor:
             log.warning("resync failed (%s); will retry", exc)
             self.health["last_error"] = str(exc)
             return False
-        self._resync_at = time.monotonic()
+        self.sequence.snapshot_at = time.monotonic()
         now = self._observed_now()
         snapshot = sessions.document
-        before = self.last_seq
+        before = self.sequence.last
         if snapshot is not None:
             self._note_liveness(snapshot, now)
             self.apply(snapshot, observed_at=now, source="resync")
             if snapshot.meta.sequence is not None:
-                self.last_seq = self._resync_seq = snapshot.meta.sequence
+                self.sequence.snapshot(snapshot.meta.sequence)
         if not await self._fetch_history(source="resync"):
             return False
         self._conclude_absence(snapshot, before, now)
@@ -482,19 +451,45 @@ class Ingestor:
             self.ended.add(uuid)
             self._awaiting_end.discard(uuid)
 
+    async def _fetch_history_beside(self) -> None:
+        """Fetch the history and queue the answer (or the failure) for the loop to fold: what the
+        fetch changes is changed by the loop alone, in the order things arrived."""
+        self._history_due_at = None
+        values: dict[str, Any] = {}
+        reason = ""
+        try:
+            if self.client is None:
+                reason = "no transmitter client"
+            else:
+                values["doc"] = await self.client.get_history()
+                values["observed_at"] = self._observed_now()
+        except ControllerError as exc:
+            reason = str(exc)
+        except Exception as exc:  # never lose the loop's wake-up: it waits for this answer
+            log.exception("history fetch failed unexpectedly")
+            reason = repr(exc)
+        self.queue.put_nowait(Control("history", reason, values))
+
+    def _history_failed(self, reason: str) -> None:
+        log.warning("history fetch failed (%s); will retry", reason)
+        self._want_history(self._history_retry)
+        self._history_retry = min(self._history_retry * 2, 30.0)
+
     async def _fetch_history(self, source: str = "history") -> bool:
-        """Fold ``/v1/sessions/history``; fetch again later while an ended session is missing."""
+        """Fold ``/v1/sessions/history`` now (a resync's second half)."""
         self._history_due_at = None
         if self.client is None:
             return False
         try:
             history = await self.client.get_history()
         except ControllerError as exc:
-            log.warning("history fetch failed (%s); will retry", exc)
-            self._want_history(self._history_retry)
-            self._history_retry = min(self._history_retry * 2, 30.0)
+            self._history_failed(str(exc))
             return False
-        now = self._observed_now()
+        self._fold_history(history, self._observed_now(), source)
+        return True
+
+    def _fold_history(self, history: Document, now: str, source: str) -> None:
+        """Fold a history answer; fetch again later while an ended session is missing."""
         self._history_doc = history
         self._note_liveness(history, now)
         self.apply(history, observed_at=now, source=source)
@@ -508,7 +503,6 @@ class Ingestor:
             self._history_retry = min(self._history_retry * 2, 30.0)
         else:
             self._history_retry = self.history_delay
-        return True
 
     # --- writing ---------------------------------------------------------------------------
 

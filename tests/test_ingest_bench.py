@@ -88,7 +88,8 @@ def test_saturation_is_the_first_offered_rate_whose_backlog_grows():
     lines = saturation_report(steps, spread([4000.0]))
     assert "grows from 2,000/s offered (50% of the ceiling)" in lines[0]
     assert "kept up at 1,500/s" in lines[0]
-    assert "2,000→1,700 grows" in lines[1]
+    assert "2,000→1,700 (p99 80 ms) grows" in lines[1]
+    assert "1,500→1,490 (p99 5 ms)," in lines[1]
 
 
 def test_rounds_report_gives_medians_spread_and_the_share():

@@ -9,11 +9,13 @@ counts, and notifications overtaken by a resync's snapshot.
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 
-from agent.ingest import REORDER_WINDOW, Incoming, Ingestor
+from agent.ingest import Incoming, Ingestor
+from agent.sequence import REORDER_WINDOW
 from agent.store import Store
 
 GRACE = 2.0
@@ -51,8 +53,8 @@ def _feed(ing: Ingestor, payload: bytes, at: float) -> None:
 
 def _resync_done(ing: Ingestor, seq: int, at: float) -> None:
     """What a successful resync leaves behind (the CoAP part is covered by the agent tests)."""
-    ing._resync_at = at
-    ing.last_seq = ing._resync_seq = seq
+    ing.sequence.snapshot_at = at
+    ing.sequence.snapshot(seq)
     ing._resync_wanted = None
 
 
@@ -61,7 +63,7 @@ def test_consecutive_changes_of_any_kind_are_not_gaps(ingest):
     for seq, kind in [(10, "sessions"), (11, "statistics"), (12, "sessions"), (13, "settings")]:
         _feed(ingest, _doc(seq, kind), t)
     assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
-    assert ingest.last_seq == 13
+    assert ingest.sequence.last == 13
 
 
 def test_a_skipped_number_is_a_gap_at_once(ingest):
@@ -79,7 +81,7 @@ def test_a_ping_ahead_of_its_notification_waits_for_it(ingest):
     _feed(ingest, _doc(12), t + 0.02)
     ingest._check_ahead(t + GRACE + 1)
     assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
-    assert ingest._ahead is None
+    assert ingest.sequence.ahead is None
 
 
 def test_a_ping_ahead_whose_notification_never_comes_is_a_gap_after_the_grace(ingest):
@@ -110,7 +112,7 @@ def test_notifications_the_snapshot_already_holds_are_duplicates(ingest):
         _feed(ingest, _doc(seq), t + 0.3)
     assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
     assert ingest.counters.duplicates == 6
-    assert ingest.last_seq == 21
+    assert ingest.sequence.last == 21
 
 
 def test_an_old_number_long_after_the_snapshot_is_a_gap(ingest):
@@ -133,3 +135,60 @@ def test_the_snapshot_window_wraps_with_the_sequence(ingest):
     _feed(ingest, _doc(65534), t + 0.1)  # sent before the wrap, overtaken by the snapshot
     _feed(ingest, _doc(4), t + 0.2)
     assert ingest.counters.gaps == 0 and ingest.counters.duplicates == 1
+
+
+async def test_notifications_commit_while_a_slow_history_fetch_is_out(tmp_path):
+    """The history fetch after a burst of ends runs beside the folding: a transmitter slow to
+    answer it (blockwise, busy) does not hold back the notifications queued meanwhile."""
+    import asyncio
+
+    import aiocoap
+    import aiocoap.resource
+
+    from agent.controller.client import ControllerClient
+
+    release = asyncio.Event()
+
+    class SlowHistory(aiocoap.resource.Resource):
+        async def render_get(self, request):
+            await release.wait()
+            body = {"responseTypes": ["history"], "history": []}
+            return aiocoap.Message(payload=json.dumps(body).encode())
+
+    site = aiocoap.resource.Site()
+    site.add_resource(["v1", "sessions", "history"], SlowHistory())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", port))
+    client_ctx = await aiocoap.Context.create_client_context()
+    store = Store(tmp_path / "agent.db")
+    ingest = Ingestor(store, ControllerClient(client_ctx, "127.0.0.1", port, timeout=10), zone=None)
+    task = asyncio.create_task(ingest.run())
+    try:
+        ingest._want_history(0)
+        ingest.control("heartbeat")  # wakes the loop: the fetch starts
+        await asyncio.sleep(0.3)
+        assert ingest._history_task is not None and not ingest._history_task.done()
+        for seq in range(1, 6):
+            ingest.feed(_doc(seq, number=seq))
+        for _ in range(100):
+            if ingest.committed >= 5:
+                break
+            await asyncio.sleep(0.02)
+        assert ingest.committed >= 5, "notifications waited for the history fetch"
+        assert ingest._history_task is not None  # still out
+        release.set()
+        for _ in range(100):
+            if ingest._history_task is None:
+                break
+            await asyncio.sleep(0.02)
+        assert ingest._history_task is None  # its answer came back through the queue
+    finally:
+        release.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client_ctx.shutdown()
+        await server.shutdown()
+        ingest.close()
+        store.close()

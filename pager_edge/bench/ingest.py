@@ -49,7 +49,9 @@ HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
 NOMINAL_RATE = 3000.0  # notifications/s the transmitter's clock assumes in an unpaced burst
 WINDOW = 8  # unacknowledged CON notifications the producer allows
 FOOTPRINT_BURST = 100  # parties seated between two looks at the store
-STEPS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)  # saturation sweep, × the median ceiling
+# The saturation sweep, × the median ceiling: from well below the agent's rate, so the step where
+# the backlog starts to grow is found (not merely bounded), with each step's p99 beside it.
+STEPS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
 
 
 def _cpu() -> float:
@@ -305,7 +307,8 @@ def rounds_report(
 def saturation_report(steps: list[Step], ceiling: Spread) -> list[str]:
     kept, grows = saturation(steps)
     cells = ", ".join(
-        f"{s.offered:,.0f}→{s.delivered:,.0f}{' grows' if s.grows else ''}" for s in steps
+        f"{s.offered:,.0f}→{s.delivered:,.0f} (p99 {s.p99_ms:.0f} ms){' grows' if s.grows else ''}"
+        for s in steps
     )
     head = "saturation: "
     if grows is not None:
