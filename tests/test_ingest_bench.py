@@ -24,6 +24,7 @@ from pager_edge.bench.ingest_figures import (
     commit_times,
     latencies_ms,
     percentile,
+    quick_up_to,
     saturation,
     slope,
     spread,
@@ -90,6 +91,15 @@ def test_saturation_is_the_first_offered_rate_whose_backlog_grows():
     assert "kept up at 1,500/s" in lines[0]
     assert "2,000→1,700 (p99 80 ms) grows" in lines[1]
     assert "1,500→1,490 (p99 5 ms)," in lines[1]
+    assert "p99 ≤ 15 ms up to 1,500/s offered (38% of the ceiling)" in lines[2]
+
+
+def test_the_latency_target_holds_up_to_the_step_before_the_first_slow_one():
+    steps = [Step(100, 100, False, 4.0), Step(300, 300, False, 16.0), Step(200, 200, False, 9.0)]
+    assert quick_up_to(steps, 15.0) == 200
+    assert quick_up_to(steps, 20.0) == 300
+    assert quick_up_to(steps, 3.0) is None
+    assert "above 15 ms at every step" in saturation_report(steps[1:2], spread([400.0]))[2]
 
 
 def test_rounds_report_gives_medians_spread_and_the_share():

@@ -34,12 +34,14 @@ import click
 from agent.config import Config, with_overrides
 from pager_edge.bench import machine_description
 from pager_edge.bench.ingest_figures import (
+    P99_TARGET_MS,
     Spread,
     Step,
     backlog_grows,
     commit_times,
     latencies_ms,
     percentile,
+    quick_up_to,
     saturation,
     spread,
 )
@@ -51,7 +53,7 @@ WINDOW = 8  # unacknowledged CON notifications the producer allows
 FOOTPRINT_BURST = 100  # parties seated between two looks at the store
 # The saturation sweep, × the median ceiling: from well below the agent's rate, so the step where
 # the backlog starts to grow is found (not merely bounded), with each step's p99 beside it.
-STEPS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
+STEPS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
 
 
 def _cpu() -> float:
@@ -185,7 +187,7 @@ async def measure_ingest(
 async def measure_saturation(
     producer: ProducerProcess, ceiling: float, tmp: Path, *, window: int, seconds: float
 ) -> list[Step]:
-    """Offered rates stepping up from half the ceiling until the backlog grows."""
+    """Offered rates stepping up from a twentieth of the ceiling until the backlog grows."""
     steps: list[Step] = []
     for i, share in enumerate(STEPS):
         offered = share * ceiling
@@ -320,7 +322,15 @@ def saturation_report(steps: list[Step], ceiling: Spread) -> list[str]:
         head += "the backlog never grew in the sweep"
     if kept is not None:
         head += f"; kept up at {kept:,.0f}/s"
-    return [head, f"  steps (offered → committed/s): {cells}"]
+    lines = [head, f"  steps (offered → committed/s): {cells}"]
+    quick = quick_up_to(steps, P99_TARGET_MS)
+    lines.append(
+        f"  p99 ≤ {P99_TARGET_MS:g} ms up to {quick:,.0f}/s offered ({quick / ceiling.median:.0%} "
+        "of the ceiling)"
+        if quick is not None
+        else f"  p99 above {P99_TARGET_MS:g} ms at every step"
+    )
+    return lines
 
 
 async def _rounds(

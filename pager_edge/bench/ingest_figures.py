@@ -102,3 +102,17 @@ def saturation(steps: Sequence[Step]) -> tuple[float | None, float | None]:
 def share(part: Spread, whole: Spread) -> float:
     """Median durable ingest as a share of the median ceiling."""
     return part.median / whole.median
+
+
+P99_TARGET_MS = 15.0  # the issue's latency target, notification → committed
+
+
+def quick_up_to(steps: Sequence[Step], limit_ms: float) -> float | None:
+    """The highest offered rate below the first step whose p99 exceeds `limit_ms` (None if the
+    lowest step already does): how far the latency target holds as the load rises."""
+    best = None
+    for s in sorted(steps, key=lambda s: s.offered):
+        if s.p99_ms > limit_ms:
+            break
+        best = s.offered
+    return best
