@@ -32,6 +32,7 @@ from typing import Any
 import click
 
 from agent.config import Config, with_overrides
+from agent.controller.client import create_context
 from pager_edge.bench import machine_description
 from pager_edge.bench.ingest_figures import (
     P99_TARGET_MS,
@@ -74,7 +75,7 @@ async def measure_ceiling(producer: ProducerProcess, parties: int, window: int) 
     import aiocoap
 
     count = producer.prepare(parties, NOMINAL_RATE)
-    ctx = await aiocoap.Context.create_client_context()
+    ctx = await create_context()  # the agent's own transports, so the two compare
     times: list[float] = []
     req = ctx.request(
         aiocoap.Message(
@@ -150,9 +151,10 @@ async def measure_ingest(
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
             done = ingest.committed - base
-            if rate is not None:
-                now = time.monotonic()
-                samples.append((now, min(count, (now - started) * rate) - done))
+            if rate is not None and (now := time.monotonic()) <= started + count / rate:
+                # While the offer lasts: afterwards the backlog only drains, and a slope taken
+                # over the drain would hide that it grew.
+                samples.append((now, (now - started) * rate - done))
             if played_task.done() and done >= count:
                 break
         cpu, loop_cpu = _cpu() - cpu, time.thread_time() - loop_cpu
