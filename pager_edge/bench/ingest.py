@@ -46,7 +46,7 @@ from pager_edge.bench.ingest_figures import (
     saturation,
     spread,
 )
-from pager_edge.bench.producer import ProducerProcess
+from pager_edge.bench.producer import Played, ProducerProcess
 
 HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
 NOMINAL_RATE = 3000.0  # notifications/s the transmitter's clock assumes in an unpaced burst
@@ -68,6 +68,21 @@ async def _in_thread(fn: Any) -> Any:
 
 
 # --- phases ----------------------------------------------------------------------------------
+
+
+def _run_figures(
+    count: int, span: float, cpu: float, loop_cpu: float, played: Played
+) -> dict[str, Any]:
+    """What every run reports: its rate and the CPU it took per notification, on both sides."""
+    return {
+        "notifications": count,
+        "seconds": span,
+        "rate": count / span,
+        "cpu_ms": 1000 * cpu / count,
+        "loop_cpu_ms": 1000 * loop_cpu / count,
+        "producer_cpu_ms": 1000 * played.cpu / count,
+        "retransmissions": played.retransmissions,
+    }
 
 
 async def measure_ceiling(producer: ProducerProcess, parties: int, window: int) -> dict[str, float]:
@@ -101,16 +116,7 @@ async def measure_ceiling(producer: ProducerProcess, parties: int, window: int) 
     got = times[base:]
     if len(got) < count:
         raise RuntimeError(f"the bare consumer saw {len(got)} of {count} notifications")
-    span = got[-1] - started
-    return {
-        "notifications": count,
-        "seconds": span,
-        "rate": count / span,
-        "cpu_ms": 1000 * cpu / count,
-        "loop_cpu_ms": 1000 * loop_cpu / count,
-        "producer_cpu_ms": 1000 * played.cpu / count,
-        "retransmissions": played.retransmissions,
-    }
+    return _run_figures(count, got[-1] - started, cpu, loop_cpu, played)
 
 
 async def measure_ingest(
@@ -166,20 +172,13 @@ async def measure_ingest(
     e2e = latencies_ms(played.send_times, committed)
     if len(e2e) < count:
         raise RuntimeError(f"the agent committed {len(e2e)} of {count} notifications")
-    span = committed[-1] - started
     return {
-        "notifications": count,
-        "seconds": span,
-        "rate": count / span,
-        "cpu_ms": 1000 * cpu / count,
-        "loop_cpu_ms": 1000 * loop_cpu / count,
-        "producer_cpu_ms": 1000 * played.cpu / count,
+        **_run_figures(count, committed[-1] - started, cpu, loop_cpu, played),
         "p50_ms": percentile(e2e, 50),
         "p99_ms": percentile(e2e, 99),
         "max_ms": max(e2e),
         "resyncs": resyncs,
         "gaps": gaps,
-        "retransmissions": played.retransmissions,
         "requests": played.requests,
         "samples": samples,
         "offered": rate,
