@@ -108,7 +108,10 @@ class Ingestor:
         # blockwise and slow, and notifications queued behind it would wait that long to commit.
         self._history_task: asyncio.Task[None] | None = None
         self._history_retry = history_delay
-        self._awaiting_end: set[str] = set()  # "cleared" seen, history has not said how yet
+        # "cleared" seen, history has not said how yet → the time bound when it was seen: the
+        # history may come much later (transmitter away), and a wall time in a repeated hour
+        # must be read as of the end, not as of the answer.
+        self._awaiting_end: dict[str, str | None] = {}
         self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._uncommitted = 0  # notifications folded since the last batch was handed over
@@ -291,7 +294,8 @@ class Ingestor:
                 try:
                     if isinstance(bound, Exception):
                         raise bound
-                    self._fold(record, doc, observed_at, src, bound)
+                    seen_end = self._awaiting_end.get(record.uuid) if self._awaiting_end else None
+                    self._fold(record, doc, observed_at, src, seen_end or bound)
                 except ValueError as exc:  # e.g. a time that cannot be converted
                     self._malformed(f"session {record.uuid}: {exc}", b"")
 
@@ -318,7 +322,7 @@ class Ingestor:
             # e.g. close_out: recorded as such
             end_source = self._end_source.pop(view.uuid, source)
         if result.needs_history:
-            self._awaiting_end.add(record.uuid)
+            self._awaiting_end.setdefault(record.uuid, bound)
             self._want_history()
         if view is None or (not result.events and view == known):
             return
@@ -329,7 +333,7 @@ class Ingestor:
         if view.state in ENDED:
             self.views.pop(view.uuid, None)
             self.ended.add(view.uuid)
-            self._awaiting_end.discard(view.uuid)
+            self._awaiting_end.pop(view.uuid, None)
         else:
             self.views[view.uuid] = view
 
@@ -449,7 +453,7 @@ class Ingestor:
             self.pending.events.append((event, now, "resync"))
             self.pending.views[uuid] = view
             self.ended.add(uuid)
-            self._awaiting_end.discard(uuid)
+            self._awaiting_end.pop(uuid, None)
 
     async def _fetch_history_beside(self) -> None:
         """Fetch the history and queue the answer (or the failure) for the loop to fold: what the
@@ -493,7 +497,8 @@ class Ingestor:
         self._history_doc = history
         self._note_liveness(history, now)
         self.apply(history, observed_at=now, source=source)
-        self._awaiting_end -= self.ended
+        for uuid in self.ended.intersection(self._awaiting_end):
+            del self._awaiting_end[uuid]
         if self._awaiting_end:
             # The session ended but history does not list it yet: ask again, less and less often.
             log.info(

@@ -118,3 +118,61 @@ async def test_an_evening_across_the_autumn_change_exports_the_ground_truth(tmp_
 async def test_an_evening_across_the_spring_change_exports_the_ground_truth(tmp_path):
     truth = await _evening(tmp_path, SPRING_CHANGE - timedelta(minutes=40), seed=12)
     assert any(r["created"] < "2026-03-08T08:00:00Z" < (r["notified"] or "") for r in truth)
+
+
+def test_a_history_answer_long_after_the_end_reads_its_times_as_of_the_end(tmp_path):
+    """The end was seen in the first pass of the repeated hour; the history that says how it
+    ended comes in the second pass (the transmitter away meanwhile). Its wall times are read as of
+    the end the agent saw — not an hour later, and the page is not counted twice."""
+    import json
+
+    from agent.controller.protocol import parse_document
+    from agent.ingest import Ingestor
+    from agent.store import Store
+
+    store = Store(tmp_path / "agent.db")
+    ingest = Ingestor(store, None, zone=CHICAGO)
+
+    def doc(stamp: str, key: str, item: dict) -> object:
+        body = {"responseTypes": [key], "timestamp": stamp, key: [item]}
+        return parse_document(json.dumps(body).encode())
+
+    item = {"uuid": "u-1", "number": 7, "created": "2026-11-01T01:10:00", "partySize": 2}
+    try:
+        steps = [  # (transmitter's time, observed at (UTC), the session as listed)
+            ("2026-11-01T01:10:00", "2026-11-01T06:10:01Z", {**item, "state": "started"}),
+            (
+                "2026-11-01T01:15:00",
+                "2026-11-01T06:15:01Z",
+                {**item, "state": "paged", "notified": "2026-11-01T01:15:00"},
+            ),
+            (
+                "2026-11-01T01:20:00",
+                "2026-11-01T06:20:01Z",
+                {
+                    **item,
+                    "state": "cleared",
+                    "notified": "2026-11-01T01:15:00",
+                    "cleared": "2026-11-01T01:20:00",
+                },
+            ),
+        ]
+        for stamp, seen, session in steps:
+            ingest.apply(doc(stamp, "sessions", session), observed_at=seen, source="notify")
+        history = {
+            **item,
+            "notified": "2026-11-01T01:15:00",
+            "cleared": "2026-11-01T01:20:00",
+            "clearType": "STOP",
+        }
+        # 01:30 CST, the second pass: an hour and ten minutes after the end
+        late = doc("2026-11-01T01:30:00", "session_history", history)
+        ingest.apply(late, observed_at="2026-11-01T07:30:01Z", source="history")
+        view = ingest.pending.views["u-1"]
+        assert view.state == "cleared"
+        assert view.cleared == "2026-11-01T06:20:00Z"
+        assert view.notified == "2026-11-01T06:15:00Z"
+        assert view.page_count == 1
+    finally:
+        ingest.close()
+        store.close()
