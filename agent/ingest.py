@@ -43,6 +43,9 @@ from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 16  # documents folded between two turns of the event loop
+# At most one history fetch this often (seconds): the history is blockwise and grows all day, and
+# in a rush of ends (or a close-out) one fetch a second tells how all of them ended.
+HISTORY_INTERVAL = 1.0
 
 
 @dataclass(slots=True)
@@ -108,6 +111,7 @@ class Ingestor:
         # blockwise and slow, and notifications queued behind it would wait that long to commit.
         self._history_task: asyncio.Task[None] | None = None
         self._history_retry = history_delay
+        self._history_fetched_at = -HISTORY_INTERVAL  # monotonic time the last fetch started
         # "cleared" seen, history has not said how yet → the time bound when it was seen: the
         # history may come much later (transmitter away), and a wall time in a repeated hour
         # must be read as of the end, not as of the answer.
@@ -338,7 +342,10 @@ class Ingestor:
             self.views[view.uuid] = view
 
     def _want_history(self, delay: float | None = None) -> None:
-        due = time.monotonic() + (self.history_delay if delay is None else delay)
+        due = max(
+            time.monotonic() + (self.history_delay if delay is None else delay),
+            self._history_fetched_at + HISTORY_INTERVAL,
+        )
         if self._history_due_at is None or due < self._history_due_at:
             self._history_due_at = due
 
@@ -459,6 +466,7 @@ class Ingestor:
         """Fetch the history and queue the answer (or the failure) for the loop to fold: what the
         fetch changes is changed by the loop alone, in the order things arrived."""
         self._history_due_at = None
+        self._history_fetched_at = time.monotonic()
         values: dict[str, Any] = {}
         reason = ""
         try:
@@ -482,6 +490,7 @@ class Ingestor:
     async def _fetch_history(self, source: str = "history") -> bool:
         """Fold ``/v1/sessions/history`` now (a resync's second half)."""
         self._history_due_at = None
+        self._history_fetched_at = time.monotonic()
         if self.client is None:
             return False
         try:

@@ -192,3 +192,14 @@ async def test_notifications_commit_while_a_slow_history_fetch_is_out(tmp_path):
         await server.shutdown()
         ingest.close()
         store.close()
+
+
+def test_a_rush_of_ends_fetches_the_history_at_most_once_a_second(ingest):
+    from agent.ingest import HISTORY_INTERVAL
+
+    ingest._want_history(0)  # nothing fetched lately: at once
+    assert ingest._history_due_at is not None and ingest._history_due_at <= time.monotonic()
+    ingest._history_due_at = None
+    ingest._history_fetched_at = fetched = time.monotonic()  # a fetch just started
+    ingest._want_history(0)  # another end right behind it
+    assert ingest._history_due_at >= fetched + HISTORY_INTERVAL
