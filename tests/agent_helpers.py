@@ -14,6 +14,7 @@ from typing import Any
 from agent.clock import VirtualClock
 from agent.config import Config, parse_config
 from agent.export import session_records
+from agent.status import collect_status
 from agent.store import Store, StoreError
 
 __all__ = ["VirtualClock"]
@@ -57,6 +58,15 @@ def exported(db: Path) -> list[dict[str, Any]]:
         return []
     try:
         return sorted(session_records(store), key=lambda r: (r["created"] or "", r["uuid"]))
+    finally:
+        store.close()
+
+
+def status(db: Path) -> dict[str, Any]:
+    """`pager-edge status --json` of the store at `db`, as the command builds it."""
+    store = Store(db, readonly=True)
+    try:
+        return collect_status(store)
     finally:
         store.close()
 

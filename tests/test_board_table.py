@@ -70,6 +70,16 @@ async def settled(pilot) -> None:
     await pilot.pause()
 
 
+async def showing_rows(app: TableApp, pilot) -> RecordingTable:
+    """The table with ROWS shown and settled, its recording cleared: what a test then changes is
+    all it records."""
+    table = app.query_one(RecordingTable)
+    table.apply(ROWS)
+    await settled(pilot)
+    table.forget()
+    return table
+
+
 def screen_text(app: App[None]) -> list[str]:
     """The screen's lines as a full frame composes them now, from every widget's line cache (as
     ``export_screenshot`` does): a line left stale by a partial repaint would show here."""
@@ -81,11 +91,8 @@ def screen_text(app: App[None]) -> list[str]:
 async def test_one_changed_row_repaints_only_its_own_lines():
     app = TableApp()
     async with app.run_test(size=SIZE) as pilot:
-        table = app.query_one(RecordingTable)
-        table.apply(ROWS)
-        await settled(pilot)
+        table = await showing_rows(app, pilot)
         assert table.row_count == 40 and table.size.height == SIZE[1]
-        table.forget()
 
         changed = list(ROWS)
         changed[4] = ("k5", cells(5, "Renamed five"))  # row index 4: line 5 under the header
@@ -113,10 +120,7 @@ async def test_rows_that_move_the_others_still_repaint_the_table():
     middle and every row under it moves)."""
     app = TableApp()
     async with app.run_test(size=SIZE) as pilot:
-        table = app.query_one(RecordingTable)
-        table.apply(ROWS)
-        await settled(pilot)
-        table.forget()
+        table = await showing_rows(app, pilot)
 
         arrived = [*ROWS[:3], ("k99", cells(99, "Arrived")), *ROWS[3:]]
         table.apply(arrived)
@@ -131,10 +135,7 @@ async def test_rows_that_move_the_others_still_repaint_the_table():
 async def test_the_minute_turn_repaints_the_rows_on_screen_and_defers_the_rest():
     app = TableApp()
     async with app.run_test(size=SIZE) as pilot:
-        table = app.query_one(RecordingTable)
-        table.apply(ROWS)
-        await settled(pilot)
-        table.forget()
+        table = await showing_rows(app, pilot)
 
         table.apply([(key, cells(n + 1, waited=6)) for n, (key, _c) in enumerate(ROWS)])
         await settled(pilot)
@@ -150,10 +151,7 @@ async def test_the_minute_turn_repaints_the_rows_on_screen_and_defers_the_rest()
 async def test_a_flash_repaints_its_row_twice_and_nothing_else():
     app = TableApp()
     async with app.run_test(size=SIZE) as pilot:
-        table = app.query_one(RecordingTable)
-        table.apply(ROWS)
-        await settled(pilot)
-        table.forget()
+        table = await showing_rows(app, pilot)
 
         table.flash("k2", seconds=0.5)
         await pilot.pause()

@@ -3,7 +3,10 @@ document — and staff re-add or dismiss them (recorded in the store)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent.absence import AbsenceWatch
@@ -37,13 +40,19 @@ def test_absence_needs_a_complete_snapshot_and_a_reset_or_a_second_look():
     ]
 
 
-async def _stand(tmp_path, clock):
+@contextlib.asynccontextmanager
+async def _stand(tmp_path, clock) -> AsyncIterator[tuple[Simulator, Path]]:
+    """A simulated transmitter and an agent observing it, connected; both stopped after."""
     sim = await Simulator.start(ping_interval=0.3, clock=clock, tz=ZoneInfo(ZONE), seed=5)
     db = tmp_path / "agent.db"
     agent = Agent(make_config(db, sim.port))
-    await agent.start()
-    await eventually(lambda: health(db).get("state") == "connected")
-    return sim, agent, db
+    try:
+        await agent.start()
+        await eventually(lambda: health(db).get("state") == "connected")
+        yield sim, db
+    finally:
+        await agent.stop()
+        await sim.stop()
 
 
 async def _evening_start(sim, clock) -> None:
@@ -58,8 +67,7 @@ async def _evening_start(sim, clock) -> None:
 
 async def test_a_reboot_that_forgets_its_sessions_ends_them_lost_and_the_rest_is_exact(tmp_path):
     clock = VirtualClock()
-    sim, agent, db = await _stand(tmp_path, clock)
-    try:
+    async with _stand(tmp_path, clock) as (sim, db):
         await _evening_start(sim, clock)
         await eventually(
             lambda: {r["number"]: r["state"] for r in exported(db)}.get(3) == "cleared"
@@ -86,15 +94,11 @@ async def test_a_reboot_that_forgets_its_sessions_ends_them_lost_and_the_rest_is
             assert kinds == ["created", "lost"]
         finally:
             store.close()
-    finally:
-        await agent.stop()
-        await sim.stop()
 
 
 async def test_a_reboot_that_keeps_its_sessions_loses_nothing(tmp_path):
     clock = VirtualClock()
-    sim, agent, db = await _stand(tmp_path, clock)
-    try:
+    async with _stand(tmp_path, clock) as (sim, db):
         await _evening_start(sim, clock)
         await eventually(lambda: len(exported(db)) == 4)
         await sim.restart(forget=False)  # only the sequence resets
@@ -103,16 +107,12 @@ async def test_a_reboot_that_keeps_its_sessions_loses_nothing(tmp_path):
         sim.page(4)
         truth = await converges(db, sim, timeout=15)
         assert "lost" not in {r["state"] for r in truth}
-    finally:
-        await agent.stop()
-        await sim.stop()
 
 
 async def test_a_notification_without_a_session_never_ends_it(tmp_path):
     """Documents may be partial: missing from one notification (or many) means nothing."""
     clock = VirtualClock()
-    sim, agent, db = await _stand(tmp_path, clock)
-    try:
+    async with _stand(tmp_path, clock) as (sim, db):
         await _evening_start(sim, clock)
         await eventually(lambda: len(exported(db)) == 4)
         seq = sim.model.sequence
@@ -127,6 +127,3 @@ async def test_a_notification_without_a_session_never_ends_it(tmp_path):
         sim.page(1)
         truth = await converges(db, sim, timeout=15)
         assert "lost" not in {r["state"] for r in truth}
-    finally:
-        await agent.stop()
-        await sim.stop()

@@ -30,6 +30,7 @@ from agent.sync.state import SyncState
 from agent.sync.status import sync_status
 from pager_edge.bench.sync import evening
 from pager_edge.cli import cli
+from tests.agent_helpers import status
 from tests.sync_receiver import TOKEN, FaultyServer, assert_exactly_once, free_port, write_events
 
 SITE = "site-t"
@@ -223,17 +224,13 @@ async def test_rejected_batch_is_quarantined_shown_and_does_not_block(db, writer
     assert srv.log.count() == len(events) - 1
     assert f"{SITE}:{bad[0]['seq']}" not in srv.log.events
     assert max(int(k.split(":")[1]) for k in srv.log.events) == events[-1]["seq"]  # moved on
-    store = Store(db, readonly=True)
-    try:
-        status = collect_status(store)
-    finally:
-        store.close()
-    s = status["sync"]
+    report = status(db)
+    s = report["sync"]
     assert s["quarantined"] == 1 and s["quarantined_events"] == 1 and s["backlog"] == 0
     q = s["quarantine"][0]
     assert q["status"] == 400 and "label not allowed" in q["reason"]
     assert q["key_range"] == f"{bad[0]['seq']}-{bad[0]['seq']}"
-    assert "sync:" in format_status(status)
+    assert "sync:" in format_status(report)
 
 
 async def test_receiver_rejecting_everything_pauses_instead_of_quarantining_all(

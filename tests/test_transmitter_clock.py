@@ -17,10 +17,9 @@ from agent.controller.client import ControllerClient, create_context
 from agent.daemon import Agent
 from agent.simulator.server import Simulator
 from agent.skew import transmitter_skew
-from agent.status import collect_status, judge
-from agent.store import Store
+from agent.status import judge
 from pager_edge.cli import main
-from tests.agent_helpers import eventually, health, make_config
+from tests.agent_helpers import eventually, health, make_config, status
 from tests.test_operator_errors import _closed_udp_port
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -37,18 +36,14 @@ async def test_a_one_hour_skew_is_called_a_zone_problem(tmp_path, caplog):
     try:
         await agent.start()
         await eventually(lambda: health(db).get("clock_skew_seconds") is not None)
-        store = Store(db, readonly=True)
-        try:
-            status = collect_status(store)
-        finally:
-            store.close()
-        t = status["transmitter"]
+        report = status(db)
+        t = report["transmitter"]
         assert t["clock_skew"] == "+1 h 0 m"
         assert t["skew_warning"].startswith(
             "transmitter clock is 1 h ahead of this host — check [controller] timezone, "
             "or set the transmitter's clock"
         )
-        assert judge(status)["code"] == 1
+        assert judge(report)["code"] == 1
         logged = [r.getMessage() for r in caplog.records if r.name == "agent.skew"]
         assert sum("1 h ahead of this host" in m for m in logged) == 1  # said once, plainly
     finally:

@@ -23,6 +23,18 @@ ACTIVE_SQL = f"state NOT IN ({_ENDED_LIST})"
 _VIEW_COLUMNS = ", ".join(COLUMNS)
 
 
+def _within(column: str, start: str | None, before: str | None) -> tuple[list[str], list[str]]:
+    """WHERE terms (and their arguments) for `column` in [start, before); either end open."""
+    where, args = [], []
+    if start is not None:
+        where.append(f"{column} >= ?")
+        args.append(start)
+    if before is not None:
+        where.append(f"{column} < ?")
+        args.append(before)
+    return where, args
+
+
 def event_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     """An ``events`` row as the export, the sync wire and tests see it (``seq`` is the rowid)."""
     return {
@@ -123,13 +135,7 @@ class Reads:
         self, *, created_from: str | None = None, created_before: str | None = None
     ) -> Iterator[SessionView]:
         """Every session (or those created in [from, before)), in creation order."""
-        where, args = [], []
-        if created_from is not None:
-            where.append("created >= ?")
-            args.append(created_from)
-        if created_before is not None:
-            where.append("created < ?")
-            args.append(created_before)
+        where, args = _within("created", created_from, created_before)
         return self._views(
             " AND ".join(where) or None, args, order_by="created, transmitter_id, uuid"
         )
@@ -158,16 +164,9 @@ class Reads:
         at_from: str | None = None,
         at_before: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        where: list[str] = ["id > ?"]
-        args: list[int | str] = [after]
-        if at_from is not None:
-            where.append("at >= ?")
-            args.append(at_from)
-        if at_before is not None:
-            where.append("at < ?")
-            args.append(at_before)
+        where, args = _within("at", at_from, at_before)
         rows = self.db.table("events").rows_where(
-            " AND ".join(where), args, order_by="id", limit=limit
+            " AND ".join(["id > ?", *where]), [after, *args], order_by="id", limit=limit
         )
         return (event_dict(r) for r in rows)
 
