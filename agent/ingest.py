@@ -285,28 +285,22 @@ class Ingestor:
             if value is not None and value != self._last_snapshot.get(kind):
                 self._last_snapshot[kind] = value
                 self.pending.snapshots.append((kind, observed_at, value))
-        if not (doc.sessions or doc.history):
-            return
-        try:  # one bound for the whole document; a failure is each record's to report
-            bound: str | Exception | None = self.clocks.bound(doc.meta.timestamp, observed_at)
-        except Exception as exc:
-            bound = exc
         for records, src in ((doc.sessions, source), (doc.history, "history")):
             for record in records or ():
                 if record.uuid in self.ended:
                     continue
                 try:
-                    if isinstance(bound, Exception):
-                        raise bound
-                    seen_end = self._awaiting_end.get(record.uuid) if self._awaiting_end else None
-                    self._fold(record, doc, observed_at, src, seen_end or bound)
+                    self._fold(record, doc, observed_at, src)
                 except ValueError as exc:  # e.g. a time that cannot be converted
                     self._malformed(f"session {record.uuid}: {exc}", b"")
 
-    def _fold(
-        self, record: SessionRecord, doc: Document, observed_at: str, source: str, bound: str | None
-    ) -> None:
+    def _fold(self, record: SessionRecord, doc: Document, observed_at: str, source: str) -> None:
         known = self.views.get(record.uuid)
+        # The latest instant a time in the document can mean; for a session whose end was seen,
+        # the bound of that moment (its history may come much later, across a repeated hour).
+        bound = self._awaiting_end.get(record.uuid) or self.clocks.bound(
+            doc.meta.timestamp, observed_at
+        )
         result = fold(
             known,
             record,
@@ -462,19 +456,21 @@ class Ingestor:
             self.ended.add(uuid)
             self._awaiting_end.pop(uuid, None)
 
+    async def _request_history(self) -> Document:
+        self._history_due_at = None
+        self._history_fetched_at = time.monotonic()
+        if self.client is None:
+            raise ControllerError("no transmitter to ask")
+        return await self.client.get_history()
+
     async def _fetch_history_beside(self) -> None:
         """Fetch the history and queue the answer (or the failure) for the loop to fold: what the
         fetch changes is changed by the loop alone, in the order things arrived."""
-        self._history_due_at = None
-        self._history_fetched_at = time.monotonic()
         values: dict[str, Any] = {}
         reason = ""
         try:
-            if self.client is None:
-                reason = "no transmitter client"
-            else:
-                values["doc"] = await self.client.get_history()
-                values["observed_at"] = self._observed_now()
+            values["doc"] = await self._request_history()
+            values["observed_at"] = self._observed_now()
         except ControllerError as exc:
             reason = str(exc)
         except Exception as exc:  # never lose the loop's wake-up: it waits for this answer
@@ -482,39 +478,35 @@ class Ingestor:
             reason = repr(exc)
         self.queue.put_nowait(Control("history", reason, values))
 
-    def _history_failed(self, reason: str) -> None:
-        log.warning("history fetch failed (%s); will retry", reason)
-        self._want_history(self._history_retry)
-        self._history_retry = min(self._history_retry * 2, 30.0)
-
     async def _fetch_history(self, source: str = "history") -> bool:
         """Fold ``/v1/sessions/history`` now (a resync's second half)."""
-        self._history_due_at = None
-        self._history_fetched_at = time.monotonic()
-        if self.client is None:
-            return False
         try:
-            history = await self.client.get_history()
+            history = await self._request_history()
         except ControllerError as exc:
             self._history_failed(str(exc))
             return False
         self._fold_history(history, self._observed_now(), source)
         return True
 
+    def _history_failed(self, reason: str) -> None:
+        log.warning("history fetch failed (%s); will retry", reason)
+        self._history_again()
+
+    def _history_again(self) -> None:
+        """Ask again later, less and less often."""
+        self._want_history(self._history_retry)
+        self._history_retry = min(self._history_retry * 2, 30.0)
+
     def _fold_history(self, history: Document, now: str, source: str) -> None:
         """Fold a history answer; fetch again later while an ended session is missing."""
         self._history_doc = history
         self._note_liveness(history, now)
         self.apply(history, observed_at=now, source=source)
-        for uuid in self.ended.intersection(self._awaiting_end):
-            del self._awaiting_end[uuid]
-        if self._awaiting_end:
-            # The session ended but history does not list it yet: ask again, less and less often.
+        if self._awaiting_end:  # what history ended left it (see _fold)
             log.info(
                 "%d ended session(s) not in history yet; asking again", len(self._awaiting_end)
             )
-            self._want_history(self._history_retry)
-            self._history_retry = min(self._history_retry * 2, 30.0)
+            self._history_again()
         else:
             self._history_retry = self.history_delay
 
