@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 KNOWN_TYPES = frozenset({"sessions", "statistics", "settings", "session_history", "ping"})
 SESSION_STATES = frozenset({"started", "paged", "cleared"})
@@ -92,13 +92,22 @@ def parse_timestamp(value: Any, *, key: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"{key}: expected a timestamp string, got {type(value).__name__}")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{key}: not an ISO 8601 timestamp: {value[:40]!r}") from None
+    moment = _iso(value)
+    if moment is None:
+        raise ValueError(f"{key}: not an ISO 8601 timestamp: {value[:40]!r}")
     if not MIN_YEAR <= moment.year <= MAX_YEAR:
         raise ValueError(f"{key}: implausible timestamp {value[:40]!r}")
     return moment
+
+
+@lru_cache(maxsize=4096)
+def _iso(value: str) -> datetime | None:
+    """Cached: a session's times and a document's timestamp repeat from one notification to the
+    next, and ingest parses every one."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _int(
@@ -134,91 +143,7 @@ def _str(value: Any, *, key: str) -> str | None:
 
 
 def parse_session(raw: Any, *, history: bool = False) -> SessionRecord:
-    """One session object; raises ValueError naming the offending key."""
-    if type(raw) is dict:
-        record = _plain_session(raw, history)
-        if record is not None:
-            return record
-    return _parse_session(raw, history=history)
-
-
-@lru_cache(maxsize=4096)
-def _plain_wall(value: str) -> datetime | None:
-    """A transmitter timestamp in the plausible range, or None (the general path then says why).
-    Cached: a session's times and a document's timestamp repeat from notification to
-    notification."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if MIN_YEAR <= moment.year <= MAX_YEAR else None
-
-
-_NOT_PLAIN = object()  # a marker: the value is not plain, take the general path
-
-
-def _plain_time(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if type(value) is str and (moment := _plain_wall(value)) is not None:
-        return moment
-    return _NOT_PLAIN
-
-
-def _timestamp(value: Any) -> datetime | None:
-    moment = _plain_time(value)
-    return parse_timestamp(value, key="timestamp") if moment is _NOT_PLAIN else moment
-
-
-def _plain_session(raw: dict[str, Any], history: bool) -> SessionRecord | None:
-    """The record of a session item whose every field has its plain type and range — what the
-    transmitter sends — built with the general path's result; None for anything else (the
-    general path then raises the same error it always did). Ingest parses every notification,
-    and the general path's call per field cost more than decoding the JSON."""
-    get = raw.get
-    uuid, number, state, clear_type = get("uuid"), get("number"), get("state"), get("clearType")
-    ident, size, goal = get("id"), get("partySize"), get("goalInSeconds")
-    label, seq = get("label"), get("sessionSequence")
-    if not (
-        type(uuid) is str
-        and 0 < len(uuid) <= 64
-        and type(number) is int
-        and 0 <= number <= MAX_PAGER_NUMBER
-        and (state is None or (type(state) is str and state in SESSION_STATES))
-        and (clear_type is None or (type(clear_type) is str and clear_type in CLEAR_TYPES))
-        and (clear_type is not None or not history)
-        and (ident is None or (type(ident) is int and 0 <= ident <= MAX_SQL_INT))
-        and (size is None or (type(size) is int and 0 <= size <= 10_000))
-        and (goal is None or (type(goal) is int and 0 <= goal <= 1 << 31))
-        and (label is None or type(label) is str)
-        and (seq is None or (type(seq) is int and 0 <= seq <= MAX_SEQUENCE))
-        and uuid.strip()
-    ):
-        return None
-    created = _plain_time(get("created") or get("started"))
-    notified = _plain_time(get("notified"))
-    cleared = _plain_time(get("cleared"))
-    if created is _NOT_PLAIN or notified is _NOT_PLAIN or cleared is _NOT_PLAIN:
-        return None
-    return SessionRecord(
-        uuid,
-        number,
-        ident,
-        size,
-        goal,
-        label,
-        created,
-        notified,
-        cleared,
-        cast("SessionState | None", state),
-        cast("ClearType | None", clear_type),
-        seq,
-        "label" in raw,
-    )
-
-
-def _parse_session(raw: Any, *, history: bool) -> SessionRecord:
-    """The general path: every check in order, the first failure named."""
+    """One session object; raises ValueError naming the offending key (the first that fails)."""
     if not isinstance(raw, dict):
         raise ValueError(f"session: expected an object, got {type(raw).__name__}")
     uuid = raw.get("uuid")
@@ -227,10 +152,10 @@ def _parse_session(raw: Any, *, history: bool) -> SessionRecord:
     number = _int(raw.get("number"), key="number", optional=False, lo=0, hi=MAX_PAGER_NUMBER)
     assert number is not None
     state = raw.get("state")
-    if state is not None and state not in SESSION_STATES:
+    if state is not None and (type(state) is not str or state not in SESSION_STATES):
         raise ValueError(f"state: unknown value {str(state)[:20]!r}")
     clear_type = raw.get("clearType")
-    if clear_type is not None and clear_type not in CLEAR_TYPES:
+    if clear_type is not None and (type(clear_type) is not str or clear_type not in CLEAR_TYPES):
         raise ValueError(f"clearType: unknown value {str(clear_type)[:20]!r}")
     if history and clear_type is None:
         raise ValueError("clearType: missing in a history item")
@@ -298,7 +223,7 @@ def parse_document(payload: bytes | str, *, max_bytes: int = 256 * 1024) -> Docu
         meta = Metadata(
             response_types=tuple(types_),
             sequence=seq,
-            timestamp=_timestamp(doc.get("timestamp")),
+            timestamp=parse_timestamp(doc.get("timestamp"), key="timestamp"),
             device_name=_str(doc.get("deviceName"), key="deviceName"),
             firmware=_str(doc.get("firmwareVersion"), key="firmwareVersion"),
         )
