@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 KNOWN_TYPES = frozenset({"sessions", "statistics", "settings", "session_history", "ping"})
 SESSION_STATES = frozenset({"started", "paged", "cleared"})
@@ -170,8 +170,8 @@ def parse_session(raw: Any, *, history: bool = False) -> SessionRecord:
         created=parse_timestamp(raw.get("created") or raw.get("started"), key="created"),
         notified=parse_timestamp(raw.get("notified"), key="notified"),
         cleared=parse_timestamp(raw.get("cleared"), key="cleared"),
-        state=state,
-        clear_type=clear_type,
+        state=cast("SessionState | None", state),  # checked against SESSION_STATES above
+        clear_type=cast("ClearType | None", clear_type),
         session_sequence=_int(
             raw.get("sessionSequence"), key="sessionSequence", lo=0, hi=MAX_SEQUENCE
         ),
