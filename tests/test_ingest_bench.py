@@ -244,3 +244,21 @@ def test_a_short_real_run(tmp_path: Path):
     assert not backlog_grows(paced["samples"], 300)
     lines = rounds_report([ceiling], [ingest], [paced])
     assert "% of the ceiling" in lines[1]
+
+
+def test_the_benches_refuse_nonsense_values_with_a_message_not_a_traceback():
+    from click.testing import CliRunner
+
+    from pager_edge.cli import cli
+
+    for args in (
+        ["bench", "ingest", "--rounds", "0"],
+        ["bench", "ingest", "--lifecycles", "0"],
+        ["bench", "ingest", "--window", "0"],
+        ["bench", "sync", "--guests", "0"],
+        ["bench", "cloud", "--sites", "0"],
+        ["bench", "board", "--rate", "0"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, args
+        assert "Invalid value for" in result.output and "Traceback" not in result.output

@@ -366,9 +366,15 @@ def run_bench(
 
 
 @click.command("board")
-@click.option("--sessions", type=int, default=500, show_default=True)
+@click.option("--sessions", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--size", default="120x40", show_default=True, help="terminal COLSxROWS")
-@click.option("--rate", type=float, default=1.0, show_default=True, help="store changes a second")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="store changes a second",
+)
 @click.option(
     "--timers-seconds",
     type=float,

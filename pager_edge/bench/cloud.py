@@ -297,12 +297,32 @@ def run_bench(dsn: str | None = None, **kw: Any) -> dict[str, Any]:
 
 
 @click.command("cloud")
-@click.option("--sites", type=int, default=200, show_default=True)
-@click.option("--guests", type=int, default=320, show_default=True, help="per site and day")
-@click.option("--interval", type=int, default=30, show_default=True, help="the sites' sync (s)")
-@click.option("--replicas", type=int, default=2, show_default=True)
-@click.option("--concurrency", type=int, default=64, show_default=True, help="requests in flight")
-@click.option("--resend", type=float, default=0.01, show_default=True, help="share sent twice")
+@click.option("--sites", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option(
+    "--guests", type=click.IntRange(min=1), default=320, show_default=True, help="per site and day"
+)
+@click.option(
+    "--interval",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="the sites' sync (s)",
+)
+@click.option("--replicas", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="requests in flight",
+)
+@click.option(
+    "--resend",
+    type=click.FloatRange(0, 1),
+    default=0.01,
+    show_default=True,
+    help="share sent twice",
+)
 @click.option("--dsn", help="an empty PostgreSQL database (default: a throw-away cluster)")
 @click.option("--json", "as_json", is_flag=True)
 def cloud_bench_cmd(

@@ -345,18 +345,30 @@ async def _rounds(
 
 
 @click.command("ingest")
-@click.option("--lifecycles", type=int, default=2000, show_default=True, help="per rate phase")
-@click.option("--footprint-sessions", type=int, default=10_000, show_default=True)
-@click.option("--rounds", type=int, default=3, show_default=True)
+@click.option(
+    "--lifecycles",
+    type=click.IntRange(min=10),
+    default=2000,
+    show_default=True,
+    help="per rate phase",
+)
+@click.option(
+    "--footprint-sessions",
+    type=click.IntRange(min=0),
+    default=10_000,
+    show_default=True,
+    help="0 skips the footprint phase",
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
     "--window",
-    type=int,
+    type=click.IntRange(min=1),
     default=WINDOW,
     show_default=True,
     help="unacknowledged CON notifications the producer allows (1 = NSTART=1)",
 )
 @click.option("--saturation/--no-saturation", default=True, show_default=True)
-@click.option("--step-seconds", type=float, default=4.0, show_default=True)
+@click.option("--step-seconds", type=click.FloatRange(min=0.5), default=4.0, show_default=True)
 def ingest_bench_cmd(
     lifecycles: int,
     footprint_sessions: int,

@@ -403,7 +403,13 @@ async def run_bench(
 
 
 @click.command("sync")
-@click.option("--guests", type=int, default=400, show_default=True, help="guests in the evening")
+@click.option(
+    "--guests",
+    type=click.IntRange(min=1),
+    default=400,
+    show_default=True,
+    help="guests in the evening",
+)
 @click.option("--realistic", is_flag=True, help="also updates, re-pages, walk-outs (3.14/guest)")
 @click.option("--json", "as_json", is_flag=True)
 def sync_bench_cmd(guests: int, realistic: bool, as_json: bool) -> None:
