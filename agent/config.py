@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-import os
-import stat
 import tomllib
 import types
 import typing
@@ -124,10 +122,15 @@ class BackhaulConfig:
 
 
 @dataclass(frozen=True)
+class AgentConfig:
+    # The agent counts as not running once its last heartbeat (every 5 s) is this old: the one
+    # threshold `status`, the systemd watchdog and the board's "agent offline" banner all use.
+    stale_after: float = 30.0
+
+
+@dataclass(frozen=True)
 class BoardConfig:
     refresh_interval: float = 0.2
-    # Banner when the agent has not written for this long.
-    stale_after: float = 90.0
     kiosk_show_estimates: bool = True
     # Seat and remove happen after this grace, with an Undo meanwhile (0: at once).
     undo_seconds: float = 8.0
@@ -210,6 +213,7 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
@@ -221,6 +225,8 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     # Where it came from, for messages; None for built-in defaults.
     source: str | None = None
+    # What the file says that parses but is out of date (a key that moved), for `config check`.
+    notes: tuple[str, ...] = ()
 
     @property
     def sync_site_id(self) -> str:
@@ -318,6 +324,11 @@ def _check(cfg: Config, report: _Report) -> None:
         report.add(
             f"expected 'udp6' or 'simple6', got {c.transport!r}",
             "[controller] transport",
+        )
+    if cfg.agent.stale_after < 10:
+        # Below two heartbeats, a busy moment would read as the agent gone.
+        report.add(
+            f"expected 10 seconds or more, got {cfg.agent.stale_after:g}", "[agent] stale_after"
         )
     if not cfg.store.path:
         report.add("expected a file path", "[store] path")
@@ -456,7 +467,7 @@ def is_documentation_host(host: str) -> bool:
 def config_warnings(cfg: Config) -> list[str]:
     """Values that parse but are surely not this site's yet (the installer's placeholders)."""
     where = f"{cfg.source}: " if cfg.source else ""
-    out = []
+    out = [f"{where}{note}" for note in cfg.notes]
     if is_placeholder_id(cfg.site.id) and not cfg.sync.enabled:
         out.append(f"{where}[site] id: still the placeholder {cfg.site.id!r}")
     if is_documentation_host(cfg.controller.host):
@@ -474,22 +485,43 @@ def config_warnings(cfg: Config) -> list[str]:
     return out
 
 
+_NOT_SECTIONS = ("source", "notes")
+# Keys that moved: (old section, key) → new section. The old place still works, with a warning.
+MOVED_KEYS = {("board", "stale_after"): "agent"}
+
+
+def _move_keys(raw: dict[str, Any]) -> tuple[str, ...]:
+    """Carry keys from where older versions read them to where they live now (in `raw`)."""
+    notes = []
+    for (old, key), new in MOVED_KEYS.items():
+        table = raw.get(old)
+        if not isinstance(table, dict) or key not in table:
+            continue
+        value = table.pop(key)
+        target = raw.setdefault(new, {})
+        if isinstance(target, dict):
+            target.setdefault(key, value)  # the new place wins when both are set
+        notes.append(f"[{old}] {key}: moved to [{new}] {key}; please move it there")
+    return tuple(notes)
+
+
 def parse_config(text: str, *, source: str | None = None) -> Config:
     """Parse and validate TOML text; raise :class:`ConfigError` on any mistake."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=source) from None
-    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name not in _NOT_SECTIONS}
     hints = typing.get_type_hints(Config)
     values: dict[str, Any] = {}
     report = _Report(source)
+    notes = _move_keys(raw)
     for name, table in raw.items():
         if name not in sections:
             report.add(f"unknown section (known: {', '.join(sorted(sections))})", f"[{name}]")
             continue
         values[name] = _section(hints[name], table, report, name=name)
-    cfg = Config(**values, source=source)
+    cfg = Config(**values, source=source, notes=notes)
     _check(cfg, report)
     report.raise_any()
     return cfg
@@ -538,7 +570,7 @@ def to_toml(cfg: Config) -> str:
     `--config` by a caller that built its configuration in memory (the demo's web board)."""
     lines: list[str] = []
     for f in dataclasses.fields(Config):
-        if f.name == "source":
+        if f.name in _NOT_SECTIONS:
             continue
         section, default = getattr(cfg, f.name), getattr(Config(), f.name)
         changed = [
@@ -550,51 +582,3 @@ def to_toml(cfg: Config) -> str:
             lines.append(f"[{f.name}]")
             lines += [f"{k} = {_toml_value(v)}" for k, v in changed]
     return "\n".join(lines) + "\n"
-
-
-def read_secrets_file(path: str | Path) -> dict[str, str]:
-    """Read KEY=value lines from a file that only its owner may read (mode 0600 or stricter)."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise ConfigError("secrets file not found", path=p) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the secrets file: {exc.strerror}", path=p) from None
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        raise ConfigError(
-            f"secrets file must be mode 0600 (only its owner may read it), "
-            f"it is {stat.S_IMODE(st.st_mode):04o}",
-            path=p,
-        )
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"cannot read the secrets file: {reason}", path=p) from None
-    out: dict[str, str] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "=" not in line:
-            # Do not echo the line: it may be a secret.
-            raise ConfigError("expected KEY=value", path=p, key=f"line {n}")
-        k, v = line.split("=", 1)
-        v = v.strip()
-        if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
-            v = v[1:-1]
-        out[k.strip()] = v
-    return out
-
-
-def secret(cfg: Config, name: str) -> str | None:
-    """A secret from the environment, else from the 0600 secrets file; registered for redaction."""
-    from agent.logs import register_secret
-
-    value = os.environ.get(name)
-    if not value and cfg.secrets.path:
-        value = read_secrets_file(cfg.secrets.path).get(name)
-    if value:
-        register_secret(value)
-    return value or None

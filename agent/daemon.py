@@ -16,10 +16,11 @@ from pathlib import Path
 
 import aiocoap
 
-from agent.clock import SYSTEM_CLOCK, Clock, age_seconds, iso_utc
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc
 from agent.config import Config, ConfigError
 from agent.controller.client import ControllerClient, client_for, create_context
 from agent.controller.link import Link
+from agent.health import HEARTBEAT_SECONDS, liveness
 from agent.ingest import Ingestor
 from agent.sdnotify import Notifier, watchdog_loop
 from agent.staff import StaffRequests
@@ -27,7 +28,6 @@ from agent.store import Store
 from agent.supervise import supervise
 
 log = logging.getLogger(__name__)
-HEARTBEAT_SECONDS = 5.0
 
 
 class Agent:
@@ -140,11 +140,11 @@ class Agent:
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     def healthy(self) -> bool:
-        """For the systemd watchdog: the ingest loop has committed a heartbeat recently."""
+        """For the systemd watchdog: the ingest loop took a heartbeat recently — alive by the
+        same rule `status` and the board apply to the store's row."""
         if self.ingest is None:
             return False
-        age = age_seconds(self.ingest.health.get("heartbeat_at"), self.clock.now())
-        return age is not None and age < HEARTBEAT_SECONDS * 4
+        return liveness(self.ingest.health, self.clock.now(), self.cfg.agent.stale_after).running
 
     async def stop(self) -> None:
         """Stop taking notifications, drain and commit what is queued, close everything."""
@@ -156,7 +156,9 @@ class Agent:
             # Everything aiocoap already ACKed is in the queue: fold it (no more requests to the
             # transmitter at this point) and commit it before saying goodbye.
             self.ingest.drain()
-            self.ingest.health.update(state="stopped", stopped_at=iso_utc(self.clock.now()))
+            self.ingest.health = self.ingest.health.but(
+                state="stopped", stopped_at=iso_utc(self.clock.now())
+            )
             if not await self.ingest.flush():
                 log.error(
                     "could not write the last %d event(s) before stopping; the next start's "

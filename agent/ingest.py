@@ -35,6 +35,7 @@ from agent.controller.protocol import (
     parse_document,
     sequence_delta,
 )
+from agent.health import Health
 from agent.lifecycle import fold, reopened
 from agent.sequence import REORDER_GRACE, SequenceWatch
 from agent.session import ENDED, SessionView, lose
@@ -101,7 +102,14 @@ class Ingestor:
         self.ended: set[str] = store.ended_uuids()
         self.sequence = SequenceWatch(reorder_grace)
         self.pending = WriteBatch()
-        self.health: dict[str, Any] = {}
+        # What the store's health row says, as of the last commit that changed it; the fields
+        # every document moves (last data and ping, the notification count) are kept apart and
+        # folded in once per commit (see _health_now), not copied into a new record each time.
+        self.health: Health = Health()
+        self._last_data_at: str | None = None
+        self._last_ping_at: str | None = None
+        self._last_sequence: int | None = None
+        self._written_health: Health | None = None
         self.committed = 0  # notifications committed; the log says when: (monotonic, committed)
         self.commit_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=100_000)
         self._inflight: asyncio.Future[int] | None = None
@@ -116,7 +124,6 @@ class Ingestor:
         # history may come much later (transmitter away), and a wall time in a repeated hour
         # must be read as of the end, not as of the answer.
         self._awaiting_end: dict[str, str | None] = {}
-        self._health_written: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._uncommitted = 0  # notifications folded since the last batch was handed over
         self._write_failing = False
@@ -158,7 +165,12 @@ class Ingestor:
     # --- main loop -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.health.update(
+        # From the row the last run left: what this run has not seen yet (the firmware, the
+        # last ping) stays as it was until it is seen again.
+        before = self.store.health()
+        self._last_data_at, self._last_ping_at = before.last_data_at, before.last_ping_at
+        self._last_sequence = before.sequence
+        self.health = before.but(
             agent_pid=os.getpid(),
             agent_version=__version__,
             agent_started_at=iso_utc(self.clock.now()),
@@ -265,7 +277,7 @@ class Ingestor:
         seq = doc.meta.sequence
         if seq is None:
             return True
-        self.health["sequence"] = seq
+        self._last_sequence = seq
         verdict = self.sequence.check(seq, is_ping=doc.is_ping, received=received)
         if verdict.duplicate:
             self.counters.duplicates += 1
@@ -345,7 +357,6 @@ class Ingestor:
 
     def _malformed(self, reason: str, payload: bytes) -> None:
         self.counters.malformed += 1
-        self.health["malformed"] = self.counters.malformed
         log.error(
             "malformed document from the transmitter (%s); %d so far; first bytes: %r",
             reason,
@@ -354,21 +365,32 @@ class Ingestor:
         )
 
     def _note_liveness(self, doc: Document, observed_at: str) -> None:
-        h = self.health
-        h["last_data_at"] = observed_at
+        self._last_data_at = observed_at
         if doc.is_ping:
-            h["last_ping_at"] = observed_at
-        if doc.meta.firmware:
-            h["firmware"] = doc.meta.firmware
-        if doc.meta.device_name:
-            h["device_name"] = doc.meta.device_name
-        if doc.meta.timestamp is not None and doc.meta.timestamp != self._last_doc_time:
+            self._last_ping_at = observed_at
+        meta, h = doc.meta, self.health
+        firmware, device = meta.firmware or h.firmware, meta.device_name or h.device_name
+        if (firmware, device) != (h.firmware, h.device_name):
+            self.health = h.but(firmware=firmware, device_name=device)
+        if meta.timestamp is not None and meta.timestamp != self._last_doc_time:
             # once per transmitter second is plenty (its clock has one-second resolution)
-            self._last_doc_time = doc.meta.timestamp
+            self._last_doc_time = meta.timestamp
             seen = parse_iso(observed_at) or self.clock.now()
-            skew = self.clocks.measure(doc.meta.timestamp, seen, h.get("host_clock_synced"))
-            h["clock_skew_seconds"] = round(skew, 1)
-        h["notifications"] = self.counters.notifications
+            skew = self.clocks.measure(meta.timestamp, seen, self.health.host_clock_synced)
+            self.health = self.health.but(clock_skew_seconds=round(skew, 1))
+
+    def _health_now(self) -> Health:
+        """The health row as of now: the record, with what every document moves folded in."""
+        c, h = self.counters, self.health
+        return h.but(
+            last_data_at=self._last_data_at,
+            last_ping_at=self._last_ping_at,
+            sequence=self._last_sequence,
+            notifications=c.notifications,
+            gaps=c.gaps,
+            resyncs=c.resyncs,
+            malformed=c.malformed,
+        )
 
     # --- control ---------------------------------------------------------------------------
 
@@ -376,10 +398,11 @@ class Ingestor:
         if item.kind == "resync":
             self.want_resync(item.reason)
         elif item.kind == "health":
-            self.health.update(item.values)
+            self.health = self.health.but(**item.values)
         elif item.kind == "heartbeat":
-            self.health["heartbeat_at"] = iso_utc(self.clock.now())
-            self.health["host_clock_synced"] = host_clock_synchronised()
+            self.health = self.health.but(
+                heartbeat_at=iso_utc(self.clock.now()), host_clock_synced=host_clock_synchronised()
+            )
         elif item.kind == "reopen":  # a re-add is on its way: link the new session to the old
             self._reopen[item.values["number"]] = (item.values["uuid"], time.monotonic() + 60)
         elif item.kind == "tag_end":  # an end the agent itself asked for (close-out)
@@ -407,7 +430,7 @@ class Ingestor:
             sessions = await self.client.get_sessions()
         except ControllerError as exc:
             log.warning("resync failed (%s); will retry", exc)
-            self.health["last_error"] = str(exc)
+            self.health = self.health.but(last_error=str(exc))
             return False
         self.sequence.snapshot_at = time.monotonic()
         now = self._observed_now()
@@ -423,7 +446,6 @@ class Ingestor:
         self._conclude_absence(snapshot, before, now)
         self._resync_wanted = None
         self.counters.resyncs += 1
-        self.health.update(resyncs=self.counters.resyncs, gaps=self.counters.gaps)
         return True
 
     def _conclude_absence(self, snapshot: Document | None, before: int | None, now: str) -> None:
@@ -522,10 +544,9 @@ class Ingestor:
         """
         if self._inflight is not None:
             await asyncio.wait({self._inflight})
-        self.health.update(gaps=self.counters.gaps, malformed=self.counters.malformed)
-        if self.health != self._health_written:
-            self.pending.health = dict(self.health)
-            self._health_written = dict(self.health)
+        self.health = self._health_now()
+        if self.health != self._written_health:
+            self.pending.health = self._written_health = self.health
         batch = self.pending
         if not batch:
             return
@@ -558,7 +579,6 @@ class Ingestor:
             self._write_failing = False
         if set_aside := fut.result():
             self.counters.malformed += set_aside
-            self.health["malformed"] = self.counters.malformed
         self.counters.events += len(batch.events)
         self.committed += count
         self.commit_log.append((time.monotonic(), self.committed))

@@ -11,7 +11,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.config import Config, ConfigError, ConfigErrors, read_secrets_file, secret
+from agent.config import Config, ConfigError, ConfigErrors
+from agent.secrets import read_secrets_file, secret
 
 
 def secret_names(cfg: Config) -> list[str] | None:

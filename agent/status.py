@@ -13,6 +13,8 @@ from typing import Any
 from agent.clock import age_seconds
 from agent.config import Config
 from agent.display import printable
+from agent.health import liveness
+from agent.sections import optional_sections
 from agent.skew import format_skew, skew_warning
 from agent.store import Store
 
@@ -60,56 +62,44 @@ def collect_status(
     now = now or datetime.now(UTC)
     h = store.health()
     counts = store.session_counts()
-    heartbeat_age = age_seconds(h.get("heartbeat_at"), now)
-    skew = h.get("clock_skew_seconds")
-    agent_running = (
-        bool(h) and not h.get("stopped_at") and heartbeat_age is not None and heartbeat_age < 30
-    )
+    alive = liveness(h, now, (config or Config()).agent.stale_after)
+    skew = h.clock_skew_seconds
     status: dict[str, Any] = {
         "agent": {
-            "running": agent_running,
-            "pid": h.get("agent_pid"),
-            "version": h.get("agent_version"),
-            "started_at": h.get("agent_started_at"),
-            "heartbeat_age_seconds": heartbeat_age,
-            "stopped_at": h.get("stopped_at"),
+            "running": alive.running,
+            "pid": h.agent_pid,
+            "version": h.agent_version,
+            "started_at": h.agent_started_at,
+            "heartbeat_age_seconds": alive.heartbeat_age,
+            "stopped_at": h.stopped_at,
         },
         "transmitter": {
-            "connected": agent_running and h.get("state") == "connected",
-            "state": h.get("state") if agent_running else "unknown (agent not running)",
-            "since": h.get("since"),
-            "last_ping_age_seconds": age_seconds(h.get("last_ping_at"), now),
-            "last_data_age_seconds": age_seconds(h.get("last_data_at"), now),
-            "device_name": h.get("device_name"),
-            "firmware": h.get("firmware"),
-            "clock_skew_seconds": h.get("clock_skew_seconds"),
+            "connected": alive.connected,
+            "state": h.state if alive.running else "unknown (agent not running)",
+            "since": h.since,
+            "last_ping_age_seconds": age_seconds(h.last_ping_at, now),
+            "last_data_age_seconds": age_seconds(h.last_data_at, now),
+            "device_name": h.device_name,
+            "firmware": h.firmware,
+            "clock_skew_seconds": skew,
             "clock_skew": None if skew is None else format_skew(skew),
-            "skew_warning": skew_warning(skew, host_synchronised=h.get("host_clock_synced")),
-            "host_clock_synchronised": h.get("host_clock_synced"),
-            "sequence": h.get("sequence"),
-            "last_error": h.get("last_error"),
+            "skew_warning": skew_warning(skew, host_synchronised=h.host_clock_synced),
+            "host_clock_synchronised": h.host_clock_synced,
+            "sequence": h.sequence,
+            "last_error": h.last_error,
         },
         "counters": {
-            "gaps": h.get("gaps") or 0,
-            "resyncs": h.get("resyncs") or 0,
-            "malformed": h.get("malformed") or 0,
-            "reconnects": h.get("reconnects") or 0,
-            "notifications": h.get("notifications") or 0,
+            "gaps": h.gaps,
+            "resyncs": h.resyncs,
+            "malformed": h.malformed,
+            "reconnects": h.reconnects,
+            "notifications": h.notifications,
             "events": store.event_count(),
         },
         "sessions": counts,
         "store": {"path": str(store.path), "bytes": store.file_bytes()},
     }
-    from agent.sync.status import link_bytes, sync_status  # lazy: keeps status light
-
-    sync = sync_status(store)
-    # Unused, a sync "backlog" is noise; `sync --once` from a timer counts as used.
-    if config is None or config.sync.enabled or config.sync.endpoint or sync.get("bytes_sent"):
-        status["sync"] = sync
-    if config is not None and config.backhaul.enabled:
-        from agent.backhaul.monitor import status_section
-
-        status.update(status_section(config.backhaul, link_bytes)(store))
+    status.update(optional_sections(store, config))
     return status
 
 

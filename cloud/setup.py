@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from agent.config import Config, secret
+from agent.config import Config
 from agent.logs import register_secret
+from agent.secrets import secret
 
 DSN_ENV = "PAGER_EDGE_CLOUD_DSN"
 T = TypeVar("T")

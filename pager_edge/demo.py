@@ -50,10 +50,10 @@ def _summary(db: Path, sim: Simulator, elapsed: float) -> tuple[str, bool]:
         f"  sessions recorded: {len(recorded)} "
         f"({', '.join(f'{n} {s}' for s, n in sorted(states.items())) or 'none'})",
         f"  lifecycle events:  {events}",
-        f"  notifications:     {h.get('notifications') or 0} received, "
+        f"  notifications:     {h.notifications} received, "
         f"{sim.notifications_dropped} dropped by fault injection",
-        f"  resyncs / gaps:    {h.get('resyncs') or 0} / {h.get('gaps') or 0}",
-        f"  malformed:         {h.get('malformed') or 0}",
+        f"  resyncs / gaps:    {h.resyncs} / {h.gaps}",
+        f"  malformed:         {h.malformed}",
         f"  matches the simulator's ground truth: {'yes' if match else 'NO'}",
         f"  database:          {db}",
     ]
@@ -239,7 +239,7 @@ async def _headless(db: Path, duration: float | None, started: float) -> None:
         finally:
             store.close()
         click.echo(
-            f"[{time.monotonic() - started:5.0f} s] transmitter {h.get('state', '?')}: "
+            f"[{time.monotonic() - started:5.0f} s] transmitter {h.state or '?'}: "
             f"{c['waiting']} waiting, {c['paged']} paged, {c['cleared']} seated, "
             f"{c['removed']} removed",
             err=True,

@@ -14,6 +14,7 @@ from typing import Any
 from agent.clock import VirtualClock
 from agent.config import Config, parse_config
 from agent.export import session_records
+from agent.health import Health
 from agent.status import collect_status
 from agent.store import Store, StoreError
 
@@ -75,10 +76,10 @@ def truth(sim) -> list[dict[str, Any]]:
     return sorted(sim.ground_truth(), key=lambda r: (r["created"] or "", r["uuid"]))
 
 
-def health(db: Path) -> dict[str, Any]:
+def health(db: Path) -> Health:
     store = _open(db)
     if store is None:
-        return {}
+        return Health()
     try:
         return store.health()
     finally:

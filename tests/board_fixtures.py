@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agent.clock import VirtualClock
 from agent.config import Config, with_overrides
+from agent.health import Health
 from agent.session import SessionView
 from agent.store import Store, WriteBatch
 
@@ -149,19 +150,19 @@ STATISTICS = {
 SETTINGS = {"datetime": "2026-03-13T19:30:00", "systemId": 0, "defaultTargetGoal": 900}
 
 
-def healthy(now: datetime = NOW) -> dict:
-    return {
-        "state": "connected",
-        "since": ago(180, now=now),
-        "heartbeat_at": ago(0, 3, now=now),
-        "last_ping_at": ago(0, 12, now=now),
-        "last_data_at": ago(0, 12, now=now),
-        "clock_skew_seconds": 2.0,
-        "firmware": "8.4.100.43",
-        "device_name": "T7470",
-        "agent_pid": 4242,
-        "agent_version": "0.1.0",
-    }
+def healthy(now: datetime = NOW) -> Health:
+    return Health(
+        state="connected",
+        since=ago(180, now=now),
+        heartbeat_at=ago(0, 3, now=now),
+        last_ping_at=ago(0, 12, now=now),
+        last_data_at=ago(0, 12, now=now),
+        clock_skew_seconds=2.0,
+        firmware="8.4.100.43",
+        device_name="T7470",
+        agent_pid=4242,
+        agent_version="0.1.0",
+    )
 
 
 def make_store(
@@ -169,7 +170,7 @@ def make_store(
     views: Iterable[SessionView] | None = None,
     *,
     finished: bool = True,
-    health: dict | None = None,
+    health: Health | None = None,
 ) -> Path:
     """Write pinned sessions, statistics, settings and health into a real store file."""
     store = Store(path, synchronous="NORMAL")

@@ -73,7 +73,7 @@ async def test_scenario_with_ten_percent_drops_exports_exact_ground_truth(tmp_pa
     agent = Agent(make_config(db, sim.port, ping_interval=PING))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         actions = scripted_scenario(seed=7)
         await play(sim, actions, clock, delay=0.002)
         assert sim.notifications_dropped > 0, "the fault injection must really drop notifications"
@@ -85,7 +85,7 @@ async def test_scenario_with_ten_percent_drops_exports_exact_ground_truth(tmp_pa
         assert any(r["page_count"] >= 2 for r in expected)
         await eventually(lambda: exported(db) == expected, timeout=15)
         _assert_events_consistent(db, expected)
-        assert health(db)["gaps"] > 0 and health(db)["resyncs"] > 0
+        assert health(db).gaps > 0 and health(db).resyncs > 0
     finally:
         await agent.stop()
         await sim.stop()
@@ -133,14 +133,14 @@ async def test_sigkill_mid_scenario_then_restart_is_still_exact(tmp_path):
     down_end = _observable_window(actions, half, 40)
     proc = spawn_agent(cfg)
     try:
-        await eventually(lambda: health(db).get("state") == "connected", timeout=20)
+        await eventually(lambda: health(db).state == "connected", timeout=20)
         # 50 actions/s — a hundred times a busy host stand. The kill lands with the last few
         # actions possibly still in flight (ACKed by CoAP, not yet committed): those are recovered
         # by the resync, except that a second page of one session inside that window would count
         # once — the transmitter only reports the latest page time (see _observable_window).
         await play(sim, actions[: half - 3], clock, delay=0.02)
         caught_up = sim.model.sequence
-        await eventually(lambda: (health(db).get("sequence") or 0) >= caught_up, timeout=10)
+        await eventually(lambda: (health(db).sequence or 0) >= caught_up, timeout=10)
         await play(sim, actions[half - 3 : half], clock, delay=0.0)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=10) == -signal.SIGKILL
@@ -149,9 +149,7 @@ async def test_sigkill_mid_scenario_then_restart_is_still_exact(tmp_path):
         await play(sim, actions[half:down_end], clock, delay=0.001)
         proc = spawn_agent(cfg)
         await eventually(
-            lambda: (
-                health(db).get("agent_pid") == proc.pid and health(db).get("state") == "connected"
-            ),
+            lambda: health(db).agent_pid == proc.pid and health(db).state == "connected",
             timeout=20,
         )
         await play(sim, actions[down_end:], clock, delay=0.02)
@@ -169,17 +167,17 @@ async def test_silent_transmitter_is_reported_then_resynced_without_restart(tmp_
     agent = Agent(make_config(db, sim.port, ping_interval=PING))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         for n in (1, 2, 3):
             clock.advance(20)
             sim.create(n, label=f"party {n}", party_size=2)
         await eventually(lambda: len(exported(db)) == 3)
-        resyncs_before = health(db)["resyncs"]
+        resyncs_before = health(db).resyncs
 
         sim.silence()
         loop = asyncio.get_running_loop()
         silenced_at = loop.time()
-        await eventually(lambda: health(db).get("state") == "disconnected", timeout=5 * PING + 2)
+        await eventually(lambda: health(db).state == "disconnected", timeout=5 * PING + 2)
         assert loop.time() - silenced_at <= 3 * PING + 1.0  # watchdog: 3 ping intervals (+ polling)
         # Things happen while the transmitter does not talk to us.
         clock.advance(30)
@@ -188,10 +186,10 @@ async def test_silent_transmitter_is_reported_then_resynced_without_restart(tmp_
         sim.clear(2)
         sim.resume()
 
-        await eventually(lambda: health(db).get("state") == "connected", timeout=10)
+        await eventually(lambda: health(db).state == "connected", timeout=10)
         expected = await converges(db, sim)
-        assert health(db)["resyncs"] > resyncs_before
-        assert health(db)["reconnects"] >= 1
+        assert health(db).resyncs > resyncs_before
+        assert health(db).reconnects >= 1
         _assert_events_consistent(db, expected)
     finally:
         await agent.stop()
@@ -204,7 +202,7 @@ async def test_transmitter_restart_with_sequence_reset_is_resynced(tmp_path):
     agent = Agent(make_config(db, sim.port, ping_interval=PING))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         for n in range(1, 6):
             clock.advance(15)
             sim.create(n, label=None)
@@ -239,17 +237,17 @@ async def test_malformed_documents_are_counted_and_ingest_continues(tmp_path):
     agent = Agent(make_config(db, sim.port, ping_interval=PING, max_payload_bytes=4096))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         for payload in MALFORMED * 3:
             await asyncio.sleep(0.01)
             sim.inject_raw(payload)
-        await eventually(lambda: (health(db).get("malformed") or 0) >= len(MALFORMED) * 3)
+        await eventually(lambda: (health(db).malformed or 0) >= len(MALFORMED) * 3)
         clock.advance(10)
         sim.create(42, label="after the storm", party_size=4)
         clock.advance(200)
         sim.page(42)
         await converges(db, sim)
-        assert health(db)["state"] == "connected"
+        assert health(db).state == "connected"
         assert not agent.crashes, agent.crashes
     finally:
         await agent.stop()
@@ -263,7 +261,7 @@ async def test_sigterm_shuts_down_cleanly_with_everything_committed(tmp_path):
     cfg.write_text(config_text(db, sim.port, ping_interval=PING))
     proc = spawn_agent(cfg)
     try:
-        await eventually(lambda: health(db).get("state") == "connected", timeout=20)
+        await eventually(lambda: health(db).state == "connected", timeout=20)
         actions = scripted_scenario(seed=13)[:80]
         await play(sim, actions, clock, delay=0.001)
         expected = await converges(db, sim)
@@ -283,7 +281,7 @@ async def test_sigterm_shuts_down_cleanly_with_everything_committed(tmp_path):
         not (tmp_path / "agent.db-wal").exists() or (tmp_path / "agent.db-wal").stat().st_size == 0
     )
     h = health(db)
-    assert h["stopped_at"] and h["state"] == "stopped"
+    assert h.stopped_at and h.state == "stopped"
     assert exported(db) == expected
     _assert_events_consistent(db, expected)
 
@@ -295,7 +293,7 @@ async def test_vendor_exact_notifications_without_metadata_are_ingested(tmp_path
     agent = Agent(make_config(db, sim.port, ping_interval=PING))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         await play(sim, scripted_scenario(seed=21)[:60], clock, delay=0.002)
         await converges(db, sim)
     finally:
@@ -325,7 +323,7 @@ async def test_disk_full_keeps_events_in_memory_and_writes_them_when_space_retur
     monkeypatch.setattr(StoreClass, "write_batch", write_batch)
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         actions = scripted_scenario(seed=23)
         await play(sim, actions[:40], clock, delay=0.002)
         await eventually(lambda: len(exported(db)) > 5)

@@ -20,7 +20,7 @@ async def _started(tmp_path, **sim_kw):
     sim, clock = await _sim(**sim_kw)
     agent = Agent(make_config(db, sim.port, ping_interval=PING))
     await agent.start()
-    await eventually(lambda: health(db).get("state") == "connected")
+    await eventually(lambda: health(db).state == "connected")
     return db, sim, clock, agent
 
 
@@ -85,7 +85,7 @@ async def test_stop_commits_what_was_acknowledged_even_during_a_stuck_request(tm
     agent = Agent(cfg)
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         sim.silence()
         agent.ingest.control("resync", "test")
         await asyncio.sleep(0.2)  # the ingest task now waits on GET /v1/sessions

@@ -207,7 +207,7 @@ def test_banner_says_since_when_the_agent_stopped_writing():
     b = banner(snap(health=health), later, 90, PARIS)
     assert b is not None and b.kind == "offline"
     assert "AGENT NOT WRITING since 19:29:57 (5 min ago)" in b.text
-    stopped = banner(snap(health={**health, "stopped_at": ago(2)}), NOW, 90, PARIS)
+    stopped = banner(snap(health=health.but(stopped_at=ago(2))), NOW, 90, PARIS)
     assert stopped is not None and "AGENT STOPPED at 19:28:00" in stopped.text
     kiosk = banner(snap(health=health), later, 90, PARIS, kiosk=True)
     assert kiosk is not None and "OFFLINE since 19:29" in kiosk.text
@@ -226,7 +226,7 @@ def test_health_line_and_stale_agent():
     assert line == "Transmitter ● connected · ping 12 s ago · skew +2 s · fw 8.4.100.43"
     stale = "".join(t for t, _ in health_segments(healthy(), NOW + timedelta(minutes=3), 90))
     assert "unknown (agent not writing)" in stale
-    skewed = health_segments({**healthy(), "clock_skew_seconds": -95.0}, NOW, 90)
+    skewed = health_segments(healthy().but(clock_skew_seconds=-95.0), NOW, 90)
     assert ("⚠ -1 m 35 s", "soon") in skewed  # minutes and seconds, not -95 s
 
 
@@ -396,10 +396,10 @@ def test_source_adds_status_sections_and_survives_a_broken_one(tmp_path, monkeyp
     assert "sync" in s.extras  # the optional sections of `pager-edge status`
     assert "agent" not in s.extras and "transmitter" not in s.extras
 
-    def broken(store, **kw):
+    def broken(store, config):
         raise RuntimeError("operator API module exploded")
 
-    monkeypatch.setattr("agent.status.collect_status", broken)
+    monkeypatch.setattr("agent.sections.optional_sections", broken)
     s = BoardSource(db, clock=fixed_clock()).poll()
     assert s is not None and s.ready and s.extras == {}
 
@@ -453,7 +453,7 @@ def test_the_time_columns_add_up():
 
 
 def test_a_long_health_line_leaves_the_firmware_out_whole():
-    skewed = {**healthy(), "clock_skew_seconds": 3601.0, "last_ping_at": None}
+    skewed = healthy().but(clock_skew_seconds=3601.0, last_ping_at=None)
     line = "".join(t for t, _ in health_segments(skewed, NOW, 90, width=60))
     assert "fw" not in line and line.endswith("+1 h 0 m")
     wide = "".join(t for t, _ in health_segments(skewed, NOW, 90, width=120))

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from agent.config import with_overrides
 from agent.store import Store, WriteBatch
 from tests.board_fixtures import (
     NOW,
@@ -44,7 +45,7 @@ def write(db, *views, health=None) -> float:
     """Commit from another connection (as the agent does); returns the commit time."""
     store = Store(db, synchronous="NORMAL")
     try:
-        store.write_batch(WriteBatch(views={v.uuid: v for v in views}, health=health or {}))
+        store.write_batch(WriteBatch(views={v.uuid: v for v in views}, health=health))
         return time.perf_counter()
     finally:
         store.close()
@@ -169,7 +170,12 @@ async def test_filter_by_party_size_and_search(db):
 
 async def test_banner_when_the_agent_stops_writing_without_any_store_change(db):
     clock = MovableClock()
-    app = staff(db, clock)
+    app = BoardApp(
+        db,
+        clock=clock,
+        config=with_overrides(board_config(db), agent={"stale_after": 90}),
+        poll_interval=0.05,
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         banner = app.main_screen.query_one(BannerLine)
@@ -190,7 +196,7 @@ async def test_banner_when_the_agent_stopped_cleanly(db):
     app = staff(db)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
-        write(db, health={"state": "stopped", "stopped_at": ago(0, 30)})
+        write(db, health=healthy().but(state="stopped", stopped_at=ago(0, 30)))
         banner = app.main_screen.query_one(BannerLine)
         await wait_for(lambda: banner.display)
         assert "AGENT STOPPED at 19:29:30" in banner.text

@@ -48,7 +48,7 @@ async def evening_at_the_site(db, start: datetime) -> None:
     agent = Agent(make_config(db, sim.port, ping_interval=0.3))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         await play(sim, scripted_scenario(seed=3, sessions=80), clock, delay=0.002)
         await converges(db, sim)
     finally:

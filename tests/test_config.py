@@ -8,8 +8,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from agent.config import Config, ConfigError, load_config, parse_config, read_secrets_file, secret
+from agent.config import Config, ConfigError, load_config, parse_config
 from agent.logs import RedactingFormatter
+from agent.secrets import read_secrets_file, secret
 from pager_edge.cli import cli
 
 
@@ -18,7 +19,7 @@ def test_shipped_config_is_valid_and_matches_defaults(tmp_path):
 
     cfg = load_config(Path(__file__).parent.parent / "config.toml")
     defaults = Config()
-    for section in ("controller", "store", "sync", "backhaul", "board", "web"):
+    for section in ("agent", "controller", "store", "sync", "backhaul", "board", "web"):
         assert getattr(cfg, section) == getattr(defaults, section), section
 
 

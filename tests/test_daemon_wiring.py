@@ -45,7 +45,7 @@ async def test_run_with_sync_and_backhaul(tmp_path):
     )
     proc = spawn_agent(cfg, PAGER_EDGE_SYNC_TOKEN=TOKEN, PAGER_EDGE_CC_API_KEY=API_KEY)
     try:
-        await eventually(lambda: health(db).get("state") == "connected", timeout=20)
+        await eventually(lambda: health(db).state == "connected", timeout=20)
         await play(sim, scripted_scenario(seed=17)[:90], clock, delay=0.01)
         expected = await converges(db, sim)
         from agent.store import Store

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_config, read_secrets_file
+from agent.config import load_config
+from agent.secrets import read_secrets_file
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

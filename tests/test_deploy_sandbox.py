@@ -151,7 +151,8 @@ asyncio.run(main())
 
 PROBE = """\
 import ctypes, errno, mmap, os, socket
-from agent.config import load_config, read_secrets_file
+from agent.config import load_config
+from agent.secrets import read_secrets_file
 
 cfg = load_config("/etc/pager-edge/config.toml")
 print("secret", read_secrets_file(cfg.secrets.path).get("SANDBOX_PROBE"))

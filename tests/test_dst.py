@@ -89,7 +89,7 @@ async def _evening(tmp_path, start: datetime, seed: int) -> list[dict]:
     agent = Agent(cfg, clock=clock)
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         await play(sim, scripted_scenario(seed=seed, sessions=70), clock, delay=0.002)
         return await converges(db, sim, timeout=60)  # generous: CI machines are shared
     finally:

@@ -94,7 +94,7 @@ async def _evening_across(tmp_path: Path, change: datetime) -> list[dict]:
     context = await create_context()
     t7470 = ControllerClient(context, "127.0.0.1", port, timeout=2.0)
     try:
-        await eventually(lambda: health(db).get("state") == "connected", timeout=20)
+        await eventually(lambda: health(db).state == "connected", timeout=20)
         for number, label in ((1, "Ana"), (2, "Bo"), (3, "Chen"), (4, "Dvořák")):
             await t7470.create_session(number, label=label, party_size=2, goal=600)
         await clock.until(change + _seconds(4))  # the other side of the change

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
+from agent.health import Health
 from agent.session import SessionView
 from agent.store import Store, WriteBatch
 from tests.board_fixtures import SETTINGS, STATISTICS
@@ -72,15 +73,15 @@ def _store(path: Path, *, finished: bool) -> Path:
                 page_count=1,
             )
         views[v.uuid] = v
-    health = {
-        "state": "connected",
-        "since": _iso(now - timedelta(hours=1)),
-        "heartbeat_at": _iso(now),
-        "last_ping_at": _iso(now),
-        "firmware": "\x1b]0;fw-owned\x07\x1b[41m8.4\x1b[0m",
-        "device_name": "\x1b]0;dev-owned\x07T7470",
-        "clock_skew_seconds": 1.0,
-    }
+    health = Health(
+        state="connected",
+        since=_iso(now - timedelta(hours=1)),
+        heartbeat_at=_iso(now),
+        last_ping_at=_iso(now),
+        firmware="\x1b]0;fw-owned\x07\x1b[41m8.4\x1b[0m",
+        device_name="\x1b]0;dev-owned\x07T7470",
+        clock_skew_seconds=1.0,
+    )
     store = Store(path, synchronous="NORMAL")
     try:
         store.write_batch(

@@ -181,7 +181,7 @@ async def test_the_agent_records_hostile_text_exactly_and_shows_it_harmlessly(tm
     agent = Agent(make_config(db, sim.port))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         doc = {
             "responseTypes": ["sessions"],
             "timestamp": "2026-03-07T18:00:00",
@@ -206,7 +206,7 @@ async def test_the_agent_records_hostile_text_exactly_and_shows_it_harmlessly(tm
         assert row["label"] == label  # the record keeps what the transmitter said
         store = Store(db, readonly=True)
         try:
-            assert store.health()["device_name"] == doc["deviceName"]
+            assert store.health().device_name == doc["deviceName"]
             text = format_status(collect_status(store))
         finally:
             store.close()

@@ -224,7 +224,7 @@ async def test_kiosk_shows_the_next_partys_wait_by_size_live_and_no_label(tmp_pa
         try:
             late = view("q-w5", 54, label=f"{SECRET_LABEL}-54", party_size=4, created=iso(NOW),
                         goal_seconds=1500, state="waiting")  # fmt: skip
-            store.write_batch(WriteBatch(views={late.uuid: late}, health={}))
+            store.write_batch(WriteBatch(views={late.uuid: late}))
         finally:
             store.close()
         await wait_for(lambda: "~50 min" in str(line.render()))

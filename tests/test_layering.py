@@ -133,3 +133,20 @@ def test_the_board_core_depends_on_nothing_of_the_board_above_it():
             ):
                 bad.append(f"{path.relative_to(ROOT)}:{line}: {module}")
     assert bad == []
+
+
+def test_the_board_reads_the_agent_through_its_contracts_only():
+    """tui/ reads health through `agent.health` and the store through its read API (which raises
+    only StoreError): never `agent.status` (the command's document, pulling in sync and
+    backhaul) and never sqlite3 itself."""
+    bad = []
+    for path in modules("tui"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, module in imported(tree):
+            if (
+                module == "sqlite3"
+                or module == "agent.status"
+                or module.startswith("agent.status.")
+            ):
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {module}")
+    assert bad == []

@@ -48,7 +48,7 @@ async def _stand(tmp_path, clock) -> AsyncIterator[tuple[Simulator, Path]]:
     agent = Agent(make_config(db, sim.port))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         yield sim, db
     finally:
         await agent.stop()
@@ -102,7 +102,7 @@ async def test_a_reboot_that_keeps_its_sessions_loses_nothing(tmp_path):
         await _evening_start(sim, clock)
         await eventually(lambda: len(exported(db)) == 4)
         await sim.restart(forget=False)  # only the sequence resets
-        await eventually(lambda: (health(db).get("resyncs") or 0) >= 2, timeout=10)
+        await eventually(lambda: (health(db).resyncs or 0) >= 2, timeout=10)
         clock.advance(30)
         sim.page(4)
         truth = await converges(db, sim, timeout=15)

@@ -32,8 +32,8 @@ async def test_an_unreachable_transmitter_is_logged_at_once_then_reminded(
     agent = Agent(cfg)
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "disconnected", timeout=5)
-        since = health(db)["since"]
+        await eventually(lambda: health(db).state == "disconnected", timeout=5)
+        since = health(db).since
         first = [r for r in caplog.records if "cannot reach the transmitter" in r.getMessage()]
         assert first and first[0].levelno == logging.WARNING
         assert f"127.0.0.1:{port}" in first[0].getMessage()
@@ -42,7 +42,7 @@ async def test_an_unreachable_transmitter_is_logged_at_once_then_reminded(
         reminders = [m for m in warnings if m.startswith("still cannot reach")]
         assert reminders and "failed attempts" in reminders[-1]
         assert len(warnings) < agent.link.failures  # not one line per retry
-        assert health(db)["since"] == since  # disconnected since it went down, not the last retry
+        assert health(db).since == since  # disconnected since it went down, not the last retry
     finally:
         await agent.stop()
 
@@ -142,9 +142,7 @@ def test_status_of_a_stopped_agent_is_critical_and_lost_parties_warn(tmp_path):
 
     from tests.board_fixtures import healthy, make_store
 
-    db = make_store(
-        tmp_path / "agent.db", health={**healthy(), "stopped_at": "2026-03-13T18:00:00Z"}
-    )
+    db = make_store(tmp_path / "agent.db", health=healthy().but(stopped_at="2026-03-13T18:00:00Z"))
     r = _pager_edge("status", "--json", "--db", str(db))
     doc = json.loads(r.stdout)
     assert r.returncode == 2 and doc["verdict"]["level"] == "critical"

@@ -32,7 +32,7 @@ async def test_a_backup_taken_while_the_agent_writes_is_a_consistent_database(tm
     agent = Agent(make_config(db, sim.port))
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("state") == "connected")
+        await eventually(lambda: health(db).state == "connected")
         actions = scripted_scenario(seed=4, sessions=30)
         half = len(actions) // 2
         await play(sim, actions[:half], clock, delay=0.002)

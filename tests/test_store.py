@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from agent.health import Health
 from agent.session import COLUMNS, Event, SessionView
 from agent.store import SCHEMA_VERSION, Store, StoreError, WriteBatch, migrate
 from agent.store import schema as store_schema
@@ -156,7 +157,7 @@ def test_an_immutable_reader_knows_when_to_reopen(tmp_path):
     assert not reader.immutable and not reader.stale  # root can create -shm: normal read-only
     reader.immutable = True  # as the kiosk user would have it
     writer = Store(db)  # the agent starts again: a WAL file appears
-    writer.set_health(state="connected")
+    writer.set_health(Health(state="connected"))
     assert reader.stale
     writer.close()
     reader.close()

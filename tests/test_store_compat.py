@@ -100,7 +100,7 @@ def test_a_v2_database_migrates_with_a_backup_and_reads_back(tmp_path):
             "changes": {"label": "Kim"},
             "source": "notify",
         }
-        assert store.health()["clock_skew_seconds"] == 0.25
+        assert store.health().clock_skew_seconds == 0.25
         assert store.latest_snapshot("settings") == {
             "taken_at": "2026-11-21T18:00:00Z",
             "goal": 900,
@@ -181,7 +181,7 @@ def test_a_v1_database_migrates_with_a_backup_and_syncs_everything(tmp_path):
             "paged",
             "cleared",
         ]
-        assert store.health()["sequence"] == 42
+        assert store.health().sequence == 42
         assert store.latest_snapshot("statistics") == {
             "taken_at": "2026-11-20T18:00:00Z",
             "served": 1,

@@ -35,7 +35,7 @@ async def test_a_one_hour_skew_is_called_a_zone_problem(tmp_path, caplog):
     agent = Agent(cfg)
     try:
         await agent.start()
-        await eventually(lambda: health(db).get("clock_skew_seconds") is not None)
+        await eventually(lambda: health(db).clock_skew_seconds is not None)
         report = status(db)
         t = report["transmitter"]
         assert t["clock_skew"] == "+1 h 0 m"

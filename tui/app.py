@@ -36,6 +36,7 @@ from agent.clock import SYSTEM_CLOCK, Clock, iso_utc
 from agent.config import Config
 from agent.controller.client import ControllerClient, ControllerError
 from agent.display import printable
+from agent.health import liveness
 from agent.session import SessionView
 from agent.store.requests import open_queue
 from tui.core.actions import QUEUED, VERBS, Outcome, PartyFields, Request, perform, queue_it
@@ -43,7 +44,7 @@ from tui.core.alerts import Alert, AlertWatch
 from tui.core.model import BoardModel
 from tui.core.parties import lowest_free_number
 from tui.core.quotes import Quote, Sample, live_quote
-from tui.core.source import BoardSource, Snapshot, agent_state
+from tui.core.source import BoardSource, Snapshot
 from tui.messages import (
     ActionDone,
     ActionRequested,
@@ -120,7 +121,7 @@ class BoardApp(App[None]):
         self.markers = ASCII if self.ascii else UNICODE
         self.zone = self.config.transmitter_zone()
         board = self.config.board
-        self.stale_after = board.stale_after
+        self.stale_after = self.config.agent.stale_after
         self.show_estimates = board.kiosk_show_estimates
         self.twelve_hour = board.clock_format == "12h"
         self.poll_interval = poll_interval or board.refresh_interval
@@ -429,7 +430,7 @@ class BoardApp(App[None]):
             alive = (
                 snap is not None
                 and snap.ready
-                and not agent_state(snap.health, self.clock.now(), self.stale_after).stale
+                and liveness(snap.health, self.clock.now(), self.stale_after).running
             )
             return self.queue is not None and self.undo_seconds > 0 and alive
         return True

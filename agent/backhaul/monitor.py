@@ -15,7 +15,7 @@ Schedule: the session (online, IP) every ``session_interval`` (5–15 min), usag
 Every poll, successful or not, produces a :class:`Reading` for ``on_reading`` (the store); a
 failure keeps the last figures and marks ``online`` unknown.
 
-Secrets come from :func:`agent.config.secret` (environment, else the 0600 secrets file), which
+Secrets come from :func:`agent.secrets.secret` (environment, else the 0600 secrets file), which
 also registers them for log redaction before any request is made.
 
 A stored reading ages: the cycle may have turned since, and the agent has spent bytes since. So
@@ -47,8 +47,9 @@ from agent.backhaul.reading import (
 )
 from agent.backhaul.thingspace import ThingSpaceClient
 from agent.clock import SYSTEM_CLOCK, Clock
-from agent.config import BackhaulConfig, Config, ConfigError, secret
+from agent.config import BackhaulConfig, Config, ConfigError
 from agent.display import format_bytes, printable
+from agent.secrets import secret
 
 log = logging.getLogger(__name__)
 

@@ -3,19 +3,27 @@
 Rows come through sqlite-utils (``rows_where``: dicts, and nothing at all from a table an older
 schema lacks), except the session views, which the board reads often enough for plain positional
 SQL to matter; aggregates and pragmas are one line of SQL each. Nothing here writes.
+
+Every method raises :class:`~agent.store.StoreError` and nothing else for a file it cannot read
+(locked past the timeout, not a database, a schema being created): callers — the board above all —
+handle one error type and never need to know the store is SQLite.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlite_utils
 
+from agent.health import Health
 from agent.session import COLUMNS, ENDED, STATES, SessionView
+from agent.store.schema import StoreError
 
 _ENDED_LIST = ", ".join(f"'{s}'" for s in sorted(ENDED))
 ENDED_SQL = f"state IN ({_ENDED_LIST})"
@@ -35,6 +43,40 @@ def _within(column: str, start: str | None, before: str | None) -> tuple[list[st
     return where, args
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+Y = TypeVar("Y")
+R = TypeVar("R", bound="Reads")
+
+
+def _unreadable(path: object, exc: sqlite3.Error) -> StoreError:
+    return StoreError(f"{path}: cannot read the database: {exc}")
+
+
+def _iterating(store: Reads, rows: Iterator[Y]) -> Iterator[Y]:
+    try:
+        yield from rows
+    except sqlite3.Error as exc:
+        raise _unreadable(store.path, exc) from exc
+
+
+def reading(fn: Callable[Concatenate[R, P], T]) -> Callable[Concatenate[R, P], T]:
+    """A read method whose SQLite errors come out as :class:`StoreError` (for an iterator, also
+    those raised while it is iterated)."""
+
+    @functools.wraps(fn)
+    def read(self: R, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            result = fn(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _unreadable(self.path, exc) from exc
+        if isinstance(result, Iterator):
+            return _iterating(self, result)  # type: ignore[return-value]  # an Iterator too
+        return result
+
+    return read
+
+
 def event_dict(row: Mapping[str, Any]) -> dict[str, Any]:
     """An ``events`` row as the export, the sync wire and tests see it (``seq`` is the rowid)."""
     return {
@@ -52,9 +94,11 @@ def event_dict(row: Mapping[str, Any]) -> dict[str, Any]:
 class Reads:
     """The reading half of :class:`agent.store.Store` (writer and read-only connections alike)."""
 
+    path: Path
     conn: sqlite3.Connection
     db: sqlite_utils.Database
 
+    @reading
     def data_version(self) -> int:
         """Changes whenever another connection commits (not for this connection's own writes)."""
         version: int = self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -63,11 +107,17 @@ class Reads:
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[None]:
         """Reads inside agree with each other (one snapshot of a WAL database)."""
-        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise _unreadable(self.path, exc) from exc
         try:
             yield
         finally:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise _unreadable(self.path, exc) from exc
 
     # sessions ------------------------------------------------------------------------------
 
@@ -91,28 +141,34 @@ class Reads:
             raise
         return (SessionView(*row) for row in rows)
 
+    @reading
     def load_views(self, *, active_only: bool = True) -> dict[str, SessionView]:
         """Ingest's starting point: the sessions it may still see change."""
         return {v.uuid: v for v in self._views(ACTIVE_SQL if active_only else None)}
 
+    @reading
     def ended_uuids(self) -> set[str]:
         rows = self.db.table("sessions").rows_where(ENDED_SQL, select="uuid")
         return {r["uuid"] for r in rows}
 
+    @reading
     def active_views(self) -> list[SessionView]:
         """Waiting and paged sessions, oldest first — the board's table."""
         return list(self._views(ACTIVE_SQL, order_by="created, transmitter_id"))
 
+    @reading
     def finished_views_since(self, since_utc_iso: str) -> list[SessionView]:
         """Sessions that ended at or after a moment, newest first — the board's history view."""
         where = f"{ENDED_SQL} AND cleared >= ?"
         return list(self._views(where, [since_utc_iso], order_by="cleared DESC"))
 
+    @reading
     def finished_views_between(self, start_iso: str, end_iso: str) -> list[SessionView]:
         """Finished sessions created in [start, end), oldest first — history for quotes."""
         where = f"{ENDED_SQL} AND created >= ? AND created < ?"
         return list(self._views(where, [start_iso, end_iso], order_by="created"))
 
+    @reading
     def called_views_since(self, since_iso: str, *, created_from: str) -> list[SessionView]:
         """Sessions whose table came up at or after a moment — first paged then, or seated without
         a page — oldest arrival first: the board's recent seating rate. `created_from` keeps the
@@ -125,12 +181,14 @@ class Reads:
         args = [created_from, since_iso, since_iso]
         return list(self._views(where, args, order_by="created, transmitter_id"))
 
+    @reading
     def session_counts(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(STATES, 0)
         for state, n in self.conn.execute("SELECT state, count(*) FROM sessions GROUP BY state"):
             counts[state] = n
         return counts
 
+    @reading
     def iter_views(
         self, *, created_from: str | None = None, created_before: str | None = None
     ) -> Iterator[SessionView]:
@@ -140,6 +198,7 @@ class Reads:
             " AND ".join(where) or None, args, order_by="created, transmitter_id, uuid"
         )
 
+    @reading
     def lost_views(self) -> list[SessionView]:
         """Lost parties staff have not handled yet (dismissed, or re-added: a session names it in
         ``reopened_from``), oldest first — the board's own group."""
@@ -151,11 +210,13 @@ class Reads:
 
     # events --------------------------------------------------------------------------------
 
+    @reading
     def event_count(self) -> int:
         """Events ever written (the newest rowid: pruned ones count too)."""
         newest: int | None = self.conn.execute("SELECT max(id) FROM events").fetchone()[0]
         return newest or 0
 
+    @reading
     def iter_events(
         self,
         after: int = 0,
@@ -172,9 +233,12 @@ class Reads:
 
     # health, snapshots, backhaul -----------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
-        return next(self.db.table("health").rows_where("id = 1"), {})
+    @reading
+    def health(self) -> Health:
+        """The agent's health row (all unknown before the agent first wrote it)."""
+        return Health.from_row(next(self.db.table("health").rows_where("id = 1"), {}))
 
+    @reading
     def latest_snapshot(self, kind: str) -> dict[str, Any] | None:
         rows = self.db.table("snapshots").rows_where(
             "kind = ?", [kind], order_by="id DESC", select="taken_at, doc", limit=1
@@ -182,6 +246,7 @@ class Reads:
         row = next(rows, None)
         return {"taken_at": row["taken_at"], **json.loads(row["doc"])} if row else None
 
+    @reading
     def latest_backhaul_reading(self) -> dict[str, Any] | None:
         rows = self.db.table("backhaul_readings").rows_where(
             order_by="id DESC", select="doc", limit=1
@@ -191,6 +256,7 @@ class Reads:
 
     # the file ------------------------------------------------------------------------------
 
+    @reading
     def used_bytes(self) -> int:
         """Bytes of the database's pages in use (deleted rows' pages are reused, not counted)."""
         pages = self.conn.execute("PRAGMA page_count").fetchone()[0]

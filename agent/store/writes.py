@@ -19,6 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from agent.clock import Clock, iso_utc
+from agent.health import Health
 from agent.session import COLUMNS, Event, SessionView
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,11 @@ class WriteBatch:
 
     events: list[tuple[Event, str, str]] = field(default_factory=list)  # (event, observed, source)
     views: dict[str, SessionView] = field(default_factory=dict)
-    health: dict[str, Any] = field(default_factory=dict)
+    health: Health | None = None  # the whole row, when it changed
     snapshots: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.views or self.health or self.snapshots)
+        return bool(self.events or self.views or self.health is not None or self.snapshots)
 
     def split(self) -> list[WriteBatch]:
         """One batch per event (with its session's view), then the rest: a batch the store
@@ -58,7 +59,7 @@ class WriteBatch:
         return WriteBatch(
             events=self.events + then.events,
             views=views,
-            health=then.health or self.health,
+            health=then.health if then.health is not None else self.health,
             snapshots=self.snapshots + then.snapshots,
         )
 
@@ -81,8 +82,9 @@ _snapshot_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 _view_row = attrgetter(*COLUMNS)
 
 
-def _write_health(cur: sqlite3.Cursor, values: dict[str, Any]) -> None:
-    """Upsert the one health row; only the given columns change."""
+def _write_health(cur: sqlite3.Cursor, health: Health) -> None:
+    """Upsert the one health row."""
+    values = health.row()
     cols = list(values)
     cur.execute(
         f"INSERT INTO health (id, {', '.join(cols)}) VALUES (1, {', '.join('?' * len(cols))}) "
@@ -130,7 +132,7 @@ class Writes:
                     _UPSERT_SESSION,
                     [(*_view_row(v), now) for v in batch.views.values()],
                 )
-            if batch.health:
+            if batch.health is not None:
                 _write_health(cur, batch.health)
             cur.executemany(
                 _INSERT_SNAPSHOT,
@@ -160,9 +162,9 @@ class Writes:
                 log.error("could not store %r (%s); set aside", single, exc)
         return set_aside
 
-    def set_health(self, **values: Any) -> None:
+    def set_health(self, health: Health) -> None:
         with self.conn:
-            _write_health(self.conn.cursor(), values)
+            _write_health(self.conn.cursor(), health)
 
     def add_backhaul_reading(self, row: dict[str, Any]) -> None:
         """Store an operator reading (``Reading.to_row()``) as a JSON document.

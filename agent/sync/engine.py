@@ -41,8 +41,9 @@ import httpx
 
 from agent import __version__
 from agent.clock import iso_of_epoch
-from agent.config import Config, secret
+from agent.config import Config
 from agent.logs import register_secret
+from agent.secrets import secret
 from agent.store import Store
 from agent.supervise import backoff_delays
 from agent.sync.answers import TOKEN_ENV, Outcome, classify, excerpt, parse_retry_after

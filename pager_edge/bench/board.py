@@ -60,6 +60,7 @@ def _iso(moment: datetime) -> str:
 
 def build_store(path: Path, sessions: int, *, seed: int = 0) -> None:
     """`sessions` active parties spread over the last hour, about one in ten paged."""
+    from agent.health import Health
     from agent.session import SessionView
     from agent.store import Store, WriteBatch
 
@@ -98,7 +99,7 @@ def build_store(path: Path, sessions: int, *, seed: int = 0) -> None:
         store.write_batch(
             WriteBatch(
                 views=views,
-                health={"state": "connected", "heartbeat_at": _iso(now), "last_ping_at": _iso(now)},
+                health=Health(state="connected", heartbeat_at=_iso(now), last_ping_at=_iso(now)),
                 snapshots=[
                     ("statistics", _iso(now), {"guestsServed": 120, "percentOnTime": 91,
                                                "averageTimeServed": 1100, "percentLate": 9,
@@ -128,6 +129,7 @@ class Writer(threading.Thread):
         from agent.store import Store, WriteBatch
 
         store = Store(self.db, synchronous="NORMAL")
+        health = store.health()
         rng = random.Random(1)
         try:
             views = store.load_views()
@@ -157,7 +159,8 @@ class Writer(threading.Thread):
                     other = dataclasses.replace(other, party_size=rng.randint(1, 8))
                 views[other.uuid] = changed[other.uuid] = other
                 t0 = time.monotonic()
-                store.write_batch(WriteBatch(views=changed, health={"heartbeat_at": _iso(now)}))
+                health = health.but(heartbeat_at=_iso(now))
+                store.write_batch(WriteBatch(views=changed, health=health))
                 t1 = time.monotonic()
                 self.commits[seq] = t1
                 self.write_ms.append((t1 - t0) * 1000)
@@ -210,7 +213,9 @@ def child_main(args_json: str) -> None:
     from agent.config import Config, with_overrides
     from tui.app import BoardApp
 
-    cfg = with_overrides(Config(), board={"refresh_interval": args["refresh"], "stale_after": 600})
+    cfg = with_overrides(
+        Config(), board={"refresh_interval": args["refresh"]}, agent={"stale_after": 600}
+    )
     record: dict[str, Any] = {
         "frames": [], "updates": [], "ticks": [], "shown": {}, "marks": {}, "turns": [],
     }  # fmt: skip

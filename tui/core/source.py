@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -20,8 +19,9 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from agent.clock import SYSTEM_CLOCK, Clock, iso_utc, parse_iso
+from agent.clock import SYSTEM_CLOCK, Clock, iso_utc
 from agent.config import Config
+from agent.health import Health
 from agent.report import DayReport, day_bounds, day_report, service_day
 from agent.session import SessionView
 from agent.store import Store, StoreError
@@ -36,9 +36,6 @@ from tui.core.quotes import (
 )
 from tui.core.waits import start_of_day
 
-# Sections of `pager-edge status` that are the board's own lines; the rest are optional features.
-_BASE_STATUS_KEYS = frozenset({"agent", "transmitter", "counters", "sessions", "store"})
-
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -52,7 +49,7 @@ class Snapshot:
     recent: tuple[SessionView, ...] = ()  # tables that came up in the last hour (live quotes)
     statistics: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
-    health: dict[str, Any] = field(default_factory=dict)
+    health: Health = field(default_factory=Health)
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # sync, backhaul, …
     today: DayReport | None = None  # the service day's figures (the header; same as the report)
     version: int | None = None
@@ -63,27 +60,6 @@ class Snapshot:
     def default_goal(self) -> int | None:
         goal = (self.settings or {}).get("defaultTargetGoal")
         return int(goal) if isinstance(goal, int | float) and goal > 0 else None
-
-
-@dataclass(frozen=True, slots=True)
-class AgentState:
-    """Is the agent still writing? Computed from the health row and the clock."""
-
-    stale: bool
-    since: datetime | None  # last heartbeat (or stop time)
-    stopped: bool
-    connected: bool
-
-
-def agent_state(health: dict[str, Any], now: datetime, stale_after: float) -> AgentState:
-    beat = parse_iso(health.get("heartbeat_at"))
-    stopped_at = parse_iso(health.get("stopped_at"))
-    if stopped_at is not None:
-        return AgentState(True, stopped_at, True, False)
-    if beat is None:
-        return AgentState(True, None, False, False)
-    stale = (now - beat).total_seconds() > stale_after
-    return AgentState(stale, beat, False, not stale and health.get("state") == "connected")
 
 
 def without_labels(views: Sequence[SessionView]) -> list[SessionView]:
@@ -129,7 +105,7 @@ class BoardSource:
         if self._store is None:
             try:
                 self._store = Store(self.path, readonly=True)
-            except (StoreError, sqlite3.Error):
+            except StoreError:
                 return None
         return self._store
 
@@ -164,7 +140,7 @@ class BoardSource:
                 if not force and version == self._version:
                     return None
                 snap = self._read(store, version)
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 # The agent is still creating the schema, or the file is not a database.
                 self._drop()
                 if force or not self._missing_reported:
@@ -212,16 +188,13 @@ class BoardSource:
         )
 
     def _read_extras(self, store: Store) -> dict[str, dict[str, Any]]:
-        """Optional status sections (sync, backhaul) contributed by other features."""
-        from agent.status import collect_status
+        """The optional features' status sections (sync, backhaul), as `status` shows them."""
+        from agent.sections import optional_sections
 
         try:
-            status = collect_status(store, now=self.clock.now(), config=self.config)
+            return optional_sections(store, self.config)
         except Exception:  # an optional section must never take the board down
-            status = {}
-        return {
-            k: v for k, v in status.items() if k not in _BASE_STATUS_KEYS and isinstance(v, dict)
-        }
+            return {}
 
     def _read_day(self, store: Store, now: datetime) -> DayReport:
         day = service_day(now, self.zone)
@@ -239,7 +212,7 @@ class BoardSource:
                 return None
             try:
                 views = list(store.iter_views(created_from=start, created_before=end))
-            except sqlite3.Error:
+            except StoreError:
                 return None
         return day_report(views, day, self.zone)
 
@@ -252,7 +225,7 @@ class BoardSource:
                 return []
             try:
                 rows = store.finished_views_since(since)
-            except sqlite3.Error:
+            except StoreError:
                 return []
         return without_labels(rows) if self.kiosk else rows
 
@@ -270,7 +243,7 @@ class BoardSource:
                 return []
             try:
                 rows = store.finished_views_between(start, end)
-            except sqlite3.Error:
+            except StoreError:
                 return []
         self._samples = wait_samples(rows, now, self.zone)
         self._samples_at = time.monotonic()

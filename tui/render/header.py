@@ -11,8 +11,9 @@ from rich.cells import cell_len
 
 from agent.clock import local, parse_iso
 from agent.display import format_bytes, minutes, printable
+from agent.health import Health, liveness
 from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
-from tui.core.source import Snapshot, agent_state
+from tui.core.source import Snapshot
 from tui.render.cells import age_text, clock_text
 from tui.render.theme import UNICODE, Cell, Markers, Segments
 
@@ -56,7 +57,7 @@ def stats_segments(snap: Snapshot, m: Markers = UNICODE, *, late: int = 0) -> Se
 
 
 def health_segments(
-    health: dict[str, Any],
+    health: Health,
     now: datetime,
     stale_after: float,
     m: Markers = UNICODE,
@@ -68,31 +69,31 @@ def health_segments(
     The firmware is the least urgent: when the line would not fit `width`, it is left out whole
     rather than cut to a stub.
     """
-    agent = agent_state(health, now, stale_after)
-    state = health.get("state") or "unknown"
+    agent = liveness(health, now, stale_after)
+    state = health.state or "unknown"
     if agent.stale:
         link: Cell = (f"{m.bad} unknown (agent not writing)", "late")
     elif state == "connected":
         link = (f"{m.ok} connected", "ok")
     else:
         link = (f"{m.bad} {state.upper()}", "late")
-    ping = parse_iso(health.get("last_ping_at"))
-    skew = health.get("clock_skew_seconds")
+    ping = parse_iso(health.last_ping_at)
+    skew = health.clock_skew_seconds
     segs: Segments = [("Transmitter ", "muted"), link]
     segs += [
         (f" {m.sep} ping ", "muted"),
         (age_text((now - ping).total_seconds()) + " ago" if ping else "never", ""),
         (f" {m.sep} skew ", "muted"),
     ]
-    if isinstance(skew, int | float):
+    if skew is not None:
         if abs(skew) >= SKEW_WARN_SECONDS:  # a wrong transmitter clock makes waits wrong
             segs.append((f"{m.warn} {format_skew(skew)}", "soon"))
         else:
             segs.append((format_skew(skew), ""))
     else:
         segs.append(("?", "muted"))
-    if health.get("firmware"):
-        firmware = [(f" {m.sep} fw ", "muted"), (printable(str(health["firmware"])), "muted")]
+    if health.firmware:
+        firmware = [(f" {m.sep} fw ", "muted"), (printable(health.firmware), "muted")]
         if width is None or cell_len("".join(t for t, _ in segs + firmware)) <= width:
             segs += firmware
     return segs
@@ -189,13 +190,12 @@ def banner(
                 f"{m.warn} Paging screen starting {m.dash} waiting for the pager system", "missing"
             )
         return Banner(f"{m.warn} {why}", "missing")
-    agent = agent_state(snap.health, now, stale_after)
+    agent = liveness(snap.health, now, stale_after)
     if not agent.stale:
         if kiosk:
             return None
         hint = skew_warning(
-            snap.health.get("clock_skew_seconds"),
-            host_synchronised=snap.health.get("host_clock_synced"),
+            snap.health.clock_skew_seconds, host_synchronised=snap.health.host_clock_synced
         )
         return Banner(f"{m.warn} {hint}", "hint") if hint else None
 

@@ -118,7 +118,7 @@ class KioskScreen(BoardView):
         # agent leaves the stamp behind the clock.
         stamp = None
         if snap is not None and snap.ready:
-            stamp = parse_iso(snap.health.get("heartbeat_at")) or snap.read_at
+            stamp = parse_iso(snap.health.heartbeat_at) or snap.read_at
         self.query_one("#stamp", Static).update(
             f"last updated {clock_text(stamp, app.zone, twelve_hour=app.twelve_hour, seconds=True)}"
             if stamp

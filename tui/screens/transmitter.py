@@ -18,6 +18,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 
 from agent.controller.client import ControllerError
 from agent.display import minutes, printable
+from agent.health import Health
 from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
 from tui.core.actions import Request
 from tui.messages import ActionRequested
@@ -58,9 +59,9 @@ class TransmitterScreen(BoardScreen):
     def compose(self) -> ComposeResult:
         snap = self.board.snapshot
         settings = (snap.settings if snap else None) or {}
-        health = snap.health if snap else {}
-        device = printable(health.get("device_name")) or "T7470"
-        firmware = printable(health.get("firmware")) or "?"
+        health = snap.health if snap else Health()
+        device = printable(health.device_name) or "T7470"
+        firmware = printable(health.firmware) or "?"
         with Vertical(id="transmitter-body"):
             yield Static(
                 Text(f"Transmitter {device} · firmware {firmware}"), classes="dialog-title"
@@ -124,10 +125,10 @@ class TransmitterScreen(BoardScreen):
 
     def refresh_view(self) -> None:
         snap = self.board.snapshot
-        health = snap.health if snap else {}
-        skew = health.get("clock_skew_seconds")
+        health = snap.health if snap else Health()
+        skew = health.clock_skew_seconds
         text = "Clock: " + ("unknown" if skew is None else f"{format_skew(skew)} from this host")
-        if hint := skew_warning(skew, host_synchronised=health.get("host_clock_synced")):
+        if hint := skew_warning(skew, host_synchronised=health.host_clock_synced):
             text += f" — {hint}"
         self.query_one("#tx-clock", Static).update(Text(text))
         # Offered when it matters: a clock more than a minute off.

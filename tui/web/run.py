@@ -14,7 +14,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.config import Config, secret
+from agent.config import Config
+from agent.secrets import secret
 from tui.web.gate import PIN_ENV, check_pin
 from tui.web.server import WebBoard
 
