@@ -46,9 +46,9 @@ from agent.logs import register_secret
 from agent.store import Store
 from agent.supervise import backoff_delays
 from agent.sync.answers import TOKEN_ENV, Outcome, classify, excerpt, parse_retry_after
+from agent.sync.counted_transport import LinkBackend, LinkCounter, LinkTransport, ssl_context
 from agent.sync.endpoint import SyncSetupError, check_endpoint
 from agent.sync.housekeeping import housekeep
-from agent.sync.link import LinkBackend, LinkCounter, LinkTransport, ssl_context
 from agent.sync.schedule import Pending, flush_wait, heartbeat_wait
 from agent.sync.state import BatchKind, BatchSpec, Delta, SyncState
 from agent.sync.wire import CONTENT_ENCODING, CONTENT_TYPE, BatchEncoder, heartbeat_body
