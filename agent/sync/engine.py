@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
@@ -76,6 +76,7 @@ MIN_PATH_IDLE = 20.0
 RENEW_AT = 0.8  # … with a margin: a connection idle this share of that time is renewed,
 KEEP_WARM = 0.7  # and pending events go before the open connection is idle this share of it
 _MODE_WARNED: set[str] = set()
+P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -196,16 +197,20 @@ class SyncEngine:
 
     # plumbing --------------------------------------------------------------------------------
 
-    async def _db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    async def _in_db_thread(self, fn: Callable[P, T], /, *args: P.args, **kw: P.kwargs) -> T:
         """Run store work on the engine's own thread (one connection, one thread at a time)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="sync-db")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args, **kw))
 
-    async def _st(self, method: str, *args: Any, **kw: Any) -> Any:
-        """A :class:`SyncState` method on the store thread (which also opens the store)."""
-        return await self._db(lambda: getattr(self.state, method)(*args, **kw))
+    async def _call_state(
+        self, method: Callable[Concatenate[SyncState, P], T], /, *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """``SyncState.<method>(state, …)`` on the store thread, type-checked like a direct call.
+        The unbound method is passed (not ``self.state.<method>``) so that the store is opened on
+        that thread too, on first use, and never on the event loop."""
+        return await self._in_db_thread(lambda: method(self.state, *args, **kw))
 
     @property
     def state(self) -> SyncState:
@@ -252,7 +257,7 @@ class SyncEngine:
             self._http = None
         if self._executor is not None:
             if self._store is not None:
-                await self._db(self._store.close)
+                await self._in_db_thread(self._store.close)
             self._executor.shutdown(wait=False)
             self._executor = None
         self._store = self._state = None
@@ -281,21 +286,21 @@ class SyncEngine:
         started = self.clock()
         mode = self.mode()
         res = SyncResult(mode=mode, delay=self.interval(mode))
-        busy = await self._st("acquire", self.owner, self.lease_ttl, started)
+        busy = await self._call_state(SyncState.acquire, self.owner, self.lease_ttl, started)
         if busy is not None:
             res.busy_pid = busy
             res.error = f"another sync run (pid {busy}) holds the lease"
-            res.pending = await self._st("backlog")
+            res.pending = await self._call_state(SyncState.backlog)
             return res
         try:
-            self._streak = await self._st("rejections_since_success")
-            await self._db(self._housekeeping, started)
+            self._streak = await self._call_state(SyncState.rejections_since_success)
+            await self._in_db_thread(self._housekeeping, started)
             while True:
                 mode = res.mode = self.mode()
                 policy = MODES[mode]
                 s = self.cfg.sync
-                nxt: tuple[BatchSpec, list[dict[str, Any]]] | None = await self._st(
-                    "next_batch",
+                nxt = await self._call_state(
+                    SyncState.next_batch,
                     policy.kinds,
                     s.max_batch_events * policy.batch_factor,
                     s.max_batch_bytes * policy.batch_factor,
@@ -307,7 +312,7 @@ class SyncEngine:
                     res.error, res.delay, res.retryable = stop
                     break
         finally:
-            res.pending = await self._st("backlog")
+            res.pending = await self._call_state(SyncState.backlog)
             cycle = {
                 "at": iso_of_epoch(started),
                 "events": res.events,
@@ -319,8 +324,8 @@ class SyncEngine:
                 "pending": res.pending,
                 "error": res.error,
             }
-            await self._st("end_cycle", mode=res.mode, started=started, cycle=cycle)
-            await self._st("release", self.owner)
+            await self._call_state(SyncState.end_cycle, mode=res.mode, started=started, cycle=cycle)
+            await self._call_state(SyncState.release, self.owner)
         if res.error is None:
             self._delays = None
             res.delay = self.interval(res.mode)
@@ -337,8 +342,10 @@ class SyncEngine:
         stack = [(spec, events)]
         while stack:
             spec, evs = stack.pop()
-            key, body = await self._db(self._encode, evs, spec.version)
-            await self._st("set_inflight", spec, lease_until=self.clock() + self.lease_ttl)
+            key, body = await self._in_db_thread(self._encode, evs, spec.version)
+            await self._call_state(
+                SyncState.set_inflight, spec, lease_until=self.clock() + self.lease_ttl
+            )
             out = await self._post(key, body)
             d = out.delta
             res.requests += 1
@@ -346,7 +353,7 @@ class SyncEngine:
             res.bytes_received += d.received
             now = self.clock()
             if out.kind == "accepted":
-                await self._st("accepted", spec, d, now)
+                await self._call_state(SyncState.accepted, spec, d, now)
                 res.events += len(evs)
                 res.batches += 1
                 self._streak = 0
@@ -355,14 +362,16 @@ class SyncEngine:
                 continue
             if out.kind == "rejected" and self._streak < SYSTEMIC_REJECTIONS:
                 if len(evs) > 1:
-                    await self._st("failed", out.reason, d)
+                    await self._call_state(SyncState.failed, out.reason, d)
                     mid = len(evs) // 2
                     cut = evs[mid - 1]["seq"]
                     log.info("sync: batch %s rejected (%s); retrying it in halves", key, out.reason)
                     stack.append((dataclasses.replace(spec, lo=cut), evs[mid:]))
                     stack.append((dataclasses.replace(spec, hi=cut), evs[:mid]))
                     continue
-                await self._st("quarantine", spec, evs, out.status, out.reason, d, now)
+                await self._call_state(
+                    SyncState.quarantine, spec, evs, out.status, out.reason, d, now
+                )
                 res.quarantined += len(evs)
                 self._streak += 1
                 log.warning("sync: quarantined %s: %s; the queue moves on", key, out.reason)
@@ -380,7 +389,7 @@ class SyncEngine:
                     f"{out.reason}; the receiver rejects everything lately "
                     f"({self._streak} quarantined in a row): paused, check the receiver"
                 )
-            await self._st("failed", out.reason, d)
+            await self._call_state(SyncState.failed, out.reason, d)
             self._note_error(out.reason)
             return out.reason, self._delay_for(out), out.kind == "retry"
         return None
@@ -487,7 +496,7 @@ class SyncEngine:
 
     async def housekeeping(self) -> None:
         """Retention and size-cap check alone (for a daemon that runs no sync)."""
-        await self._db(self._housekeeping, self.clock())
+        await self._in_db_thread(self._housekeeping, self.clock())
 
     # forever ---------------------------------------------------------------------------------
 
@@ -503,7 +512,7 @@ class SyncEngine:
         if policy.kinds is None:  # blocked: a run records it (and housekeeps), sends nothing
             return await self._run()
         full = s.max_batch_events * policy.batch_factor
-        count, seq, observed, urgent = await self._st("due_now", policy.kinds, full)
+        count, seq, observed, urgent = await self._call_state(SyncState.due_now, policy.kinds, full)
         if seq is None or self._pending_since is None or self._pending_since[0] != seq:
             self._pending_since = None if seq is None else (seq, now_mono)
         seen_for = now_mono - self._pending_since[1] if self._pending_since else 0.0
@@ -517,9 +526,11 @@ class SyncEngine:
         )
         if wait <= 0:
             return await self._run()
-        await self._db(self._housekeeping, self.clock())  # retention, size cap: every look
+        await self._in_db_thread(
+            self._housekeeping, self.clock()
+        )  # retention, size cap: every look
         if wait == math.inf:
-            success, beat, agent = await self._st("heartbeat_row")
+            success, beat, agent = await self._call_state(SyncState.heartbeat_row)
             contact = max((t for t in (success, beat) if t), default=None)
             due = heartbeat_wait(
                 now=self.clock(),
@@ -559,20 +570,20 @@ class SyncEngine:
     async def _heartbeat(self) -> None:
         """Tell the receiver the site is alive (format 2, no events, no Idempotency-Key)."""
         now = self.clock()
-        if await self._st("acquire", self.owner, self.lease_ttl, now) is not None:
+        if await self._call_state(SyncState.acquire, self.owner, self.lease_ttl, now) is not None:
             return
         try:
-            pending = await self._st("backlog")
+            pending = await self._call_state(SyncState.backlog)
             out = await self._post(None, heartbeat_body(self.site, __version__, int(now), pending))
             if out.kind == "accepted":
-                await self._st("heartbeat", out.delta, self.clock(), __version__)
+                await self._call_state(SyncState.heartbeat, out.delta, self.clock(), __version__)
                 log.debug("sync: heartbeat taken (%d events pending)", pending)
             else:
-                await self._st("failed", f"heartbeat: {out.reason}", out.delta)
+                await self._call_state(SyncState.failed, f"heartbeat: {out.reason}", out.delta)
                 self._note_error(f"heartbeat: {out.reason}")
                 self._retry_at = self.monotonic() + self._delay_for(out)
         finally:
-            await self._st("release", self.owner)
+            await self._call_state(SyncState.release, self.owner)
 
     async def run_forever(self) -> None:
         """The agent's task: look every ``interval``, send when due (see :mod:`.schedule`)."""

@@ -257,7 +257,7 @@ class SyncState:
         self,
         spec: BatchSpec,
         events: list[dict[str, Any]],
-        status: int,
+        status: int | None,  # the Outcome's: always set for a rejection (the column allows NULL)
         reason: str,
         d: Delta,
         now: float,
