@@ -68,7 +68,7 @@ TS_SECRETS = (
 MIN_USAGE_INTERVAL = 900.0
 MIN_SESSION_INTERVAL = 300.0
 # Between two calls of one poll: well under Control Center's 5 calls/s, which is per account and
-# shared with the customer's other tools. Overridable with an optional `min_call_interval` key.
+# shared with the customer's other tools.
 MIN_CALL_INTERVAL = 0.5
 
 LatestRow = Callable[[], dict[str, Any] | None]  # e.g. store.latest_backhaul_reading
@@ -267,7 +267,7 @@ def make_client(
     b = check_config(cfg)
     common: dict[str, Any] = {
         "timeout": b.timeout,
-        "min_interval": getattr(b, "min_call_interval", MIN_CALL_INTERVAL),
+        "min_interval": MIN_CALL_INTERVAL,
         "client": http,
         "transport": transport,
         "clock": clock,
