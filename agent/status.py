@@ -102,7 +102,7 @@ def collect_status(
     }
     from agent.sync.status import link_bytes, sync_status  # lazy: keeps status light
 
-    sync = sync_status(store)
+    sync = sync_status(store, backhaul=config.backhaul if config is not None else None)
     # Unused, a sync "backlog" is noise; `sync --once` from a timer counts as used.
     if config is None or config.sync.enabled or config.sync.endpoint or sync.get("bytes_sent"):
         status["sync"] = sync
@@ -158,6 +158,7 @@ def format_status(s: dict[str, Any]) -> str:
             f"sync:         backlog {y.get('backlog')}, last success {y.get('last_success') or 'never'}, "
             f"{y.get('bytes_sent') or 0} bytes sent, {y.get('quarantined') or 0} quarantined"
             + (f" — {printable(y['alert'])}" if y.get("alert") else "")
+            + (f" — {y['mode_reason']}" if y.get("mode_reason") else "")
         )
     if "backhaul" in s:
         lines.append(f"backhaul:     {printable(s['backhaul'].get('summary'))}")

@@ -49,8 +49,9 @@ from agent.sync.answers import TOKEN_ENV, Outcome, classify, excerpt, parse_retr
 from agent.sync.counted_transport import LinkBackend, LinkCounter, LinkTransport, ssl_context
 from agent.sync.endpoint import SyncSetupError, check_endpoint
 from agent.sync.housekeeping import housekeep
+from agent.sync.modes import MODES, WAITING, FirstReading, policy
 from agent.sync.schedule import Pending, flush_wait, heartbeat_wait
-from agent.sync.state import BatchKind, BatchSpec, Delta, SyncState
+from agent.sync.state import BatchSpec, Delta, SyncState
 from agent.sync.wire import CONTENT_ENCODING, CONTENT_TYPE, BatchEncoder, heartbeat_body
 
 log = logging.getLogger("agent.sync")
@@ -80,25 +81,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ModePolicy:
-    kinds: BatchKind | None  # what goes out; None: nothing (store and forward)
-    batch_factor: int  # × max_batch_events and max_batch_bytes
-    interval_factor: float  # × interval …
-    min_interval: float = 0.0  # … but at least this
-
-
-# Headers, the batch's fixed JSON and the answer cost ~600 bytes per request whatever it holds. A
-# busy dinner service fills ~2 events per 30 s but ~55 per 15 min (`pager-edge bench sync`), so
-# the saving modes wait at least 15 minutes: ~110 bytes per lifecycle instead of ~900.
-MODES: dict[str, ModePolicy] = {
-    "normal": ModePolicy("all", 1, 1.0),
-    "conserve": ModePolicy("all", 4, 4.0, 900.0),
-    "critical": ModePolicy("lifecycle", 4, 4.0, 900.0),
-    "blocked": ModePolicy(None, 1, 1.0),
-}
-
-
 @dataclass
 class SyncResult:
     """What one run did, and whether everything pending went out."""
@@ -126,8 +108,10 @@ class SyncEngine:
     offers it, else HTTP/1.1).
 
     `mode_provider` returns the budget mode (normal | conserve | critical | blocked) — the backhaul
-    monitor's projection once it exists; by default ``[sync] mode``. `clock` is wall time (lease,
-    timestamps, the age of events); `monotonic` schedules (when a batch is due, keep-alive);
+    monitor's projection — or None while nothing has decided it (no backhaul reading yet: the
+    first-reading rule of :mod:`.modes` applies); by default ``[sync] mode``. `clock` is wall
+    time (lease, timestamps, the age of events); `monotonic` schedules (when a batch is due,
+    keep-alive, the first-reading timeout);
     `sleep` is what :meth:`run_forever` and the CLI wait with. A `transport` replaces the link
     (then nothing is counted).
     """
@@ -139,7 +123,7 @@ class SyncEngine:
         *,
         token: str | None,
         transport: httpx.AsyncBaseTransport | None = None,
-        mode_provider: Callable[[], str] | None = None,
+        mode_provider: Callable[[], str | None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Any] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -158,7 +142,11 @@ class SyncEngine:
         self.site = cfg.sync_site_id
         self.store_path = Path(store_path or cfg.store.path)
         self._transport = transport
-        self._mode_provider = mode_provider or (lambda: self.cfg.sync.mode)
+        self._mode_provider: Callable[[], str | None] = mode_provider or (
+            lambda: self.cfg.sync.mode
+        )
+        self._first_reading = FirstReading()
+        self._recorded_mode: str | None = None  # the mode the store shows (status)
         self.clock = clock
         self.sleep = sleep
         self.monotonic = monotonic
@@ -263,20 +251,22 @@ class SyncEngine:
         self._store = self._state = None
 
     def mode(self) -> str:
+        """The provider's mode, or the first-reading rule's while it has none (:mod:`.modes`)."""
         try:
             mode = self._mode_provider()
         except Exception:
             log.exception("sync: budget mode provider failed; using [sync] mode")
             mode = self.cfg.sync.mode
-        if mode not in MODES:
+        if mode is not None and mode not in MODES:
             if mode not in _MODE_WARNED:
                 _MODE_WARNED.add(mode)
                 log.warning("sync: unknown budget mode %r, treated as normal", mode)
-            return "normal"
-        return mode
+            mode = "normal"
+        timeout = self.cfg.backhaul.first_reading_timeout
+        return self._first_reading.mode(mode, self.monotonic(), timeout)
 
     def interval(self, mode: str) -> float:
-        p = MODES[mode]
+        p = policy(mode)
         return max(self.cfg.sync.interval * p.interval_factor, p.min_interval)
 
     # one run ---------------------------------------------------------------------------------
@@ -297,13 +287,13 @@ class SyncEngine:
             await self._in_db_thread(self._housekeeping, started)
             while True:
                 mode = res.mode = self.mode()
-                policy = MODES[mode]
+                p = policy(mode)
                 s = self.cfg.sync
                 nxt = await self._call_state(
                     SyncState.next_batch,
-                    policy.kinds,
-                    s.max_batch_events * policy.batch_factor,
-                    s.max_batch_bytes * policy.batch_factor,
+                    p.kinds,
+                    s.max_batch_events * p.batch_factor,
+                    s.max_batch_bytes * p.batch_factor,
                 )
                 if nxt is None:
                     break
@@ -325,11 +315,14 @@ class SyncEngine:
                 "error": res.error,
             }
             await self._call_state(SyncState.end_cycle, mode=res.mode, started=started, cycle=cycle)
+            self._recorded_mode = res.mode
             await self._call_state(SyncState.release, self.owner)
         if res.error is None:
             self._delays = None
             res.delay = self.interval(res.mode)
-            if res.pending and MODES[res.mode].kinds is None:
+            if res.pending and res.mode == WAITING:
+                res.error = f"waiting for the first backhaul reading: {res.pending} events held"
+            elif res.pending and MODES[res.mode].kinds is None:
                 res.error = f"budget mode is blocked: {res.pending} events stored, none sent"
             elif res.pending and res.mode == "critical":
                 res.error = f"budget mode is critical: {res.pending} non-lifecycle events deferred"
@@ -507,12 +500,15 @@ class SyncEngine:
         if now_mono < self._retry_at:
             return self._retry_at - now_mono
         mode = self.mode()
-        policy = MODES[mode]
+        p = policy(mode)
+        if mode != self._recorded_mode:  # status shows the mode now, not the last run's
+            await self._call_state(SyncState.set_mode, mode)
+            self._recorded_mode = mode
         look = min(s.interval, self.interval(mode))
-        if policy.kinds is None:  # blocked: a run records it (and housekeeps), sends nothing
+        if p.kinds is None:  # blocked, waiting: a run records it (and housekeeps), sends nothing
             return await self._run()
-        full = s.max_batch_events * policy.batch_factor
-        count, seq, observed, urgent = await self._call_state(SyncState.due_now, policy.kinds, full)
+        full = s.max_batch_events * p.batch_factor
+        count, seq, observed, urgent = await self._call_state(SyncState.due_now, p.kinds, full)
         if seq is None or self._pending_since is None or self._pending_since[0] != seq:
             self._pending_since = None if seq is None else (seq, now_mono)
         seen_for = now_mono - self._pending_since[1] if self._pending_since else 0.0

@@ -286,6 +286,11 @@ class SyncState:
             self._add(c, d)
             c.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (error,))
 
+    def set_mode(self, mode: str) -> None:
+        """The mode the engine is in now (it changed between runs), for ``status``."""
+        with self.conn:
+            self.conn.execute("UPDATE sync_state SET mode = ? WHERE id = 1", (mode,))
+
     def end_cycle(self, *, mode: str, started: float, cycle: dict[str, Any]) -> None:
         with self.conn:
             self.conn.execute(
