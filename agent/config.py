@@ -99,7 +99,7 @@ class SyncConfig:
     timeout: float = 20.0
     max_backoff: float = 600.0
     retention_days: int = 30
-    # Used until a backhaul monitor decides: normal | conserve | critical | blocked
+    # sync --once, and the agent without [backhaul] (with it its readings decide): normal | …
     mode: Literal["normal", "conserve", "critical", "blocked"] = "normal"
 
 
@@ -119,6 +119,8 @@ class BackhaulConfig:
     timeout: float = 20.0
     warn_percent: float = 75.0
     critical_percent: float = 95.0
+    # Seconds: the sync holds every event until a reading decides its mode; then conserve.
+    first_reading_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -351,10 +353,7 @@ def _check(cfg: Config, report: _Report) -> None:
     _validate_cloud(cfg.cloud, report)
     b = cfg.backhaul
     if not 1 <= b.cycle_start_day <= 28:
-        report.add(
-            f"expected a day 1–28, got {b.cycle_start_day}",
-            "[backhaul] cycle_start_day",
-        )
+        report.add(f"expected a day 1–28, got {b.cycle_start_day}", "[backhaul] cycle_start_day")
     if b.enabled and not b.base_url:
         report.add(
             "expected the operator's API base URL when backhaul is enabled",

@@ -109,9 +109,7 @@ class Agent:
 
                 provider = None
                 if cfg.backhaul.enabled:
-                    provider = mode_provider(
-                        cfg.backhaul, aux.latest_backhaul_reading, link_bytes, default=cfg.sync.mode
-                    )
+                    provider = mode_provider(cfg.backhaul, aux.latest_backhaul_reading, link_bytes)
                 try:
                     engine = SyncEngine.from_config(cfg, mode_provider=provider)
                 except SyncSetupError as exc:

@@ -19,7 +19,7 @@ def optional_sections(store: Store, config: Config | None) -> dict[str, dict[str
     from agent.sync.status import link_bytes, sync_status
 
     out: dict[str, dict[str, Any]] = {}
-    sync = sync_status(store)
+    sync = sync_status(store, backhaul=config.backhaul if config is not None else None)
     # Unused, a sync "backlog" is noise; `sync --once` from a timer counts as used.
     if config is None or config.sync.enabled or config.sync.endpoint or sync.get("bytes_sent"):
         out["sync"] = sync

@@ -148,6 +148,7 @@ def format_status(s: dict[str, Any]) -> str:
             f"sync:         backlog {y.get('backlog')}, last success {y.get('last_success') or 'never'}, "
             f"{y.get('bytes_sent') or 0} bytes sent, {y.get('quarantined') or 0} quarantined"
             + (f" — {printable(y['alert'])}" if y.get("alert") else "")
+            + (f" — {y['mode_reason']}" if y.get("mode_reason") else "")
         )
     if "backhaul" in s:
         lines.append(f"backhaul:     {printable(s['backhaul'].get('summary'))}")

@@ -171,6 +171,10 @@ def test_secrets_file(server, monkeypatch, tmp_path):
         ({"usage_interval": 60}, "[backhaul] usage_interval: expected at least 900 s"),
         ({"session_interval": 30}, "[backhaul] session_interval: expected at least 300 s"),
         ({"warn_percent": 99}, "warn_percent ≤ critical_percent"),
+        (
+            {"first_reading_timeout": -1},
+            "[backhaul] first_reading_timeout: expected a number of seconds, 0 or more",
+        ),
         ({"provider": "vodafone"}, "[backhaul] provider: expected one of"),
     ],
 )

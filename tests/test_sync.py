@@ -516,17 +516,17 @@ async def test_lease_keeps_concurrent_runs_apart_and_dead_holders_out(db, writer
     a = make_engine(make_cfg(db, srv.url))
     b = make_engine(make_cfg(db, srv.url))
     try:
-        held = await a._st("acquire", a.owner, 60.0, time.time())
+        held = await a._call_state(SyncState.acquire, a.owner, 60.0, time.time())
         assert held is None
         busy = await b.sync_once()
         assert busy.busy_pid == os.getpid() and busy.requests == 0 and not busy.done
-        await a._st("release", a.owner)
+        await a._call_state(SyncState.release, a.owner)
         # a holder that died (pid gone) is taken over at once, its lease unexpired
         dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
         await dead.wait()
-        await a._st("acquire", "ghost", 600.0, time.time())
-        conn = (await a._db(lambda: a.state)).conn
-        await a._db(
+        await a._call_state(SyncState.acquire, "ghost", 600.0, time.time())
+        conn = (await a._in_db_thread(lambda: a.state)).conn
+        await a._in_db_thread(
             lambda: (
                 conn.execute("UPDATE sync_state SET lease_pid = ?", (dead.pid,)),
                 conn.commit(),

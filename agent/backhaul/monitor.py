@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -69,7 +70,7 @@ TS_SECRETS = (
 MIN_USAGE_INTERVAL = 900.0
 MIN_SESSION_INTERVAL = 300.0
 # Between two calls of one poll: well under Control Center's 5 calls/s, which is per account and
-# shared with the customer's other tools. Overridable with an optional `min_call_interval` key.
+# shared with the customer's other tools.
 MIN_CALL_INTERVAL = 0.5
 
 LatestRow = Callable[[], dict[str, Any] | None]  # e.g. store.latest_backhaul_reading
@@ -246,6 +247,8 @@ def check_config(cfg: Config) -> BackhaulConfig:
         raise fail("warn_percent", "expected 0 < warn_percent ≤ critical_percent ≤ 100")
     if b.timeout <= 0:
         raise fail("timeout", "expected a positive number of seconds")
+    if not 0 <= b.first_reading_timeout < math.inf:  # inf or nan would hold the sync for ever
+        raise fail("first_reading_timeout", "expected a number of seconds, 0 or more")
     return b
 
 
@@ -268,7 +271,7 @@ def make_client(
     b = check_config(cfg)
     common: dict[str, Any] = {
         "timeout": b.timeout,
-        "min_interval": getattr(b, "min_call_interval", MIN_CALL_INTERVAL),
+        "min_interval": MIN_CALL_INTERVAL,
         "client": http,
         "transport": transport,
         "clock": clock,
@@ -358,20 +361,34 @@ def current(
     return r.with_budget(r.budget_at(now, cfg, own_bytes_now))
 
 
+def decided_mode(
+    row: dict[str, Any] | None,
+    cfg: BackhaulConfig,
+    now: datetime,
+    own_bytes_now: int | None = None,
+) -> str | None:
+    """The budget mode a stored reading decides at `now`; None while no reading has usage
+    figures (none yet, or only failed or session-only polls)."""
+    r = current(row, cfg, now, own_bytes_now)
+    return r.mode if r is not None and r.mode else None
+
+
 def mode_provider(
     cfg: BackhaulConfig,
     latest_row: LatestRow,
     own_bytes: OwnBytes | None = None,
     *,
-    default: str = "normal",
+    default: str | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Callable[[], str]:
-    """For ``SyncEngine(mode_provider=...)``: the budget mode now, or `default` (``[sync] mode``)
-    while there is no usage reading."""
+) -> Callable[[], str | None]:
+    """For ``SyncEngine(mode_provider=...)``: the budget mode now; while no reading has decided
+    one, `default` — None, so that the engine holds every event until the first reading (and
+    goes on in conserve after ``first_reading_timeout``: :mod:`agent.sync.modes`). A [sync] mode
+    there instead would let a fresh install over its cap send until its first reading."""
 
-    def mode() -> str:
-        r = current(latest_row(), cfg, clock(), own_bytes() if own_bytes else None)
-        return r.mode if r is not None and r.mode else default
+    def mode() -> str | None:
+        decided = decided_mode(latest_row(), cfg, clock(), own_bytes() if own_bytes else None)
+        return decided or default
 
     return mode
 

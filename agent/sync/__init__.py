@@ -4,6 +4,8 @@
 * :mod:`agent.sync.state` — the sync's own rows in the store: cursors, in-flight batch, lease,
   counters, quarantine, retention.
 * :mod:`agent.sync.engine` — :class:`~agent.sync.engine.SyncEngine`, the task inside the agent.
+* :mod:`agent.sync.modes` — the budget modes and the first-reading rule.
+* :mod:`agent.sync.counted_transport` — below HTTP: bytes counted, TLS sessions resumed.
 * :mod:`agent.sync.status` — the ``sync`` section of ``pager-edge status`` (and the board).
 * :mod:`agent.sync.once` — one run with bounded retries, for ``pager-edge sync --once``.
 

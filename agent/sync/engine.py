@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
@@ -47,11 +47,12 @@ from agent.secrets import secret
 from agent.store import Store
 from agent.supervise import backoff_delays
 from agent.sync.answers import TOKEN_ENV, Outcome, classify, excerpt, parse_retry_after
+from agent.sync.counted_transport import LinkBackend, LinkCounter, LinkTransport, ssl_context
 from agent.sync.endpoint import SyncSetupError, check_endpoint
 from agent.sync.housekeeping import housekeep
-from agent.sync.link import LinkBackend, LinkCounter, LinkTransport, ssl_context
+from agent.sync.modes import MODES, WAITING, FirstReading, policy
 from agent.sync.schedule import Pending, flush_wait, heartbeat_wait
-from agent.sync.state import BatchKind, BatchSpec, Delta, SyncState
+from agent.sync.state import BatchSpec, Delta, SyncState
 from agent.sync.wire import CONTENT_ENCODING, CONTENT_TYPE, BatchEncoder, heartbeat_body
 
 log = logging.getLogger("agent.sync")
@@ -77,26 +78,8 @@ MIN_PATH_IDLE = 20.0
 RENEW_AT = 0.8  # … with a margin: a connection idle this share of that time is renewed,
 KEEP_WARM = 0.7  # and pending events go before the open connection is idle this share of it
 _MODE_WARNED: set[str] = set()
+P = ParamSpec("P")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ModePolicy:
-    kinds: BatchKind | None  # what goes out; None: nothing (store and forward)
-    batch_factor: int  # × max_batch_events and max_batch_bytes
-    interval_factor: float  # × interval …
-    min_interval: float = 0.0  # … but at least this
-
-
-# Headers, the batch's fixed JSON and the answer cost ~600 bytes per request whatever it holds. A
-# busy dinner service fills ~2 events per 30 s but ~55 per 15 min (`pager-edge bench sync`), so
-# the saving modes wait at least 15 minutes: ~110 bytes per lifecycle instead of ~900.
-MODES: dict[str, ModePolicy] = {
-    "normal": ModePolicy("all", 1, 1.0),
-    "conserve": ModePolicy("all", 4, 4.0, 900.0),
-    "critical": ModePolicy("lifecycle", 4, 4.0, 900.0),
-    "blocked": ModePolicy(None, 1, 1.0),
-}
 
 
 @dataclass
@@ -126,8 +109,10 @@ class SyncEngine:
     offers it, else HTTP/1.1).
 
     `mode_provider` returns the budget mode (normal | conserve | critical | blocked) — the backhaul
-    monitor's projection once it exists; by default ``[sync] mode``. `clock` is wall time (lease,
-    timestamps, the age of events); `monotonic` schedules (when a batch is due, keep-alive);
+    monitor's projection — or None while nothing has decided it (no backhaul reading yet: the
+    first-reading rule of :mod:`.modes` applies); by default ``[sync] mode``. `clock` is wall
+    time (lease, timestamps, the age of events); `monotonic` schedules (when a batch is due,
+    keep-alive, the first-reading timeout);
     `sleep` is what :meth:`run_forever` and the CLI wait with. A `transport` replaces the link
     (then nothing is counted).
     """
@@ -139,7 +124,7 @@ class SyncEngine:
         *,
         token: str | None,
         transport: httpx.AsyncBaseTransport | None = None,
-        mode_provider: Callable[[], str] | None = None,
+        mode_provider: Callable[[], str | None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Any] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -158,7 +143,11 @@ class SyncEngine:
         self.site = cfg.sync_site_id
         self.store_path = Path(store_path or cfg.store.path)
         self._transport = transport
-        self._mode_provider = mode_provider or (lambda: self.cfg.sync.mode)
+        self._mode_provider: Callable[[], str | None] = mode_provider or (
+            lambda: self.cfg.sync.mode
+        )
+        self._first_reading = FirstReading()
+        self._recorded_mode: str | None = None  # the mode the store shows (status)
         self.clock = clock
         self.sleep = sleep
         self.monotonic = monotonic
@@ -197,16 +186,20 @@ class SyncEngine:
 
     # plumbing --------------------------------------------------------------------------------
 
-    async def _db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    async def _in_db_thread(self, fn: Callable[P, T], /, *args: P.args, **kw: P.kwargs) -> T:
         """Run store work on the engine's own thread (one connection, one thread at a time)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="sync-db")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args, **kw))
 
-    async def _st(self, method: str, *args: Any, **kw: Any) -> Any:
-        """A :class:`SyncState` method on the store thread (which also opens the store)."""
-        return await self._db(lambda: getattr(self.state, method)(*args, **kw))
+    async def _call_state(
+        self, method: Callable[Concatenate[SyncState, P], T], /, *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """``SyncState.<method>(state, …)`` on the store thread, type-checked like a direct call.
+        The unbound method is passed (not ``self.state.<method>``) so that the store is opened on
+        that thread too, on first use, and never on the event loop."""
+        return await self._in_db_thread(lambda: method(self.state, *args, **kw))
 
     @property
     def state(self) -> SyncState:
@@ -253,26 +246,28 @@ class SyncEngine:
             self._http = None
         if self._executor is not None:
             if self._store is not None:
-                await self._db(self._store.close)
+                await self._in_db_thread(self._store.close)
             self._executor.shutdown(wait=False)
             self._executor = None
         self._store = self._state = None
 
     def mode(self) -> str:
+        """The provider's mode, or the first-reading rule's while it has none (:mod:`.modes`)."""
         try:
             mode = self._mode_provider()
         except Exception:
             log.exception("sync: budget mode provider failed; using [sync] mode")
             mode = self.cfg.sync.mode
-        if mode not in MODES:
+        if mode is not None and mode not in MODES:
             if mode not in _MODE_WARNED:
                 _MODE_WARNED.add(mode)
                 log.warning("sync: unknown budget mode %r, treated as normal", mode)
-            return "normal"
-        return mode
+            mode = "normal"
+        timeout = self.cfg.backhaul.first_reading_timeout
+        return self._first_reading.mode(mode, self.monotonic(), timeout)
 
     def interval(self, mode: str) -> float:
-        p = MODES[mode]
+        p = policy(mode)
         return max(self.cfg.sync.interval * p.interval_factor, p.min_interval)
 
     # one run ---------------------------------------------------------------------------------
@@ -282,24 +277,24 @@ class SyncEngine:
         started = self.clock()
         mode = self.mode()
         res = SyncResult(mode=mode, delay=self.interval(mode))
-        busy = await self._st("acquire", self.owner, self.lease_ttl, started)
+        busy = await self._call_state(SyncState.acquire, self.owner, self.lease_ttl, started)
         if busy is not None:
             res.busy_pid = busy
             res.error = f"another sync run (pid {busy}) holds the lease"
-            res.pending = await self._st("backlog")
+            res.pending = await self._call_state(SyncState.backlog)
             return res
         try:
-            self._streak = await self._st("rejections_since_success")
-            await self._db(self._housekeeping, started)
+            self._streak = await self._call_state(SyncState.rejections_since_success)
+            await self._in_db_thread(self._housekeeping, started)
             while True:
                 mode = res.mode = self.mode()
-                policy = MODES[mode]
+                p = policy(mode)
                 s = self.cfg.sync
-                nxt: tuple[BatchSpec, list[dict[str, Any]]] | None = await self._st(
-                    "next_batch",
-                    policy.kinds,
-                    s.max_batch_events * policy.batch_factor,
-                    s.max_batch_bytes * policy.batch_factor,
+                nxt = await self._call_state(
+                    SyncState.next_batch,
+                    p.kinds,
+                    s.max_batch_events * p.batch_factor,
+                    s.max_batch_bytes * p.batch_factor,
                 )
                 if nxt is None:
                     break
@@ -308,7 +303,7 @@ class SyncEngine:
                     res.error, res.delay, res.retryable = stop
                     break
         finally:
-            res.pending = await self._st("backlog")
+            res.pending = await self._call_state(SyncState.backlog)
             cycle = {
                 "at": iso_of_epoch(started),
                 "events": res.events,
@@ -320,12 +315,15 @@ class SyncEngine:
                 "pending": res.pending,
                 "error": res.error,
             }
-            await self._st("end_cycle", mode=res.mode, started=started, cycle=cycle)
-            await self._st("release", self.owner)
+            await self._call_state(SyncState.end_cycle, mode=res.mode, started=started, cycle=cycle)
+            self._recorded_mode = res.mode
+            await self._call_state(SyncState.release, self.owner)
         if res.error is None:
             self._delays = None
             res.delay = self.interval(res.mode)
-            if res.pending and MODES[res.mode].kinds is None:
+            if res.pending and res.mode == WAITING:
+                res.error = f"waiting for the first backhaul reading: {res.pending} events held"
+            elif res.pending and MODES[res.mode].kinds is None:
                 res.error = f"budget mode is blocked: {res.pending} events stored, none sent"
             elif res.pending and res.mode == "critical":
                 res.error = f"budget mode is critical: {res.pending} non-lifecycle events deferred"
@@ -338,8 +336,10 @@ class SyncEngine:
         stack = [(spec, events)]
         while stack:
             spec, evs = stack.pop()
-            key, body = await self._db(self._encode, evs, spec.version)
-            await self._st("set_inflight", spec, lease_until=self.clock() + self.lease_ttl)
+            key, body = await self._in_db_thread(self._encode, evs, spec.version)
+            await self._call_state(
+                SyncState.set_inflight, spec, lease_until=self.clock() + self.lease_ttl
+            )
             out = await self._post(key, body)
             d = out.delta
             res.requests += 1
@@ -347,7 +347,7 @@ class SyncEngine:
             res.bytes_received += d.received
             now = self.clock()
             if out.kind == "accepted":
-                await self._st("accepted", spec, d, now)
+                await self._call_state(SyncState.accepted, spec, d, now)
                 res.events += len(evs)
                 res.batches += 1
                 self._streak = 0
@@ -356,14 +356,16 @@ class SyncEngine:
                 continue
             if out.kind == "rejected" and self._streak < SYSTEMIC_REJECTIONS:
                 if len(evs) > 1:
-                    await self._st("failed", out.reason, d)
+                    await self._call_state(SyncState.failed, out.reason, d)
                     mid = len(evs) // 2
                     cut = evs[mid - 1]["seq"]
                     log.info("sync: batch %s rejected (%s); retrying it in halves", key, out.reason)
                     stack.append((dataclasses.replace(spec, lo=cut), evs[mid:]))
                     stack.append((dataclasses.replace(spec, hi=cut), evs[:mid]))
                     continue
-                await self._st("quarantine", spec, evs, out.status, out.reason, d, now)
+                await self._call_state(
+                    SyncState.quarantine, spec, evs, out.status, out.reason, d, now
+                )
                 res.quarantined += len(evs)
                 self._streak += 1
                 log.warning("sync: quarantined %s: %s; the queue moves on", key, out.reason)
@@ -381,7 +383,7 @@ class SyncEngine:
                     f"{out.reason}; the receiver rejects everything lately "
                     f"({self._streak} quarantined in a row): paused, check the receiver"
                 )
-            await self._st("failed", out.reason, d)
+            await self._call_state(SyncState.failed, out.reason, d)
             self._note_error(out.reason)
             return out.reason, self._delay_for(out), out.kind == "retry"
         return None
@@ -488,7 +490,7 @@ class SyncEngine:
 
     async def housekeeping(self) -> None:
         """Retention and size-cap check alone (for a daemon that runs no sync)."""
-        await self._db(self._housekeeping, self.clock())
+        await self._in_db_thread(self._housekeeping, self.clock())
 
     # forever ---------------------------------------------------------------------------------
 
@@ -499,12 +501,15 @@ class SyncEngine:
         if now_mono < self._retry_at:
             return self._retry_at - now_mono
         mode = self.mode()
-        policy = MODES[mode]
+        p = policy(mode)
+        if mode != self._recorded_mode:  # status shows the mode now, not the last run's
+            await self._call_state(SyncState.set_mode, mode)
+            self._recorded_mode = mode
         look = min(s.interval, self.interval(mode))
-        if policy.kinds is None:  # blocked: a run records it (and housekeeps), sends nothing
+        if p.kinds is None:  # blocked, waiting: a run records it (and housekeeps), sends nothing
             return await self._run()
-        full = s.max_batch_events * policy.batch_factor
-        count, seq, observed, urgent = await self._st("due_now", policy.kinds, full)
+        full = s.max_batch_events * p.batch_factor
+        count, seq, observed, urgent = await self._call_state(SyncState.due_now, p.kinds, full)
         if seq is None or self._pending_since is None or self._pending_since[0] != seq:
             self._pending_since = None if seq is None else (seq, now_mono)
         seen_for = now_mono - self._pending_since[1] if self._pending_since else 0.0
@@ -518,9 +523,11 @@ class SyncEngine:
         )
         if wait <= 0:
             return await self._run()
-        await self._db(self._housekeeping, self.clock())  # retention, size cap: every look
+        await self._in_db_thread(
+            self._housekeeping, self.clock()
+        )  # retention, size cap: every look
         if wait == math.inf:
-            success, beat, agent = await self._st("heartbeat_row")
+            success, beat, agent = await self._call_state(SyncState.heartbeat_row)
             contact = max((t for t in (success, beat) if t), default=None)
             due = heartbeat_wait(
                 now=self.clock(),
@@ -560,20 +567,20 @@ class SyncEngine:
     async def _heartbeat(self) -> None:
         """Tell the receiver the site is alive (format 2, no events, no Idempotency-Key)."""
         now = self.clock()
-        if await self._st("acquire", self.owner, self.lease_ttl, now) is not None:
+        if await self._call_state(SyncState.acquire, self.owner, self.lease_ttl, now) is not None:
             return
         try:
-            pending = await self._st("backlog")
+            pending = await self._call_state(SyncState.backlog)
             out = await self._post(None, heartbeat_body(self.site, __version__, int(now), pending))
             if out.kind == "accepted":
-                await self._st("heartbeat", out.delta, self.clock(), __version__)
+                await self._call_state(SyncState.heartbeat, out.delta, self.clock(), __version__)
                 log.debug("sync: heartbeat taken (%d events pending)", pending)
             else:
-                await self._st("failed", f"heartbeat: {out.reason}", out.delta)
+                await self._call_state(SyncState.failed, f"heartbeat: {out.reason}", out.delta)
                 self._note_error(f"heartbeat: {out.reason}")
                 self._retry_at = self.monotonic() + self._delay_for(out)
         finally:
-            await self._st("release", self.owner)
+            await self._call_state(SyncState.release, self.owner)
 
     async def run_forever(self) -> None:
         """The agent's task: look every ``interval``, send when due (see :mod:`.schedule`)."""

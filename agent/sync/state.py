@@ -257,7 +257,7 @@ class SyncState:
         self,
         spec: BatchSpec,
         events: list[dict[str, Any]],
-        status: int,
+        status: int | None,  # the Outcome's: always set for a rejection (the column allows NULL)
         reason: str,
         d: Delta,
         now: float,
@@ -285,6 +285,11 @@ class SyncState:
         with self.conn as c:
             self._add(c, d)
             c.execute("UPDATE sync_state SET last_error = ? WHERE id = 1", (error,))
+
+    def set_mode(self, mode: str) -> None:
+        """The mode the engine is in now (it changed between runs), for ``status``."""
+        with self.conn:
+            self.conn.execute("UPDATE sync_state SET mode = ? WHERE id = 1", (mode,))
 
     def end_cycle(self, *, mode: str, started: float, cycle: dict[str, Any]) -> None:
         with self.conn:

@@ -2,22 +2,30 @@
 
 Works on a read-only store; a store whose schema predates sync reports everything as pending.
 Keys scripts rely on: ``backlog``, ``last_success``, ``bytes_sent``, ``quarantined``.
+
+``mode`` is the mode the engine is in (``waiting`` while the first backhaul reading has not come);
+``mode_reason`` says why when the first-reading rule (:mod:`agent.sync.modes`) decided it.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from agent.config import BackhaulConfig
 from agent.store import Store
+from agent.sync.modes import FALLBACK, WAITING, undecided_reason
 from agent.sync.state import SyncState, pid_alive
 
 RECENT_QUARANTINE = 5
 
 
-def sync_status(store: Store, *, now: float | None = None) -> dict[str, Any]:
-    """`store` may be a read-only one."""
+def sync_status(
+    store: Store, *, now: float | None = None, backhaul: BackhaulConfig | None = None
+) -> dict[str, Any]:
+    """`store` may be a read-only one; `backhaul` (the configuration) explains the mode."""
     now = time.time() if now is None else now
     state = SyncState(store)
     row = state.row()
@@ -44,6 +52,7 @@ def sync_status(store: Store, *, now: float | None = None) -> dict[str, Any]:
         "oldest_pending_observed_at": state.oldest_pending_observed_at(),
         "cursor": row["cursor"],
         "mode": row["mode"],
+        "mode_reason": _mode_reason(store, row["mode"], backhaul, now),
         "last_attempt": row["last_attempt"],
         "last_success": row["last_success"],
         "last_heartbeat": row.get("last_heartbeat"),
@@ -60,6 +69,22 @@ def sync_status(store: Store, *, now: float | None = None) -> dict[str, Any]:
         "alert": row["alert"],
         "running_pid": running,
     }
+
+
+def _mode_reason(
+    store: Store, mode: str | None, backhaul: BackhaulConfig | None, now: float
+) -> str | None:
+    """Why the engine is in `mode`, when the first-reading rule chose it: ``waiting`` says so
+    itself; ``conserve`` is the rule's (not the budget's) while no stored reading decides one."""
+    if backhaul is None or not backhaul.enabled or mode not in (WAITING, FALLBACK):
+        return None
+    if mode == FALLBACK:
+        from agent.backhaul.monitor import decided_mode  # lazy: keeps status light
+
+        at = datetime.fromtimestamp(now, UTC)
+        if decided_mode(store.latest_backhaul_reading(), backhaul, at) is not None:
+            return None
+    return undecided_reason(mode, backhaul.first_reading_timeout)
 
 
 def link_bytes(store: Store) -> int:

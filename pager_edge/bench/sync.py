@@ -41,8 +41,8 @@ from agent.clock import VirtualClock, epoch_of_iso, iso_of_epoch
 from agent.config import Config, with_overrides
 from agent.session import Event
 from agent.store import Store, WriteBatch
+from agent.sync.counted_transport import ssl_context
 from agent.sync.engine import SyncEngine
-from agent.sync.link import ssl_context
 from agent.sync.receiver import IngestLog
 from agent.sync.wire import event_id
 from pager_edge.bench import machine_description

@@ -19,7 +19,8 @@ import click
 from agent.config import load_config, with_overrides
 from agent.display import printable
 from agent.logs import setup_logging
-from agent.sync.engine import MODES, SyncEngine, SyncSetupError
+from agent.sync.engine import SyncEngine, SyncSetupError
+from agent.sync.modes import MODES
 from agent.sync.once import run_once
 from pager_edge.commands import config_option, db_option
 
@@ -87,7 +88,12 @@ def sync_cmd(
 
         store = Store(cfg.store.path, readonly=True)
         try:
-            doc = {"done": res.done, "error": res.error, "run": t, "status": sync_status(store)}
+            doc = {
+                "done": res.done,
+                "error": res.error,
+                "run": t,
+                "status": sync_status(store, backhaul=cfg.backhaul),
+            }
         finally:
             store.close()
         click.echo(json.dumps(doc, indent=2))

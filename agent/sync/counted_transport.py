@@ -18,6 +18,12 @@ than by anyio's TLS stream, for what that stream does not offer:
   included (:class:`LinkCounter`); over plain ``http://`` it is exactly the HTTP bytes. TCP/IP
   headers are not in it: the kernel adds them (``pager-edge bench sync`` counts them).
 
+httpcore is a dependency of its own (``pyproject.toml``, the range httpx 0.28 requires), not reached
+through httpx: httpx's public transport API (``AsyncBaseTransport.handle_async_request``) sits above
+the connection pool and sees requests, never the socket, so counting bytes and offering a TLS session
+need the network backend httpcore's pool takes. Moving the seam up would mean writing HTTP/1.1 and
+HTTP/2 connection handling again.
+
 No ``close_notify`` is sent when a connection closes (as anyio with ``standard_compatible=False``,
 httpcore's choice): the HTTP framing already says where each answer ends.
 """
