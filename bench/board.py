@@ -38,8 +38,8 @@ from typing import Any
 
 import click
 
-from pager_edge.bench import machine_description
-from pager_edge.bench.board_figures import (
+from bench import machine_description
+from bench.board_figures import (
     combine,
     format_report,
     minute_shift,
@@ -328,7 +328,7 @@ def run_bench(
             "headless": headless,
             "kiosk": kiosk,
         }
-        cmd = [sys.executable, "-m", "pager_edge.bench.board", json.dumps(args)]
+        cmd = [sys.executable, "-m", "bench.board", json.dumps(args)]
         result_box: dict[str, int] = {}
 
         def board() -> None:

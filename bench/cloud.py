@@ -33,8 +33,8 @@ import click
 
 from agent.clock import epoch_of_iso
 from agent.sync.wire import BatchEncoder
-from pager_edge.bench import machine_description
-from pager_edge.bench.sync import evening
+from bench import machine_description
+from bench.sync import evening
 from pager_edge.commands.cloud import need_extra
 
 ZONE = "America/Chicago"

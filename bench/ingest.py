@@ -1,6 +1,6 @@
 """`pager-edge bench ingest`: how fast and how lean the agent persists what the transmitter says.
 
-The transmitter is :mod:`pager_edge.bench.producer`: the simulator's documents, encoded before the
+The transmitter is :mod:`bench.producer`: the simulator's documents, encoded before the
 run and sent from a plain UDP socket in a child process, as CON with at most `window`
 unacknowledged — so it costs a small fraction of what the consumer does per notification, and
 what is measured is the consumer. Phases, the first two alternating for `rounds` rounds:
@@ -33,8 +33,8 @@ import click
 
 from agent.config import Config, with_overrides
 from agent.controller.client import create_context
-from pager_edge.bench import machine_description
-from pager_edge.bench.ingest_figures import (
+from bench import machine_description
+from bench.ingest_figures import (
     P99_TARGET_MS,
     Spread,
     Step,
@@ -46,7 +46,7 @@ from pager_edge.bench.ingest_figures import (
     saturation,
     spread,
 )
-from pager_edge.bench.producer import Played, ProducerProcess
+from bench.producer import Played, ProducerProcess
 
 HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
 NOMINAL_RATE = 3000.0  # notifications/s the transmitter's clock assumes in an unpaced burst

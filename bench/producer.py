@@ -43,7 +43,7 @@ from agent.clock import VirtualClock
 from agent.simulator.jsonio import dumps
 from agent.simulator.limits import UNSET_SEQUENCE
 from agent.simulator.model import Transmitter
-from pager_edge.bench import coapwire as cw
+from bench import coapwire as cw
 
 log = logging.getLogger(__name__)
 BLOCK_SZX = 6  # 1024-byte blocks, what aiocoap asks for over UDP

@@ -32,7 +32,7 @@ import click
 
 from agent.clock import iso_utc
 from agent.session import SessionView, ViewState
-from pager_edge.bench import machine_description
+from bench import machine_description
 from tui.core.parties import SIZE_BUCKETS, size_bucket
 from tui.core.quotes import (
     RATE_WINDOW_MINUTES,

@@ -45,7 +45,7 @@ from agent.sync.counted_transport import ssl_context
 from agent.sync.engine import SyncEngine
 from agent.sync.receiver import IngestLog
 from agent.sync.wire import event_id
-from pager_edge.bench import machine_description
+from bench import machine_description
 
 SURNAMES = (
     "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
@@ -140,7 +140,7 @@ class _Bed:
     """Receiver, chain and path for one case, on one virtual clock."""
 
     def __init__(self, tmp: Path, chain: Any, *, nat_idle: float | None, server_idle: float | None):
-        from pager_edge.bench.link import IngestApp, LinkProxy
+        from bench.link import IngestApp, LinkProxy
 
         self.tmp = tmp
         self.chain = chain
@@ -160,7 +160,7 @@ class _Bed:
                 self.stale.append(now - observed)
 
     async def __aenter__(self) -> _Bed:
-        from pager_edge.bench.link import LinkProxy, serve_https
+        from bench.link import LinkProxy, serve_https
 
         port, self._stop = await serve_https(
             self.app, str(self.chain.cert_file), str(self.chain.key_file)
@@ -358,7 +358,7 @@ def naive_event_json(site: str, ev: dict[str, Any]) -> bytes:
 async def run_bench(
     guests: int, *, realistic: bool = False, quiet_hours: float = 6.0
 ) -> dict[str, Any]:
-    from pager_edge.bench.tls import make_chain
+    from bench.tls import make_chain
 
     tmp = Path(tempfile.mkdtemp(prefix="pe-bench-sync-"))
     try:

@@ -127,7 +127,7 @@ class Replica:
 
 
 def store_shaped(rows: list, first: int = 1) -> list[dict]:
-    """`pager_edge.bench.sync.evening()` rows as the store exports them (what batches are built from)."""
+    """`bench.sync.evening()` rows as the store exports them (what batches are built from)."""
     return [ev.record(first + i, observed, source) for i, (ev, observed, source) in enumerate(rows)]
 
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pager_edge.bench import machine_description
-from pager_edge.bench.board import build_store, run_bench
-from pager_edge.bench.board_figures import (
+from bench import machine_description
+from bench.board import build_store, run_bench
+from bench.board_figures import (
     combine,
     format_report,
     minute_shift,

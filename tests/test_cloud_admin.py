@@ -13,13 +13,13 @@ from click.testing import CliRunner
 
 from agent.config import CloudConfig, ConfigError, load_config, parse_config
 from agent.sync.wire import decode_body, encode_batch
+from bench.sync import evening
 from cloud.body import BadBody, BodyTooLarge, gunzip_bounded
 from cloud.ingest import columns, problem
 from cloud.report import format_report
 from cloud.schema import MIGRATIONS, migrate, schema_version
 from cloud.sites import apply_retention
 from cloud.tokens import bearer, new_token, token_hash
-from pager_edge.bench.sync import evening
 from pager_edge.cli import cli
 from tests.cloud_helpers import DSN_ENV, add_site, query, run, store_shaped
 

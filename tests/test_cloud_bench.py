@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.sync.wire import decode_body
-from pager_edge.bench.cloud import cut, run_bench, site_day
+from bench.cloud import cut, run_bench, site_day
 
 
 def test_a_site_day_is_cut_as_the_agent_would_sync_it():

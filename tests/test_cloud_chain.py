@@ -25,7 +25,7 @@ from agent.config import Config, with_overrides
 from agent.store import Store
 from agent.sync.engine import SyncEngine
 from agent.sync.state import SyncState
-from pager_edge.bench.sync import evening
+from bench.sync import evening
 from tests.cloud_helpers import add_site, query, run
 from tests.cloud_proxy import Proxy
 from tests.sync_receiver import write_events

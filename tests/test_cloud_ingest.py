@@ -23,8 +23,8 @@ from agent.config import Config, with_overrides
 from agent.store import Store
 from agent.sync.engine import SyncEngine
 from agent.sync.wire import BatchEncoder, compress, encode_batch, heartbeat_body
+from bench.sync import evening
 from cloud.pgtemp import free_port
-from pager_edge.bench.sync import evening
 from pager_edge.cli import cli
 from tests import notify_socket as fake_systemd
 from tests.cloud_helpers import (

@@ -16,9 +16,9 @@ from agent.clock import VirtualClock
 from agent.controller.protocol import parse_document
 from agent.simulator.jsonio import dumps
 from agent.simulator.model import Transmitter
-from pager_edge.bench import coapwire as cw
-from pager_edge.bench.ingest import rounds_report, saturation_report
-from pager_edge.bench.ingest_figures import (
+from bench import coapwire as cw
+from bench.ingest import rounds_report, saturation_report
+from bench.ingest_figures import (
     Step,
     backlog_grows,
     commit_times,
@@ -29,7 +29,7 @@ from pager_edge.bench.ingest_figures import (
     slope,
     spread,
 )
-from pager_edge.bench.producer import Shadow, lifecycle_docs, step_of
+from bench.producer import Shadow, lifecycle_docs, step_of
 
 # --- arithmetic ---------------------------------------------------------------------------------
 
@@ -226,8 +226,8 @@ def test_initial_chunks_fit_one_block_and_carry_every_active_session():
 
 @pytest.mark.bench
 def test_a_short_real_run(tmp_path: Path):
-    from pager_edge.bench.ingest import measure_ceiling, measure_ingest
-    from pager_edge.bench.producer import ProducerProcess
+    from bench.ingest import measure_ceiling, measure_ingest
+    from bench.producer import ProducerProcess
 
     producer = ProducerProcess(history_limit=50)
     try:

@@ -1,6 +1,7 @@
 """The package layering: dependencies point one way, and the command line is the only root.
 
-``pager_edge`` (command line, demo, benchmarks) may import everything; ``cloud`` may import
+``bench`` (the benchmarks, in a development checkout only) may import everything; ``pager_edge``
+(command line, demo) everything but ``bench``, which it reaches only by running it; ``cloud`` may import
 ``agent``; ``tui`` may import ``agent``; ``agent`` imports none of them. click belongs to the
 command line alone. A module string (``"tui.app:BoardApp"`` for a lazy import) counts as an
 import. Starting a process by name (the web board runs ``python -m pager_edge board``) does not:
@@ -21,12 +22,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 FORBIDDEN: dict[str, set[str]] = {
-    "agent": {"tui", "cloud", "pager_edge", "click"},
-    "tui": {"cloud", "pager_edge", "click"},
-    "cloud": {"tui", "pager_edge", "click"},
+    "agent": {"tui", "cloud", "pager_edge", "bench", "click"},
+    "tui": {"cloud", "pager_edge", "bench", "click"},
+    "cloud": {"tui", "pager_edge", "bench", "click"},
+    # The command line reaches the benchmarks only through `pager-edge bench`, which imports the
+    # package by its bare name from a development checkout (pager_edge/commands/bench.py).
+    "pager_edge": {"bench"},
 }
 # A dotted module path, optionally with ``:attribute``, naming one of the packages.
-MODULE_STRING = re.compile(r"^(agent|tui|cloud|pager_edge)(\.\w+)+(:\w+)?$|^(\w+):\w+$")
+MODULE_STRING = re.compile(r"^(agent|tui|cloud|pager_edge|bench)(\.\w+)+(:\w+)?$|^(\w+):\w+$")
 
 MAX_LINES = 600
 
@@ -150,3 +154,34 @@ def test_the_board_reads_the_agent_through_its_contracts_only():
             ):
                 bad.append(f"{path.relative_to(ROOT)}:{line}: {module}")
     assert bad == []
+
+
+def test_the_wheel_a_pi_installs_ships_no_benchmarks(tmp_path):
+    """Built from the tracked files (nothing written into the checkout), offline: the wheel holds
+    the product and its package data, and no ``bench`` package."""
+    import zipfile
+
+    tree = tmp_path / "src"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, (t.decode() for t in tracked)):
+        source = ROOT / name
+        if source.is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            (tree / name).write_bytes(source.read_bytes())
+    out = tmp_path / "dist"
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(tree)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (wheel,) = out.glob("pager_edge-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert "bench" not in tops, sorted(n for n in names if n.startswith("bench/"))
+    assert {"agent", "tui", "pager_edge", "cloud"} <= tops
+    for data in ("tui/board.tcss", "agent/sync/wire-schema.json", "tui/web/templates/login.html"):
+        assert data in names
+    assert "pager_edge/commands/bench.py" in names  # the command that says where benchmarks are

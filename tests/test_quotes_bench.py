@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from pager_edge.bench.quotes import (
+from bench.quotes import (
     FIRST_EVENING,
     ZONE,
     Party,

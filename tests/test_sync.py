@@ -28,7 +28,7 @@ from agent.store import Store
 from agent.sync.engine import SyncEngine, SyncSetupError, check_endpoint, parse_retry_after
 from agent.sync.state import SyncState
 from agent.sync.status import sync_status
-from pager_edge.bench.sync import evening
+from bench.sync import evening
 from pager_edge.cli import cli
 from tests.agent_helpers import status
 from tests.sync_receiver import TOKEN, FaultyServer, assert_exactly_once, free_port, write_events

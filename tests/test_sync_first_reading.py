@@ -23,7 +23,7 @@ from agent.store import Store
 from agent.sync.engine import SyncEngine
 from agent.sync.status import link_bytes
 from agent.sync.wire import LIFECYCLE_KINDS
-from pager_edge.bench.sync import evening
+from bench.sync import evening
 from tests import backhaul_fakes as f
 from tests.sync_receiver import TOKEN, FaultyServer, write_events
 

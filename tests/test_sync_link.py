@@ -17,7 +17,7 @@ from agent.store import Store
 from agent.sync.engine import SyncEngine
 from agent.sync.schedule import Pending, flush_wait, heartbeat_wait
 from agent.sync.status import sync_status
-from pager_edge.bench.sync import evening
+from bench.sync import evening
 from tests.sync_receiver import TOKEN, FaultyServer, assert_exactly_once, write_events
 
 SITE = "site-link"
@@ -167,13 +167,13 @@ async def test_a_v1_batch_in_flight_before_the_upgrade_goes_again_as_v1(db):
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     pytest.importorskip("hypercorn")
-    from pager_edge.bench.tls import make_chain
+    from bench.tls import make_chain
 
     return make_chain(tmp_path_factory.mktemp("tls"))
 
 
 async def test_http2_over_tls_with_a_resumed_session_counted_to_the_byte(db, chain):
-    from pager_edge.bench.link import IngestApp, LinkProxy, serve_https
+    from bench.link import IngestApp, LinkProxy, serve_https
 
     clock = VirtualClock()
     app = IngestApp(TOKEN)
@@ -207,8 +207,8 @@ async def test_http2_over_tls_with_a_resumed_session_counted_to_the_byte(db, cha
 
 
 async def test_a_bad_certificate_is_refused_and_nothing_is_sent(db, chain, tmp_path):
-    from pager_edge.bench.link import IngestApp, serve_https
-    from pager_edge.bench.tls import make_chain
+    from bench.link import IngestApp, serve_https
+    from bench.tls import make_chain
 
     other = make_chain(tmp_path / "other")  # a chain the agent does not trust
     app = IngestApp(TOKEN)
@@ -229,7 +229,7 @@ async def test_a_bad_certificate_is_refused_and_nothing_is_sent(db, chain, tmp_p
 async def test_a_nat_that_forgets_idle_connections_is_learnt(db, chain):
     """The first request on a forgotten connection is lost and goes again at once; then the
     engine opens a new connection after that much idle time instead of losing requests."""
-    from pager_edge.bench.link import IngestApp, LinkProxy, serve_https
+    from bench.link import IngestApp, LinkProxy, serve_https
 
     clock = VirtualClock()
     app = IngestApp(TOKEN)
@@ -263,7 +263,7 @@ async def test_a_nat_that_forgets_idle_connections_is_learnt(db, chain):
 @pytest.mark.bench
 async def test_bench_sync_short_run_counts_every_case():
     pytest.importorskip("hypercorn")
-    from pager_edge.bench.sync import run_bench
+    from bench.sync import run_bench
 
     r = await run_bench(20, quiet_hours=1.0)
     busy, _h1, _nat, *_rest = r["rows"]

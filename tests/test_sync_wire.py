@@ -11,7 +11,7 @@ import pytest
 from agent.clock import epoch_of_iso as parse_time
 from agent.sync import wire
 from agent.sync.wire import BatchEncoder, WireError, decode_body, encode_batch
-from pager_edge.bench.sync import evening
+from bench.sync import evening
 
 SITE = "site-7"
 
