@@ -21,7 +21,7 @@ from agent.config import Config, ConfigError
 from agent.controller.client import ControllerClient, client_for, create_context
 from agent.controller.link import Link
 from agent.health import HEARTBEAT_SECONDS, liveness
-from agent.ingest import Ingestor
+from agent.ingest import Heartbeat, Ingestor
 from agent.sdnotify import Notifier, watchdog_loop
 from agent.staff import StaffRequests
 from agent.store import Store
@@ -134,7 +134,7 @@ class Agent:
     async def _heartbeat(self) -> None:
         assert self.ingest is not None
         while True:
-            self.ingest.control("heartbeat")
+            self.ingest.control(Heartbeat())
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     def healthy(self) -> bool:

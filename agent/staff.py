@@ -18,11 +18,11 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from agent.clock import Clock, iso_utc, local
 from agent.config import Config, parse_hhmm
 from agent.controller.client import ControllerClient, ControllerError
+from agent.ingest.messages import Control, KeepView, Reopen, TagEnd
 from agent.session import SessionView
 from agent.store import Store
 from agent.store.requests import RequestQueue, StaffRequest
@@ -41,7 +41,7 @@ class StaffRequests:
         cfg: Config,
         store: Store,
         client: ControllerClient,
-        control: Callable[..., None],
+        control: Callable[[Control], None],
         clock: Clock,
     ):
         self.cfg = cfg
@@ -53,18 +53,15 @@ class StaffRequests:
         self.zone = cfg.transmitter_zone()
         self._closed_out_on: str | None = None
 
-    async def _db(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kw)
-
     async def run(self) -> None:
-        released = await self._db(self.queue.release_running)
+        released = await asyncio.to_thread(self.queue.release_running)
         if released:
             log.warning("%d staff request(s) a stopped agent had begun: doing them again", released)
         self._closed_out_on = self._service_day()  # a close-out is due when the time next passes
         while True:
             await self._close_out_if_due()
-            for request in await self._db(self.queue.due, self.clock.now()):
-                if await self._db(self.queue.claim, request.id):
+            for request in await asyncio.to_thread(self.queue.due, self.clock.now()):
+                if await asyncio.to_thread(self.queue.claim, request.id):
                     await self._carry_out(request)
             await self.clock.sleep(POLL)
 
@@ -80,7 +77,9 @@ class StaffRequests:
             result, ok = f"unexpected error: {exc}", False
         else:
             log.info("staff request %d (%s): %s", request.id, request.kind, result)
-        await self._db(self.queue.finish, request.id, ok=ok, result=result, now=self.clock.now())
+        await asyncio.to_thread(
+            self.queue.finish, request.id, ok=ok, result=result, now=self.clock.now()
+        )
 
     async def _perform(self, r: StaffRequest) -> str:
         if r.kind in ("seat", "remove"):
@@ -113,7 +112,7 @@ class StaffRequests:
         for s in sessions:
             if s.ended:
                 continue
-            self.control("tag_end", uuid=s.uuid, source="close_out")
+            self.control(TagEnd(s.uuid, "close_out"))
             try:
                 if action == "seat":
                     await self.client.clear(s.number)
@@ -129,7 +128,7 @@ class StaffRequests:
         p = r.payload
         number = int(p["number"])
         if r.uuid is not None:
-            self.control("reopen", number=number, uuid=r.uuid)
+            self.control(Reopen(number, r.uuid))
         await self.client.create_session(
             number,
             goal=p.get("goal_seconds"),
@@ -139,12 +138,12 @@ class StaffRequests:
         return f"re-added pager {number}"
 
     async def _dismiss(self, r: StaffRequest) -> str:
-        views = await self._db(self.store.lost_views)
+        views = await asyncio.to_thread(self.store.lost_views)
         view: SessionView | None = next((v for v in views if v.uuid == r.uuid), None)
         if view is None:
             raise RequestFailed("that party is not lost (or already dismissed)")
         dismissed = dataclasses.replace(view, dismissed_at=iso_utc(self.clock.now()))
-        self.control("store_view", view=dismissed)
+        self.control(KeepView(dismissed))
         return f"dismissed lost pager {view.number}"
 
     # the end of the night --------------------------------------------------------------------
@@ -167,7 +166,7 @@ class StaffRequests:
         action = self.cfg.board.close_out_action
         log.info("close-out at %s: every party still open is %s", self.cfg.board.close_out_at,
                  "seated" if action == "seat" else "removed")  # fmt: skip
-        await self._db(
+        await asyncio.to_thread(
             self.queue.submit,
             "close_out",
             now=self.clock.now(),

@@ -165,7 +165,7 @@ async def measure_ingest(
                 break
         cpu, loop_cpu = _cpu() - cpu, time.thread_time() - loop_cpu
         played = await played_task
-        committed = commit_times(count, ingest.commit_log, base)
+        committed = commit_times(count, ingest.writer.commit_log, base)
         gaps, resyncs = ingest.counters.gaps, ingest.counters.resyncs - resyncs
     finally:
         await agent.stop()

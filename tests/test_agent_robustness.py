@@ -10,6 +10,7 @@ import pytest
 
 from agent.config import with_overrides
 from agent.daemon import Agent
+from agent.ingest import Resync
 from agent.simulator.flow import play, scripted_scenario
 from tests.agent_helpers import converges, eventually, exported, health, make_config
 from tests.test_agent import PING, _assert_events_consistent, _sim
@@ -87,7 +88,7 @@ async def test_stop_commits_what_was_acknowledged_even_during_a_stuck_request(tm
         await agent.start()
         await eventually(lambda: health(db).state == "connected")
         sim.silence()
-        agent.ingest.control("resync", "test")
+        agent.ingest.control(Resync("test"))
         await asyncio.sleep(0.2)  # the ingest task now waits on GET /v1/sessions
         doc = {
             "responseTypes": ["sessions"],
@@ -115,7 +116,7 @@ async def test_notifications_overtaken_by_a_resync_are_not_gaps(tmp_path):
         acts = scripted_scenario(seed=7)
         forced = 0
         for i in range(0, len(acts), 20):
-            agent.ingest.control("resync", "forced")
+            agent.ingest.control(Resync("forced"))
             forced += 1
             await play(sim, acts[i : i + 20], clock, delay=0.001)
         await converges(db, sim)

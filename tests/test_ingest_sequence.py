@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from agent.ingest import Incoming, Ingestor
+from agent.ingest import Heartbeat, Incoming, Ingestor
 from agent.sequence import REORDER_WINDOW
 from agent.store import Store
 
@@ -55,14 +55,14 @@ def _resync_done(ing: Ingestor, seq: int, at: float) -> None:
     """What a successful resync leaves behind (the CoAP part is covered by the agent tests)."""
     ing.sequence.snapshot_at = at
     ing.sequence.snapshot(seq)
-    ing._resync_wanted = None
+    ing.resync_wanted = None
 
 
 def test_consecutive_changes_of_any_kind_are_not_gaps(ingest):
     t = time.monotonic()
     for seq, kind in [(10, "sessions"), (11, "statistics"), (12, "sessions"), (13, "settings")]:
         _feed(ingest, _doc(seq, kind), t)
-    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    assert ingest.counters.gaps == 0 and ingest.resync_wanted is None
     assert ingest.sequence.last == 13
 
 
@@ -70,7 +70,7 @@ def test_a_skipped_number_is_a_gap_at_once(ingest):
     t = time.monotonic()
     _feed(ingest, _doc(10), t)
     _feed(ingest, _doc(12), t)
-    assert ingest.counters.gaps == 1 and "missed 1" in ingest._resync_wanted
+    assert ingest.counters.gaps == 1 and "missed 1" in ingest.resync_wanted
 
 
 def test_a_ping_ahead_of_its_notification_waits_for_it(ingest):
@@ -80,7 +80,7 @@ def test_a_ping_ahead_of_its_notification_waits_for_it(ingest):
     _feed(ingest, _doc(11), t + 0.01)
     _feed(ingest, _doc(12), t + 0.02)
     ingest._check_ahead(t + GRACE + 1)
-    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    assert ingest.counters.gaps == 0 and ingest.resync_wanted is None
     assert ingest.sequence.ahead is None
 
 
@@ -89,9 +89,9 @@ def test_a_ping_ahead_whose_notification_never_comes_is_a_gap_after_the_grace(in
     _feed(ingest, _doc(10), t)
     _feed(ingest, _doc(11, "ping"), t)
     ingest._check_ahead(t + GRACE / 2)
-    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    assert ingest.counters.gaps == 0 and ingest.resync_wanted is None
     ingest._check_ahead(t + GRACE)
-    assert ingest.counters.gaps == 1 and "up to 11" in ingest._resync_wanted
+    assert ingest.counters.gaps == 1 and "up to 11" in ingest.resync_wanted
 
 
 def test_the_next_change_after_a_lost_one_is_a_gap_without_waiting(ingest):
@@ -99,7 +99,7 @@ def test_the_next_change_after_a_lost_one_is_a_gap_without_waiting(ingest):
     _feed(ingest, _doc(10), t)
     _feed(ingest, _doc(11, "ping"), t)
     _feed(ingest, _doc(12), t + 0.1)  # 11 was lost
-    assert ingest.counters.gaps == 1 and ingest._resync_wanted
+    assert ingest.counters.gaps == 1 and ingest.resync_wanted
 
 
 def test_notifications_the_snapshot_already_holds_are_duplicates(ingest):
@@ -110,7 +110,7 @@ def test_notifications_the_snapshot_already_holds_are_duplicates(ingest):
     # 15..20 were sent before the snapshot but overtaken by the response
     for seq in range(15, 21):
         _feed(ingest, _doc(seq), t + 0.3)
-    assert ingest.counters.gaps == 0 and ingest._resync_wanted is None
+    assert ingest.counters.gaps == 0 and ingest.resync_wanted is None
     assert ingest.counters.duplicates == 6
     assert ingest.sequence.last == 21
 
@@ -119,14 +119,14 @@ def test_an_old_number_long_after_the_snapshot_is_a_gap(ingest):
     t = time.monotonic()
     _resync_done(ingest, 20, t)
     _feed(ingest, _doc(19), t + GRACE + 0.5)
-    assert ingest.counters.gaps == 1 and "went back" in ingest._resync_wanted
+    assert ingest.counters.gaps == 1 and "went back" in ingest.resync_wanted
 
 
 def test_a_restart_right_after_a_resync_is_still_a_restart(ingest):
     t = time.monotonic()
     _resync_done(ingest, REORDER_WINDOW + 500, t)
     _feed(ingest, _doc(1), t + 0.1)  # the transmitter rebooted: its sequence starts again
-    assert ingest.counters.gaps == 1 and "went back" in ingest._resync_wanted
+    assert ingest.counters.gaps == 1 and "went back" in ingest.resync_wanted
 
 
 def test_the_snapshot_window_wraps_with_the_sequence(ingest):
@@ -166,10 +166,10 @@ async def test_notifications_commit_while_a_slow_history_fetch_is_out(tmp_path):
     ingest = Ingestor(store, ControllerClient(client_ctx, "127.0.0.1", port, timeout=10), zone=None)
     task = asyncio.create_task(ingest.run())
     try:
-        ingest._want_history(0)
-        ingest.control("heartbeat")  # wakes the loop: the fetch starts
+        ingest.history.want(time.monotonic(), 0)
+        ingest.control(Heartbeat())  # wakes the loop: the fetch starts
         await asyncio.sleep(0.3)
-        assert ingest._history_task is not None and not ingest._history_task.done()
+        assert ingest.fetcher.task is not None and not ingest.fetcher.task.done()
         for seq in range(1, 6):
             ingest.feed(_doc(seq, number=seq))
         for _ in range(100):
@@ -177,13 +177,13 @@ async def test_notifications_commit_while_a_slow_history_fetch_is_out(tmp_path):
                 break
             await asyncio.sleep(0.02)
         assert ingest.committed >= 5, "notifications waited for the history fetch"
-        assert ingest._history_task is not None  # still out
+        assert ingest.fetcher.task is not None  # still out
         release.set()
         for _ in range(100):
-            if ingest._history_task is None:
+            if ingest.fetcher.task is None:
                 break
             await asyncio.sleep(0.02)
-        assert ingest._history_task is None  # its answer came back through the queue
+        assert ingest.fetcher.task is None  # its answer came back through the queue
     finally:
         release.set()
         task.cancel()
@@ -195,11 +195,11 @@ async def test_notifications_commit_while_a_slow_history_fetch_is_out(tmp_path):
 
 
 def test_a_rush_of_ends_fetches_the_history_at_most_once_a_second(ingest):
-    from agent.ingest import HISTORY_INTERVAL
+    from agent.ingest.history import HISTORY_INTERVAL
 
-    ingest._want_history(0)  # nothing fetched lately: at once
-    assert ingest._history_due_at is not None and ingest._history_due_at <= time.monotonic()
-    ingest._history_due_at = None
-    ingest._history_fetched_at = fetched = time.monotonic()  # a fetch just started
-    ingest._want_history(0)  # another end right behind it
-    assert ingest._history_due_at >= fetched + HISTORY_INTERVAL
+    ingest.history.want(time.monotonic(), 0)  # nothing fetched lately: at once
+    assert ingest.history.due_at is not None and ingest.history.due_at <= time.monotonic()
+    ingest.history.due_at = None
+    ingest.history.fetched_at = fetched = time.monotonic()  # a fetch just started
+    ingest.history.want(time.monotonic(), 0)  # another end right behind it
+    assert ingest.history.due_at >= fetched + HISTORY_INTERVAL

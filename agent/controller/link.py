@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from agent.clock import iso_utc
 from agent.controller.client import ControllerClient, first_answer
+from agent.ingest.messages import Control, LinkChanged, Resync
 from agent.supervise import backoff_delays
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class Link:
         client: ControllerClient,
         *,
         feed: Callable[[bytes], None],
-        control: Callable[..., None],
+        control: Callable[[Control], None],
         ping_interval: float = 30.0,
         watchdog_intervals: float = 3.0,
         max_backoff: float = 60.0,
@@ -51,16 +52,17 @@ class Link:
             return  # a retry: still disconnected, since it went down (status shows that moment)
         if state == self.state and error is None:
             return
-        values: dict[str, object] = {"state": state}
-        if state != self.state:
-            values["since"] = iso_utc(datetime.now(UTC))
+        since = iso_utc(datetime.now(UTC)) if state != self.state else None
         self.state = state
-        if error is not None:
-            values["last_error"] = error
-        if state == "connected":
-            values["last_error"] = None
-        values["reconnects"] = self.reconnects
-        self.control("health", **values)
+        self.control(
+            LinkChanged(
+                state,
+                self.reconnects,
+                since=since,
+                last_error=error,
+                clear_error=state == "connected",
+            )
+        )
 
     def _failed(self, reason: str) -> None:
         """A registration failed: say so at once, then remind now and then, never every retry."""
@@ -136,7 +138,7 @@ class Link:
                 # The first answer goes to req.response, not to the callbacks.
                 self.feed(first.payload)
             self._set_state("connected")
-            self.control("resync", "observation (re)registered")
+            self.control(Resync("observation (re)registered"))
             log.info("observing %s/v1/notify", self.client.base)
             return await self._watch(ended)
         finally:

@@ -15,14 +15,10 @@ session ended (``state: cleared``) so that history can say whether it was seated
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
 
 from agent import __version__
 from agent.absence import AbsenceWatch
@@ -36,6 +32,21 @@ from agent.controller.protocol import (
     sequence_delta,
 )
 from agent.health import Health
+from agent.ingest.history import HistoryFetcher, HistorySchedule
+from agent.ingest.messages import (
+    Control,
+    Counters,
+    Heartbeat,
+    HistoryAnswer,
+    Incoming,
+    Item,
+    KeepView,
+    LinkChanged,
+    Reopen,
+    Resync,
+    TagEnd,
+)
+from agent.ingest.writer import GroupCommit
 from agent.lifecycle import fold, reopened
 from agent.sequence import REORDER_GRACE, SequenceWatch
 from agent.session import ENDED, SessionView, lose
@@ -44,36 +55,6 @@ from agent.store import Store, WriteBatch
 
 log = logging.getLogger(__name__)
 YIELD_EVERY = 16  # documents folded between two turns of the event loop
-# At most one history fetch this often (seconds): the history is blockwise and grows all day, and
-# in a rush of ends (or a close-out) one fetch a second tells how all of them ended.
-HISTORY_INTERVAL = 1.0
-
-
-@dataclass(slots=True)
-class Incoming:
-    payload: bytes
-    received: float  # time.monotonic()
-    observed_at: str  # UTC ISO
-
-
-@dataclass(slots=True)
-class Control:
-    """A non-document item in the queue: resync request, heartbeat, link state change."""
-
-    kind: str
-    reason: str = ""
-    values: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Counters:
-    notifications: int = 0
-    malformed: int = 0
-    gaps: int = 0
-    resyncs: int = 0
-    duplicates: int = 0
-    write_errors: int = 0
-    events: int = 0
 
 
 class Ingestor:
@@ -96,12 +77,12 @@ class Ingestor:
         self.max_batch = max_batch
         self.history_delay = history_delay
         self.clock = clock
-        self.queue: asyncio.Queue[Incoming | Control] = asyncio.Queue()
+        self.queue: asyncio.Queue[Item] = asyncio.Queue()
         self.counters = Counters()
+        self.writer = GroupCommit(store, self.counters)
         self.views: dict[str, SessionView] = store.load_views()
         self.ended: set[str] = store.ended_uuids()
         self.sequence = SequenceWatch(reorder_grace)
-        self.pending = WriteBatch()
         # What the store's health row says, as of the last commit that changed it; the fields
         # every document moves (last data and ping, the notification count) are kept apart and
         # folded in once per commit (see _health_now), not copied into a new record each time.
@@ -110,27 +91,19 @@ class Ingestor:
         self._last_ping_at: str | None = None
         self._last_sequence: int | None = None
         self._written_health: Health | None = None
-        self.committed = 0  # notifications committed; the log says when: (monotonic, committed)
-        self.commit_log: collections.deque[tuple[float, int]] = collections.deque(maxlen=100_000)
-        self._inflight: asyncio.Future[int] | None = None
-        self._resync_wanted: str | None = None
-        self._history_due_at: float | None = None  # monotonic time of the next history fetch
-        # The history fetch after a burst of ends runs beside the folding, not in its way: it is
-        # blockwise and slow, and notifications queued behind it would wait that long to commit.
-        self._history_task: asyncio.Task[None] | None = None
-        self._history_retry = history_delay
-        self._history_fetched_at = -HISTORY_INTERVAL  # monotonic time the last fetch started
-        # "cleared" seen, history has not said how yet → the time bound when it was seen: the
-        # history may come much later (transmitter away), and a wall time in a repeated hour
-        # must be read as of the end, not as of the answer.
-        self._awaiting_end: dict[str, str | None] = {}
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._uncommitted = 0  # notifications folded since the last batch was handed over
-        self._write_failing = False
+        self.resync_wanted: str | None = None
+        self.history = HistorySchedule(history_delay)
+        self.fetcher = HistoryFetcher(
+            client,
+            self.history,
+            answer=self.queue.put_nowait,
+            observed_now=self._observed_now,
+            monotonic=time.monotonic,
+        )
         self._observed_second = -1
         self._observed_text = ""
         self._last_doc_time: datetime | None = None
-        self._last_snapshot: dict[str, dict[str, Any]] = {}
+        self._last_snapshot: dict[str, dict[str, object]] = {}
         # The transmitter's clock minus the host's, measured from documents' own timestamps:
         # what bounds the times of a document without one (the vendor's notifications).
         self.clocks = ClockWatch(zone)
@@ -159,8 +132,18 @@ class Ingestor:
             self._observed_second, self._observed_text = second, iso_utc(now) or ""
         return self._observed_text
 
-    def control(self, kind: str, reason: str = "", **values: Any) -> None:
-        self.queue.put_nowait(Control(kind, reason, values))
+    def control(self, message: Control) -> None:
+        """For the link, the daemon and staff requests: a message for the loop, in order."""
+        self.queue.put_nowait(message)
+
+    @property
+    def pending(self) -> WriteBatch:
+        """What the next group commit writes (folded since the last one)."""
+        return self.writer.pending
+
+    @property
+    def committed(self) -> int:
+        return self.writer.committed
 
     # --- main loop -------------------------------------------------------------------------
 
@@ -181,8 +164,7 @@ class Ingestor:
         try:
             await self._loop()
         finally:
-            if self._history_task is not None:
-                self._history_task.cancel()
+            self.fetcher.cancel()
 
     async def _loop(self) -> None:
         while True:
@@ -203,13 +185,13 @@ class Ingestor:
             confirm = self.absence.confirmation_due()
             if confirm is not None and time.monotonic() >= confirm:
                 self.want_resync("confirming sessions the transmitter no longer lists")
-            if self._resync_wanted is not None:
-                await self.resync(self._resync_wanted)
-            elif self._history_due():
-                self._history_task = asyncio.create_task(self._fetch_history_beside())
+            if self.resync_wanted is not None:
+                await self.resync(self.resync_wanted)
+            elif self.fetcher.task is None and self.history.is_due(time.monotonic()):
+                self.fetcher.start_beside()
             await self._commit()
 
-    def _handle(self, item: Incoming | Control) -> None:
+    def _handle(self, item: Item) -> None:
         """One queue item; nothing a document contains may take the ingest task down."""
         try:
             if isinstance(item, Incoming):
@@ -222,14 +204,14 @@ class Ingestor:
             self._malformed(f"unexpected: {exc!r}", payload)
             self.want_resync("a document could not be handled")
 
-    async def _next_item(self) -> Incoming | Control | None:
+    async def _next_item(self) -> Item | None:
         """The next queue item, or None when a deferred history fetch or write retry falls due."""
         if not self.queue.empty():
             return self.queue.get_nowait()
         waits = []
-        if self._history_due_at is not None and self._history_task is None:
-            waits.append(self._history_due_at - time.monotonic())
-        if self._write_failing:
+        if self.history.due_at is not None and self.fetcher.task is None:
+            waits.append(self.history.due_at - time.monotonic())
+        if self.writer.failing:
             waits.append(1.0)  # retry the write
         if self.sequence.ahead is not None:
             waits.append(self.sequence.ahead[1] - time.monotonic())
@@ -243,14 +225,6 @@ class Ingestor:
         except TimeoutError:
             return None
 
-    def _history_due(self) -> bool:
-        """Seatings come in bursts; one history fetch (blockwise, it grows all day) serves a burst."""
-        return (
-            self._history_task is None
-            and self._history_due_at is not None
-            and time.monotonic() >= self._history_due_at
-        )
-
     # --- documents -------------------------------------------------------------------------
 
     def _on_payload(self, item: Incoming) -> None:
@@ -260,7 +234,7 @@ class Ingestor:
         except ProtocolError as exc:
             self._malformed(str(exc), item.payload)
             return
-        self._uncommitted += 1
+        self.writer.uncommitted += 1
         self._note_liveness(doc, item.observed_at)
         if doc.unknown_types:
             self._malformed(f"unknown responseTypes {list(doc.unknown_types)}", item.payload)
@@ -310,7 +284,7 @@ class Ingestor:
         known = self.views.get(record.uuid)
         # The latest instant a time in the document can mean; for a session whose end was seen,
         # the bound of that moment (its history may come much later, across a repeated hour).
-        bound = self._awaiting_end.get(record.uuid) or self.clocks.bound(
+        bound = self.history.awaiting_end.get(record.uuid) or self.clocks.bound(
             doc.meta.timestamp, observed_at
         )
         result = fold(
@@ -332,8 +306,8 @@ class Ingestor:
             # e.g. close_out: recorded as such
             end_source = self._end_source.pop(view.uuid, source)
         if result.needs_history:
-            self._awaiting_end.setdefault(record.uuid, bound)
-            self._want_history()
+            self.history.awaiting_end.setdefault(record.uuid, bound)
+            self.history.want(time.monotonic())
         if view is None or (not result.events and view == known):
             return
         pending = self.pending
@@ -343,17 +317,9 @@ class Ingestor:
         if view.state in ENDED:
             self.views.pop(view.uuid, None)
             self.ended.add(view.uuid)
-            self._awaiting_end.pop(view.uuid, None)
+            self.history.awaiting_end.pop(view.uuid, None)
         else:
             self.views[view.uuid] = view
-
-    def _want_history(self, delay: float | None = None) -> None:
-        due = max(
-            time.monotonic() + (self.history_delay if delay is None else delay),
-            self._history_fetched_at + HISTORY_INTERVAL,
-        )
-        if self._history_due_at is None or due < self._history_due_at:
-            self._history_due_at = due
 
     def _malformed(self, reason: str, payload: bytes) -> None:
         self.counters.malformed += 1
@@ -395,31 +361,38 @@ class Ingestor:
     # --- control ---------------------------------------------------------------------------
 
     def _on_control(self, item: Control) -> None:
-        if item.kind == "resync":
-            self.want_resync(item.reason)
-        elif item.kind == "health":
-            self.health = self.health.but(**item.values)
-        elif item.kind == "heartbeat":
-            self.health = self.health.but(
-                heartbeat_at=iso_utc(self.clock.now()), host_clock_synced=host_clock_synchronised()
-            )
-        elif item.kind == "reopen":  # a re-add is on its way: link the new session to the old
-            self._reopen[item.values["number"]] = (item.values["uuid"], time.monotonic() + 60)
-        elif item.kind == "tag_end":  # an end the agent itself asked for (close-out)
-            self._end_source[item.values["uuid"]] = item.values["source"]
-        elif item.kind == "history":  # the background fetch's answer, in queue order
-            self._history_task = None
-            if (doc := item.values.get("doc")) is not None:
-                self._fold_history(doc, item.values["observed_at"], "history")
-            else:
-                self._history_failed(item.reason)
-        elif item.kind == "store_view":  # an ended session's staff decision (dismissed)
-            view = item.values["view"]
-            self.pending.views[view.uuid] = view
+        match item:
+            case Resync(reason):
+                self.want_resync(reason)
+            case LinkChanged():
+                h = self.health
+                self.health = h.but(
+                    state=item.state,
+                    since=item.since or h.since,
+                    last_error=None if item.clear_error else item.last_error or h.last_error,
+                    reconnects=item.reconnects,
+                )
+            case Heartbeat():
+                self.health = self.health.but(
+                    heartbeat_at=iso_utc(self.clock.now()),
+                    host_clock_synced=host_clock_synchronised(),
+                )
+            case Reopen(number, uuid):  # a re-add is on its way: link the new session to the old
+                self._reopen[number] = (uuid, time.monotonic() + 60)
+            case TagEnd(uuid, source):  # an end the agent itself asked for (close-out)
+                self._end_source[uuid] = source
+            case HistoryAnswer(doc, observed_at, error):  # the fetch beside, in queue order
+                self.fetcher.task = None
+                if doc is not None:
+                    self._fold_history(doc, observed_at, "history")
+                else:
+                    self.fetcher.failed(error)
+            case KeepView(view):  # an ended session's staff decision (dismissed)
+                self.pending.views[view.uuid] = view
 
     def want_resync(self, reason: str) -> None:
-        if self._resync_wanted is None:
-            self._resync_wanted = reason
+        if self.resync_wanted is None:
+            self.resync_wanted = reason
 
     async def resync(self, reason: str) -> bool:
         """Fetch active sessions and history and fold them; False if the transmitter did not answer."""
@@ -444,7 +417,7 @@ class Ingestor:
         if not await self._fetch_history(source="resync"):
             return False
         self._conclude_absence(snapshot, before, now)
-        self._resync_wanted = None
+        self.resync_wanted = None
         self.counters.resyncs += 1
         return True
 
@@ -476,125 +449,43 @@ class Ingestor:
             self.pending.events.append((event, now, "resync"))
             self.pending.views[uuid] = view
             self.ended.add(uuid)
-            self._awaiting_end.pop(uuid, None)
-
-    async def _request_history(self) -> Document:
-        self._history_due_at = None
-        self._history_fetched_at = time.monotonic()
-        if self.client is None:
-            raise ControllerError("no transmitter to ask")
-        return await self.client.get_history()
-
-    async def _fetch_history_beside(self) -> None:
-        """Fetch the history and queue the answer (or the failure) for the loop to fold: what the
-        fetch changes is changed by the loop alone, in the order things arrived."""
-        values: dict[str, Any] = {}
-        reason = ""
-        try:
-            values["doc"] = await self._request_history()
-            values["observed_at"] = self._observed_now()
-        except ControllerError as exc:
-            reason = str(exc)
-        except Exception as exc:  # never lose the loop's wake-up: it waits for this answer
-            log.exception("history fetch failed unexpectedly")
-            reason = repr(exc)
-        self.queue.put_nowait(Control("history", reason, values))
+            self.history.awaiting_end.pop(uuid, None)
 
     async def _fetch_history(self, source: str = "history") -> bool:
         """Fold ``/v1/sessions/history`` now (a resync's second half)."""
         try:
-            history = await self._request_history()
+            history = await self.fetcher.fetch()
         except ControllerError as exc:
-            self._history_failed(str(exc))
+            self.fetcher.failed(str(exc))
             return False
         self._fold_history(history, self._observed_now(), source)
         return True
-
-    def _history_failed(self, reason: str) -> None:
-        log.warning("history fetch failed (%s); will retry", reason)
-        self._history_again()
-
-    def _history_again(self) -> None:
-        """Ask again later, less and less often."""
-        self._want_history(self._history_retry)
-        self._history_retry = min(self._history_retry * 2, 30.0)
 
     def _fold_history(self, history: Document, now: str, source: str) -> None:
         """Fold a history answer; fetch again later while an ended session is missing."""
         self._history_doc = history
         self._note_liveness(history, now)
         self.apply(history, observed_at=now, source=source)
-        if self._awaiting_end:  # what history ended left it (see _fold)
-            log.info(
-                "%d ended session(s) not in history yet; asking again", len(self._awaiting_end)
-            )
-            self._history_again()
-        else:
-            self._history_retry = self.history_delay
-
-    # --- writing ---------------------------------------------------------------------------
-
-    async def _commit(self) -> None:
-        """Start writing the pending batch in the writer thread — pipelined group commit.
-
-        The previous batch may still be committing: wait for it first (one transaction at a time,
-        in order), then hand over everything folded meanwhile. The loop goes on folding the next
-        batch while this one is fsynced, so batches grow with load and the CPU and the disk
-        overlap. A failed write is merged back in front of what came since and retried.
-        """
-        if self._inflight is not None:
-            await asyncio.wait({self._inflight})
-        self.health = self._health_now()
-        if self.health != self._written_health:
-            self.pending.health = self._written_health = self.health
-        batch = self.pending
-        if not batch:
-            return
-        count, self._uncommitted = self._uncommitted, 0
-        self.pending = WriteBatch()
-        fut = asyncio.get_running_loop().run_in_executor(
-            self._writer, self.store.write_or_set_aside, batch
-        )
-        self._inflight = fut
-        fut.add_done_callback(lambda f: self._written(f, batch, count))
-
-    def _written(self, fut: asyncio.Future[int], batch: WriteBatch, count: int) -> None:
-        self._inflight = None
-        exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
-        if exc is not None:  # disk full, I/O error, locked: keep everything, retry
-            self.counters.write_errors += 1
-            self._write_failing = True
-            log.error(
-                "cannot write to the store (%s); keeping %d event(s) in memory and retrying "
-                "(%d write failures so far)",
-                exc,
-                len(batch.events) + len(self.pending.events),
-                self.counters.write_errors,
-            )
-            self.pending = batch.merge(self.pending)
-            self._uncommitted += count
-            return
-        if self._write_failing:
-            log.warning("store writable again; %d pending event(s) written", len(batch.events))
-            self._write_failing = False
-        if set_aside := fut.result():
-            self.counters.malformed += set_aside
-        self.counters.events += len(batch.events)
-        self.committed += count
-        self.commit_log.append((time.monotonic(), self.committed))
+        self.history.answered(time.monotonic())  # again while an end it should tell is missing
 
     def drain(self) -> None:
         """Handle everything still queued, without talking to the transmitter (shutdown)."""
-        self._resync_wanted = None
+        self.resync_wanted = None
         while not self.queue.empty():
             self._handle(self.queue.get_nowait())
+
+    async def _commit(self) -> None:
+        """The next group commit, with the health record when it changed."""
+        self.health = self._health_now()
+        if self.health != self._written_health:
+            self.pending.health = self._written_health = self.health
+        await self.writer.commit()
 
     async def flush(self) -> bool:
         """Write whatever is pending and wait for it (shutdown); False if the write failed."""
         await self._commit()
-        if self._inflight is not None:
-            await asyncio.wait({self._inflight})
+        await self.writer.wait_in_flight()
         return not self.pending.events
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self.writer.close()
