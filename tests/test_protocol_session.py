@@ -105,3 +105,30 @@ def test_document_timestamps_take_the_same_checks() -> None:
             assert reason in str(exc)
         else:
             raise AssertionError("accepted a bad timestamp")
+
+
+def test_what_orjson_refuses_still_meets_the_item_checks() -> None:
+    """The compiled decoder refuses NaN, overflowing numbers and lone surrogates; the document is
+    then read by the standard library, so it meets the same checks as before orjson: a bad value
+    rejects its item by name and the rest of the document is kept — never "not JSON"."""
+    import orjson
+
+    from agent.controller.protocol import ProtocolError
+
+    item = '{"uuid":"u1","transmitterId":1,"number":5,"state":"started","partySize":%s,"label":"%s"}'
+    doc = '{"responseTypes":["sessions"],"globalSessionSequence":%s,"sessions":[%s,%s]}'
+    good = item % ("2", "Ana")
+    cases = (
+        ("NaN", "x", ["u1"], ("sessions[0]: partySize: expected a whole number, got nan",)),
+        ("1e999", "y", ["u1"], ("sessions[0]: partySize: expected a whole number, got inf",)),
+        ("2", "\\ud800x", ["u0", "u1"], ()),  # kept as the transmitter said it (the record)
+    )
+    for seq, (bad_value, label, kept, rejected) in enumerate(cases):
+        text = doc % (seq, item.replace("u1", "u0") % (bad_value, label), good)
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(text)
+        parsed = parse_document(text.encode())
+        assert [r.uuid for r in parsed.sessions or ()] == kept
+        assert parsed.rejected == rejected and parsed.meta.sequence == seq
+    with pytest.raises(ProtocolError, match="globalSessionSequence: out of range"):
+        parse_document((doc % ("1" + "0" * 30, good, good)).encode())
