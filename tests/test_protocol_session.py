@@ -115,7 +115,9 @@ def test_what_orjson_refuses_still_meets_the_item_checks() -> None:
 
     from agent.controller.protocol import ProtocolError
 
-    item = '{"uuid":"u1","transmitterId":1,"number":5,"state":"started","partySize":%s,"label":"%s"}'
+    item = (
+        '{"uuid":"u1","transmitterId":1,"number":5,"state":"started","partySize":%s,"label":"%s"}'
+    )
     doc = '{"responseTypes":["sessions"],"globalSessionSequence":%s,"sessions":[%s,%s]}'
     good = item % ("2", "Ana")
     cases = (
