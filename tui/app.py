@@ -21,10 +21,9 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -66,16 +65,6 @@ def console_mode() -> bool:
     return os.environ.get("TERM", "") == "linux"
 
 
-class BoardProbe(Protocol):
-    """What `pager-edge bench board` measures, injected instead of patching Textual."""
-
-    def refreshed(self, ms: float, *, from_store: bool) -> None: ...
-
-    def shown(self, snapshot: Snapshot) -> None: ...
-
-    def displayed(self) -> None: ...
-
-
 class BoardApp(App[None]):
     """``BoardApp(db_path, client=..., clock=..., kiosk=..., config=...)``.
 
@@ -83,7 +72,7 @@ class BoardApp(App[None]):
     `ascii`/`ansi` force the console fallbacks (default: on when ``TERM=linux``).
     """
 
-    CSS_PATH = "board.tcss"
+    CSS_PATH = Path(__file__).with_name("board.tcss")  # absolute: a subclass (the bench) finds it
     TITLE = "pager-edge"
 
     def __init__(
@@ -97,7 +86,6 @@ class BoardApp(App[None]):
         ascii: bool | None = None,
         ansi: bool | None = None,
         poll_interval: float | None = None,
-        probe: BoardProbe | None = None,
         quit_proof: bool | None = None,
     ):
         if kiosk:
@@ -113,7 +101,6 @@ class BoardApp(App[None]):
         self.kiosk = kiosk
         # A guest must not close the installed kiosk; the demo's kiosk quits with Ctrl+Q.
         self.quit_proof = kiosk if quit_proof is None else quit_proof
-        self.probe = probe
         console = console_mode()
         self.ascii = console if ascii is None else ascii
         self.ansi = console if ansi is None else ansi
@@ -216,10 +203,6 @@ class BoardApp(App[None]):
             return False  # ... nor close it
         return True
 
-    def post_display_hook(self) -> None:
-        if self.probe is not None:
-            self.probe.displayed()
-
     # polling -----------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
@@ -246,25 +229,28 @@ class BoardApp(App[None]):
     def _snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
         try:
-            self.model.take(snap)
-            self._refresh_screens(from_store=True)
-            if snap.ready and self.kiosk and self.show_estimates and not self._estimated:
-                self.load_estimates()
+            self.show_snapshot(snap)
         finally:
             self._consumed.set()
-        if self.probe is not None:
-            self.probe.shown(snap)
         if not self.ready.is_set() and snap.ready:
             # Everything built so far lives as long as the app: keep it out of the collector's
             # full passes, which otherwise stall a frame now and then (tens of ms on a Pi).
             self.call_after_refresh(_freeze_heap)
         self.ready.set()
 
-    def _tick(self) -> None:
-        self._refresh_screens(from_store=False)
+    def show_snapshot(self, snap: Snapshot) -> None:
+        """A new read of the store onto the screens (`pager-edge bench board` wraps it)."""
+        self.model.take(snap)
+        self.refresh_screens(from_store=True)
+        if snap.ready and self.kiosk and self.show_estimates and not self._estimated:
+            self.load_estimates()
 
-    def _refresh_screens(self, *, from_store: bool) -> None:
-        t0 = time.perf_counter()
+    def _tick(self) -> None:
+        self.refresh_screens(from_store=False)
+
+    def refresh_screens(self, *, from_store: bool) -> None:
+        """Redraw what shows live data: after a snapshot (`from_store`), each second's tick, a
+        reply shown (`pager-edge bench board` times it)."""
         screen = self.main_screen
         if screen.is_mounted and screen.is_attached:
             # A snapshot can arrive while the app closes and the screen's widgets are being
@@ -286,8 +272,6 @@ class BoardApp(App[None]):
                 self._announce(self.alerts.check(self.model.rows(), minute))
         if from_store and self.screen.id == "history":
             self.load_history()
-        if self.probe is not None:
-            self.probe.refreshed((time.perf_counter() - t0) * 1000, from_store=from_store)
 
     def _announce(self, alerts: list[Alert]) -> None:
         """A party just turned late: its row flashes; a paged party not back: a nudge."""
@@ -327,7 +311,7 @@ class BoardApp(App[None]):
 
     def _show_estimates(self, samples: list[Sample]) -> None:
         self.model.take_history(samples)
-        self._refresh_screens(from_store=False)
+        self.refresh_screens(from_store=False)
 
     # forms -------------------------------------------------------------------------------
 
@@ -481,7 +465,7 @@ class BoardApp(App[None]):
             )
             return
         self.model.apply(outcome)
-        self._refresh_screens(from_store=False)
+        self.refresh_screens(from_store=False)
         # The cursor stays where the host was: adding a party does not move it.
         self.notify(outcome.done, timeout=3)
 
