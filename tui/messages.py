@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from agent.session import SessionView
-from tui.core.actions import Outcome, Request
+from tui.core.actions import ActionResult, Request
 from tui.core.source import Snapshot
 
 
@@ -30,11 +30,12 @@ class ActionRequested(Message):
 
 
 class ActionDone(Message):
-    """The transmitter answered (or did not): the outcome, with what to overlay."""
+    """The transmitter answered (or did not), or the store took the request: what became of it,
+    with what to overlay."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, result: ActionResult) -> None:
         super().__init__()
-        self.outcome = outcome
+        self.result = result
 
 
 class AddPartyRequested(Message):

@@ -23,7 +23,7 @@ from agent.display import minutes
 from agent.export import report_csv
 from agent.report import DayReport, Group, service_day, summary_text
 from tui.render.theme import Cell
-from tui.screens.base import BoardScreen
+from tui.screens.base import LiveScreen
 from tui.widgets.table import DiffTable
 
 GROUP_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
@@ -44,7 +44,7 @@ def group_cells(g: Group, *, hour: bool) -> tuple[Cell, ...]:
     )
 
 
-class ReportScreen(BoardScreen):
+class ReportScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="report-back"),
         Binding("left", "day(-1)", "Day before", id="report-prev"),

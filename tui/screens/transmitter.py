@@ -21,7 +21,7 @@ from agent.display import minutes, printable
 from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
 from tui.core.actions import Request
 from tui.messages import ActionRequested
-from tui.screens.base import BoardScreen
+from tui.screens.base import LiveScreen
 from tui.screens.dialogs import ConfirmDialog
 
 
@@ -46,7 +46,7 @@ def _int(text: str) -> int | None:
         return None
 
 
-class TransmitterScreen(BoardScreen):
+class TransmitterScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="transmitter-back"),
     ]
