@@ -108,3 +108,22 @@ def test_the_queue_words_come_from_the_table():
     assert PENDING_WORDS == {"seat": "seating", "remove": "removing", "close_out": "closing out"}
     assert undone_text("seat", 12) == "Undone: pager 12 stays"
     assert undone_text("remove", 3) == "Undone: pager 3 stays"
+
+
+def test_no_screen_calls_the_controller_itself():
+    """Screens post requests (tui/messages.py); only the app holds the controller client, so each
+    request takes the app's one path (the transmitter screen once asked for settings itself)."""
+    import ast
+    from pathlib import Path
+
+    screens = Path(__file__).resolve().parent.parent / "tui" / "screens"
+    found = []
+    for path in sorted(screens.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "client":
+                found.append(f"{path.name}:{node.lineno}: .client")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "agent.controller"
+            ):
+                found.append(f"{path.name}:{node.lineno}: {node.module}")
+    assert found == []

@@ -60,6 +60,8 @@ from tui.messages import (
     EditPartyRequested,
     HistoryLoaded,
     HistoryRequested,
+    SettingsLoaded,
+    SettingsRequested,
     SnapshotReady,
 )
 from tui.render.cells import minute_of
@@ -356,15 +358,35 @@ class BoardApp(App[None]):
         once over CoAP (the agent records settings only when they change)."""
         if (goal := self.model.default_goal) is not None or self.client is None:
             return goal
-        try:
-            doc = await self.client.get_settings()
-        except ControllerError as exc:
-            log.info("board: no default goal from the transmitter: %s", exc)
+        settings, error = await self.transmitter_settings()
+        if settings is None:
+            log.info("board: no default goal from the transmitter: %s", error)
             return None
-        goal = (doc.settings or {}).get("defaultTargetGoal")
+        goal = settings.get("defaultTargetGoal")
         if isinstance(goal, int) and goal > 0:
             self.model.asked_default_goal = goal
         return self.model.asked_default_goal
+
+    async def transmitter_settings(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The transmitter's settings, asked over CoAP: (settings, None), or (None, why not)."""
+        if self.client is None:
+            return None, "no transmitter connection (the board runs read-only)"
+        try:
+            doc = await self.client.get_settings()
+        except ControllerError as exc:
+            return None, str(exc)
+        return dict(doc.settings or {}), None
+
+    @on(SettingsRequested)
+    def _settings_requested(self) -> None:
+        if self.client is not None:
+            self._answer_settings(self.screen)
+
+    @work(exclusive=True, group="settings", exit_on_error=False)
+    async def _answer_settings(self, screen: Screen[Any]) -> None:
+        settings, error = await self.transmitter_settings()
+        if screen.is_attached:
+            screen.post_message(SettingsLoaded(settings, error))
 
     def _added(self, fields: PartyFields | None) -> None:
         if fields is not None:

@@ -6,6 +6,8 @@ the controller client and the model) handles it and answers with data or a messa
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 from agent.session import SessionView
@@ -36,6 +38,19 @@ class ActionDone(Message):
     def __init__(self, result: ActionResult) -> None:
         super().__init__()
         self.result = result
+
+
+class SettingsRequested(Message):
+    """A screen wants the transmitter's settings (the store has none yet): the app asks it."""
+
+
+class SettingsLoaded(Message):
+    """The transmitter's settings (posted to the screen that asked), or why there are none."""
+
+    def __init__(self, settings: dict[str, Any] | None, error: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.error = error
 
 
 class AddPartyRequested(Message):
