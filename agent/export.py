@@ -1,4 +1,5 @@
-"""The records `pager-edge export` writes: sessions or lifecycle events as JSONL or CSV.
+"""The records `pager-edge export` writes (sessions or lifecycle events as JSONL or CSV), and the
+one CSV writer: the export's, the day report's (`pager-edge report`, the board's report screen).
 
 The record shapes are a contract other scripts rely on; keep them stable (new fields come after the
 old ones: `first_notified`, `wait_seconds`, `reopened_from`). Times are UTC ``…Z``, or with
@@ -6,7 +7,8 @@ old ones: `first_notified`, `wait_seconds`, `reopened_from`). Times are UTC ``�
 the autumn's repeated hour). ``--since``/``--until`` are local dates, inclusive. JSONL carries exactly
 what the transmitter said. CSV is for spreadsheets, which run a cell starting with ``=``, ``+``,
 ``-``, ``@``, tab or carriage return as a formula — and labels come from anyone on the LAN — so
-such cells get a leading ``'`` (OWASP's advice) unless ``--raw`` asks for the text unchanged.
+such cells get a leading ``'`` (OWASP's advice) unless ``--raw`` asks for the text unchanged. The
+day report's CSV goes through the same writer, so it is safe the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import IO, Any
 
 from agent.clock import local, parse_iso
 from agent.display import spreadsheet_safe
-from agent.report import day_bounds
+from agent.report import REPORT_FIELDS, DayReport, day_bounds, report_rows
 from agent.session import EVENT_EXPORT_FIELDS, EXPORT_FIELDS, SessionView, wait_seconds
 from agent.store import Store
 
@@ -76,6 +78,29 @@ def event_records(store: Store, selection: Selection = Selection()) -> Iterable[
         yield {k: selection.time(row[k]) if k in _TIME_FIELDS else row[k] for k in EVENT_FIELDS}
 
 
+def write_csv(
+    rows: Iterable[dict[str, Any]], fields: tuple[str, ...], out: IO[str], *, raw: bool = False
+) -> int:
+    """`rows` as CSV with a header; every text cell spreadsheet-safe unless `raw`. Returns the
+    number of rows."""
+    cell = (lambda v: v) if raw else spreadsheet_safe
+    # RFC 4180 line ends: the writer quotes a cell holding any character of the terminator,
+    # so a label with a lone CR cannot split a record in two.
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    writer.writeheader()
+    n = 0
+    for row in rows:
+        writer.writerow({k: "" if v is None else cell(v) for k, v in row.items()})
+        n += 1
+    return n
+
+
+def report_csv(report: DayReport, out: IO[str], *, raw: bool = False) -> int:
+    """One day's report as CSV (:data:`~agent.report.REPORT_FIELDS`): the summary row, then one
+    row per hour and per party size."""
+    return write_csv(report_rows(report), REPORT_FIELDS, out, raw=raw)
+
+
 def write_records(
     records: Iterable[dict[str, Any]],
     fields: tuple[str, ...],
@@ -84,18 +109,10 @@ def write_records(
     *,
     raw: bool = False,
 ) -> int:
-    n = 0
     if fmt == "csv":
-        cell = (lambda v: v) if raw else spreadsheet_safe
-        # RFC 4180 line ends: the writer quotes a cell holding any character of the terminator,
-        # so a label with a lone CR cannot split a record in two.
-        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
-        writer.writeheader()
-        for rec in records:
-            writer.writerow({k: "" if v is None else cell(v) for k, v in rec.items()})
-            n += 1
-    else:
-        for rec in records:
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            n += 1
+        return write_csv(records, fields, out, raw=raw)
+    n = 0
+    for rec in records:
+        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        n += 1
     return n

@@ -17,11 +17,14 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.clock import iso_utc, local, parse_iso, to_utc
 from agent.display import minutes
 from agent.session import SessionView, wait_seconds
+
+if TYPE_CHECKING:
+    from agent.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,13 @@ def day_report(views: Iterable[SessionView], day: date, zone: tzinfo | None) -> 
         by_hour=_groups(by_hour),
         by_size=_groups([(v.party_size or 0, w) for v, w in waits]),
     )
+
+
+def report_of_day(store: Store, day: date, zone: tzinfo | None) -> DayReport:
+    """One day's report from the store: the sessions created between its local midnights.
+    (The board's header and report screen, and `pager-edge report`, all read it so.)"""
+    start, end = day_bounds(day, zone)
+    return day_report(store.iter_views(created_from=start, created_before=end), day, zone)
 
 
 def report_rows(r: DayReport) -> list[dict[str, Any]]:

@@ -83,6 +83,79 @@ def test_the_check_sees_statements_lazy_imports_and_module_strings():
     assert found == ["cloud.setup", "pager_edge.cli", "tui.app", "tui.run"]
 
 
+# --- no library's private state -----------------------------------------------------------------
+
+CODE = ("agent", "tui", "pager_edge", "cloud")
+
+
+def library_privates() -> set[str]:
+    """The private names of textual-serve's app service and download manager (instance and class
+    attributes, read from the installed library), and ``_process`` whatever the library says: the
+    web bridge once read the process handle textual-serve keeps to itself."""
+    from textual_serve.app_service import AppService
+    from textual_serve.download_manager import DownloadManager
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    downloads = DownloadManager()
+    service = AppService(
+        "true", write_bytes=nothing, write_str=nothing, close=nothing, download_manager=downloads
+    )
+    names = {*vars(service), *dir(AppService), *vars(downloads), *dir(DownloadManager)}
+    return {n for n in names if n.startswith("_") and not n.startswith("__")} | {"_process"}
+
+
+def private_reads(tree: ast.AST, names: set[str]) -> list[tuple[int, str]]:
+    """(line, name) for every ``x.<name>`` and ``getattr(x, "<name>")`` of one of `names`."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            found.append((node.lineno, node.attr))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value in names
+        ):
+            found.append((node.lineno, str(node.args[1].value)))
+    return found
+
+
+def test_no_module_reads_a_library_objects_private_attributes():
+    """textual-serve's process handle is its own (``_process``): what the board needs of the
+    process it starts and owns itself (tui/web/bridge.py)."""
+    names = library_privates()
+    bad = [
+        f"{path.relative_to(ROOT)}:{line}: .{name}"
+        for package in CODE
+        for path in modules(package)
+        for line, name in private_reads(ast.parse(path.read_text(encoding="utf-8")), names)
+    ]
+    assert bad == []
+
+
+def test_the_private_check_catches_the_old_bridge():
+    """The checker itself, on the bridge's old lines (else the test above proves nothing)."""
+    names = library_privates()
+    assert {"_process", "_task", "_stdin", "_download_manager", "_build_environment"} <= names
+    old = (
+        "class BoardProcess(AppService):\n"
+        "    @property\n"
+        "    def pid(self):\n"
+        "        return self._process.pid if self._process is not None else None\n"
+        "    async def stop_within(self, timeout):\n"
+        "        process = self._process\n"
+        "        env = self._build_environment(80, 24)\n"
+        "        handle = getattr(self, '_process')\n"
+    )
+    assert sorted(line for line, _ in private_reads(ast.parse(old), names)) == [4, 4, 6, 7, 8]
+    mine = "self.process.pid\nself._reader\nself._consumed.set()\nprocess = self.process\n"
+    assert private_reads(ast.parse(mine), names) == []
+
+
 def test_no_module_in_agent_or_tui_is_over_600_lines():
     long = {
         str(p.relative_to(ROOT)): n

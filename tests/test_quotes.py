@@ -143,9 +143,9 @@ def test_the_board_model_quotes_from_the_snapshot_and_history(tmp_path):
     # Today's pinned history adds two 3–4 seatings (−52 min, −44 without a page) to the hour.
     assert {v.uuid for v in snap.recent} == {"h-2", "h-4", "q-s1", "q-s2", "q-s3", "q-s4"}
     model = BoardModel(fixed_clock(), PARIS)
-    model.take(snap)
+    model.take_snapshot(snap)
     assert model.estimates() == []  # not until history is read
-    model.take_history(src.quote_samples())
+    model.take_quote_samples(src.quote_samples())
     q = live_quote(model.queue(), 4)
     # Somebody of 3–4 waited all hour; five tables came up: one every 60 / 6 = 10 minutes.
     assert q.text == "about 40 min for 4: 3 parties ahead, seating ~1 every 10 min"

@@ -8,9 +8,10 @@ Embedding (the demo does this): build the app in the running loop and await it::
 The app wires the Textual-free core (:mod:`tui.core`) to the screens. It never writes the store:
 a thread worker polls a read-only connection every ``board.refresh_interval`` seconds and posts a
 :class:`~tui.messages.SnapshotReady` only when the agent committed something. Screens post
-requests (:mod:`tui.messages`); staff actions run in async workers through the agent's controller
-client; the transmitter's reply is shown at once (an overlay the store later confirms), a refusal
-or timeout is a notification and changes nothing.
+requests (:mod:`tui.messages`); every staff action takes one path (:meth:`BoardApp._act`, routed by
+the action table in :mod:`tui.core.actions`) in an async worker: the store's request queue, or the
+agent's controller client; the transmitter's reply is shown at once (an overlay the store later
+confirms), a refusal or timeout is a notification and changes nothing.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -39,7 +39,16 @@ from agent.display import printable
 from agent.health import liveness
 from agent.session import SessionView
 from agent.store.requests import open_queue
-from tui.core.actions import QUEUED, VERBS, Outcome, PartyFields, Request, perform, queue_it
+from tui.core.actions import (
+    BY_KIND,
+    ActionResult,
+    PartyFields,
+    Request,
+    palette_entries,
+    perform,
+    submit_to_request_queue,
+    undone_text,
+)
 from tui.core.alerts import Alert, AlertWatch
 from tui.core.model import BoardModel
 from tui.core.parties import lowest_free_number
@@ -52,11 +61,13 @@ from tui.messages import (
     EditPartyRequested,
     HistoryLoaded,
     HistoryRequested,
+    SettingsLoaded,
+    SettingsRequested,
     SnapshotReady,
 )
 from tui.render.cells import minute_of
 from tui.render.theme import ASCII, UNICODE, tone_style
-from tui.screens.base import BoardScreen, BoardView
+from tui.screens.base import LiveScreen, MainView
 
 log = logging.getLogger(__name__)
 BOARD_ID = f"{socket.gethostname()}:{os.getpid()}"  # who asked, in the request queue
@@ -67,16 +78,6 @@ def console_mode() -> bool:
     return os.environ.get("TERM", "") == "linux"
 
 
-class BoardProbe(Protocol):
-    """What `pager-edge bench board` measures, injected instead of patching Textual."""
-
-    def refreshed(self, ms: float, *, from_store: bool) -> None: ...
-
-    def shown(self, snapshot: Snapshot) -> None: ...
-
-    def displayed(self) -> None: ...
-
-
 class BoardApp(App[None]):
     """``BoardApp(db_path, client=..., clock=..., kiosk=..., config=...)``.
 
@@ -84,7 +85,7 @@ class BoardApp(App[None]):
     `ascii`/`ansi` force the console fallbacks (default: on when ``TERM=linux``).
     """
 
-    CSS_PATH = "board.tcss"
+    CSS_PATH = Path(__file__).with_name("board.tcss")  # absolute: a subclass (the bench) finds it
     TITLE = "pager-edge"
 
     def __init__(
@@ -98,7 +99,6 @@ class BoardApp(App[None]):
         ascii: bool | None = None,
         ansi: bool | None = None,
         poll_interval: float | None = None,
-        probe: BoardProbe | None = None,
         quit_proof: bool | None = None,
     ):
         if kiosk:
@@ -114,7 +114,6 @@ class BoardApp(App[None]):
         self.kiosk = kiosk
         # A guest must not close the installed kiosk; the demo's kiosk quits with Ctrl+Q.
         self.quit_proof = kiosk if quit_proof is None else quit_proof
-        self.probe = probe
         console = console_mode()
         self.ascii = console if ascii is None else ascii
         self.ansi = console if ansi is None else ansi
@@ -143,7 +142,7 @@ class BoardApp(App[None]):
         self.alerts = AlertWatch(board.paged_nudge_minutes * 60)
         self._alerts_key: tuple[object, ...] | None = None
         self.sound = board.sound
-        self.action_results: list[Outcome] = []
+        self.action_results: list[ActionResult] = []
         self._estimated = False
         self.worker_errors: list[BaseException | None] = []
         self.ready = asyncio.Event()  # set once the first snapshot has been shown
@@ -183,9 +182,9 @@ class BoardApp(App[None]):
         return StaffScreen(wide=self.size.width >= 110)
 
     @property
-    def main_screen(self) -> BoardView:
+    def main_screen(self) -> MainView:
         screen = self.screen_stack[0]
-        assert isinstance(screen, BoardView)
+        assert isinstance(screen, MainView)
         return screen
 
     def on_mount(self) -> None:
@@ -217,10 +216,6 @@ class BoardApp(App[None]):
             return False  # ... nor close it
         return True
 
-    def post_display_hook(self) -> None:
-        if self.probe is not None:
-            self.probe.displayed()
-
     # polling -----------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
@@ -247,25 +242,28 @@ class BoardApp(App[None]):
     def _snapshot_ready(self, message: SnapshotReady) -> None:
         snap = message.snapshot
         try:
-            self.model.take(snap)
-            self._refresh_screens(from_store=True)
-            if snap.ready and self.kiosk and self.show_estimates and not self._estimated:
-                self.load_estimates()
+            self.show_snapshot(snap)
         finally:
             self._consumed.set()
-        if self.probe is not None:
-            self.probe.shown(snap)
         if not self.ready.is_set() and snap.ready:
             # Everything built so far lives as long as the app: keep it out of the collector's
             # full passes, which otherwise stall a frame now and then (tens of ms on a Pi).
             self.call_after_refresh(_freeze_heap)
         self.ready.set()
 
-    def _tick(self) -> None:
-        self._refresh_screens(from_store=False)
+    def show_snapshot(self, snap: Snapshot) -> None:
+        """A new read of the store onto the screens (`pager-edge bench board` wraps it)."""
+        self.model.take_snapshot(snap)
+        self.refresh_screens(from_store=True)
+        if snap.ready and self.kiosk and self.show_estimates and not self._estimated:
+            self.load_estimates()
 
-    def _refresh_screens(self, *, from_store: bool) -> None:
-        t0 = time.perf_counter()
+    def _tick(self) -> None:
+        self.refresh_screens(from_store=False)
+
+    def refresh_screens(self, *, from_store: bool) -> None:
+        """Redraw what shows live data: after a snapshot (`from_store`), each second's tick, a
+        reply shown (`pager-edge bench board` times it)."""
         screen = self.main_screen
         if screen.is_mounted and screen.is_attached:
             # A snapshot can arrive while the app closes and the screen's widgets are being
@@ -273,7 +271,7 @@ class BoardApp(App[None]):
             try:
                 screen.refresh_view()
                 top = self.screen
-                if top is not screen and isinstance(top, BoardScreen) and top.is_mounted:
+                if top is not screen and isinstance(top, LiveScreen) and top.is_mounted:
                     top.refresh_view()  # a screen on top that shows live data (transmitter)
             except NoMatches:
                 log.debug("board: screen widgets not there (closing?); refresh skipped")
@@ -287,8 +285,6 @@ class BoardApp(App[None]):
                 self._announce(self.alerts.check(self.model.rows(), minute))
         if from_store and self.screen.id == "history":
             self.load_history()
-        if self.probe is not None:
-            self.probe.refreshed((time.perf_counter() - t0) * 1000, from_store=from_store)
 
     def _announce(self, alerts: list[Alert]) -> None:
         """A party just turned late: its row flashes; a paged party not back: a nudge."""
@@ -327,8 +323,8 @@ class BoardApp(App[None]):
         self.call_from_thread(self._show_estimates, samples)
 
     def _show_estimates(self, samples: list[Sample]) -> None:
-        self.model.take_history(samples)
-        self._refresh_screens(from_store=False)
+        self.model.take_quote_samples(samples)
+        self.refresh_screens(from_store=False)
 
     # forms -------------------------------------------------------------------------------
 
@@ -340,7 +336,7 @@ class BoardApp(App[None]):
     async def open_add_form(self) -> None:
         from tui.screens.dialogs import PartyForm
 
-        self.model.take_history(await asyncio.to_thread(self.source.quote_samples))
+        self.model.take_quote_samples(await asyncio.to_thread(self.source.quote_samples))
         await self.default_goal()  # the model knows it now, when the store did not
         queue = self.model.queue()  # the queue as the host opened the form
         taken = [v.number for v in self.board_rows()]
@@ -363,15 +359,35 @@ class BoardApp(App[None]):
         once over CoAP (the agent records settings only when they change)."""
         if (goal := self.model.default_goal) is not None or self.client is None:
             return goal
-        try:
-            doc = await self.client.get_settings()
-        except ControllerError as exc:
-            log.info("board: no default goal from the transmitter: %s", exc)
+        settings, error = await self.transmitter_settings()
+        if settings is None:
+            log.info("board: no default goal from the transmitter: %s", error)
             return None
-        goal = (doc.settings or {}).get("defaultTargetGoal")
+        goal = settings.get("defaultTargetGoal")
         if isinstance(goal, int) and goal > 0:
             self.model.asked_default_goal = goal
         return self.model.asked_default_goal
+
+    async def transmitter_settings(self) -> tuple[dict[str, Any] | None, str | None]:
+        """The transmitter's settings, asked over CoAP: (settings, None), or (None, why not)."""
+        if self.client is None:
+            return None, "no transmitter connection (the board runs read-only)"
+        try:
+            doc = await self.client.get_settings()
+        except ControllerError as exc:
+            return None, str(exc)
+        return dict(doc.settings or {}), None
+
+    @on(SettingsRequested)
+    def _settings_requested(self) -> None:
+        if self.client is not None:
+            self._answer_settings(self.screen)
+
+    @work(exclusive=True, group="settings", exit_on_error=False)
+    async def _answer_settings(self, screen: Screen[Any]) -> None:
+        settings, error = await self.transmitter_settings()
+        if screen.is_attached:
+            screen.post_message(SettingsLoaded(settings, error))
 
     def _added(self, fields: PartyFields | None) -> None:
         if fields is not None:
@@ -403,88 +419,81 @@ class BoardApp(App[None]):
         self.act(message.request)
 
     def act(self, request: Request) -> None:
-        """Send one staff action to the transmitter (async worker; the UI never waits)."""
+        """Carry out one staff action (async worker; the UI never waits)."""
         self.run_worker(self._act(request), group="coap", exit_on_error=False)
 
     async def _act(self, request: Request) -> None:
+        """The one action path: undo, the store's request queue, or the transmitter."""
+        action = BY_KIND[request.kind]
         if request.kind == "undo":
-            outcome = await asyncio.to_thread(self._undo)
-        elif request.kind in QUEUED and self._queued(request):
-            outcome = await asyncio.to_thread(self._submit, request)
+            result = await asyncio.to_thread(self._undo)
+        elif action.queued is not None and (not action.grace or self._grace_applies()):
+            result = await asyncio.to_thread(self._submit, request)
         else:
-            outcome = await perform(
+            result = await perform(
                 self.client,
                 request,
                 zone=self.zone,
                 now_iso=iso_utc(self.clock.now()) or "",
                 shown=self.model.shown(),
             )
-        self.post_message(ActionDone(outcome))
+        self.post_message(ActionDone(result))
 
-    def _queued(self, request: Request) -> bool:
-        """Through the store's request queue when the agent is there to carry it out: seat and
-        remove with their undo grace; re-add, dismiss and close-out always (only the agent can
-        record what they mean)."""
-        if request.kind in ("seat", "remove"):
-            snap = self.snapshot
-            alive = (
-                snap is not None
-                and snap.ready
-                and liveness(snap.health, self.clock.now(), self.stale_after).running
-            )
-            return self.queue is not None and self.undo_seconds > 0 and alive
-        return True
+    def _grace_applies(self) -> bool:
+        """An action with an undo grace waits in the store's request queue when the agent is there
+        to carry it out; else it goes to the transmitter at once. (Re-add, dismiss and close-out
+        are always queued: only the agent can record what they mean.)"""
+        snap = self.snapshot
+        alive = (
+            snap is not None
+            and snap.ready
+            and liveness(snap.health, self.clock.now(), self.stale_after).running
+        )
+        return self.queue is not None and self.undo_seconds > 0 and alive
 
-    def _submit(self, request: Request) -> Outcome:
-        kind, number = request.kind, request.number
+    def _submit(self, request: Request) -> ActionResult:
         if self.queue is None:
-            return Outcome(
-                kind,
-                number,
+            return ActionResult(
+                request.kind,
+                request.number,
                 False,
                 "this board cannot write the agent's store (run it as the agent's user, or "
                 "from `pager-edge web`); nothing was done",
             )
-        queue_it(self.queue, request, now=self.clock.now(), grace=self.undo_seconds, board=BOARD_ID)
-        if kind in ("seat", "remove"):
-            verb = "Seating" if kind == "seat" else "Removing"
-            message = f"{verb} pager {number} in {self.undo_seconds:g} s — Undo: u"
-            return Outcome(kind, number, True, message=message)
-        return Outcome(kind, number, True)
+        return submit_to_request_queue(
+            self.queue, request, now=self.clock.now(), grace=self.undo_seconds, board=BOARD_ID
+        )
 
-    def _undo(self) -> Outcome:
+    def _undo(self) -> ActionResult:
         """Cancel the newest staff request still in its grace (from any board)."""
         snap = self.snapshot
         pending = [r for r in (snap.requests if snap else ()) if r.state == "pending"]
         if self.queue is None or not pending:
-            return Outcome("undo", 0, False, "nothing to undo", "Undo")
+            return ActionResult("undo", 0, False, "nothing to undo", "Undo")
         newest = pending[-1]
         if not self.queue.cancel(newest.id, now=self.clock.now()):
-            return Outcome("undo", 0, False, "too late: it was already sent", "Undo")
-        word = {"seat": "stays", "remove": "stays"}.get(newest.kind, "not done")
-        return Outcome(
-            "undo", newest.number or 0, True, message=f"Undone: pager {newest.number} {word}"
-        )
+            return ActionResult("undo", 0, False, "too late: it was already sent", "Undo")
+        message = undone_text(newest.kind, newest.number)
+        return ActionResult("undo", newest.number or 0, True, message=message)
 
     @on(ActionDone)
     def _action_done(self, message: ActionDone) -> None:
-        outcome = message.outcome
-        self.action_results.append(outcome)
-        verb = VERBS[outcome.kind][0]
-        if not outcome.ok:
+        result = message.result
+        self.action_results.append(result)
+        if not result.ok:
             # The error text comes from the transmitter's answer: shown as text, never as markup.
             self.notify(
-                printable(outcome.error),
-                title=outcome.title or f"{verb} {outcome.number} failed",
+                printable(result.error),
+                title=result.title or f"{result.verb} {result.number} failed",
                 severity="error",
                 timeout=8,
                 markup=False,
             )
             return
-        self.model.apply(outcome)
-        self._refresh_screens(from_store=False)
+        self.model.apply(result)
+        self.refresh_screens(from_store=False)
         # The cursor stays where the host was: adding a party does not move it.
-        self.notify(outcome.done, timeout=3)
+        self.notify(result.done, timeout=3)
 
     # command palette ---------------------------------------------------------------------
 
@@ -492,11 +501,11 @@ class BoardApp(App[None]):
         if self.kiosk:
             return
         yield from super().get_system_commands(screen)
-        from tui.screens.staff import STAFF_COMMANDS, StaffScreen
+        from tui.screens.staff import StaffScreen
 
         if isinstance(screen, StaffScreen):
-            for action, title, help_text in STAFF_COMMANDS:
-                yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+            for name, title, help_text in palette_entries():
+                yield SystemCommand(title, help_text, getattr(screen, f"action_{name}"))
 
 
 def _freeze_heap() -> None:

@@ -6,10 +6,12 @@ the controller client and the model) handles it and answers with data or a messa
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 from agent.session import SessionView
-from tui.core.actions import Outcome, Request
+from tui.core.actions import ActionResult, Request
 from tui.core.source import Snapshot
 
 
@@ -30,11 +32,25 @@ class ActionRequested(Message):
 
 
 class ActionDone(Message):
-    """The transmitter answered (or did not): the outcome, with what to overlay."""
+    """The transmitter answered (or did not), or the store took the request: what became of it,
+    with what to overlay."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, result: ActionResult) -> None:
         super().__init__()
-        self.outcome = outcome
+        self.result = result
+
+
+class SettingsRequested(Message):
+    """A screen wants the transmitter's settings (the store has none yet): the app asks it."""
+
+
+class SettingsLoaded(Message):
+    """The transmitter's settings (posted to the screen that asked), or why there are none."""
+
+    def __init__(self, settings: dict[str, Any] | None, error: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.error = error
 
 
 class AddPartyRequested(Message):

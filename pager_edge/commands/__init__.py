@@ -1,7 +1,7 @@
 """One module per `pager-edge` command: parse the options, call the library, report.
 
-What several commands share is here: the ``--config`` / ``--db`` options (one help text each) and
-opening the agent's store read-only with a one-line error.
+What several commands share is here: the ``--config`` / ``--db`` / ``--raw`` options (one help
+text each) and opening the agent's store read-only with a one-line error.
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ def config_option(note: str = "") -> Callable[[F], F]:
         "config_path",
         type=click.Path(dir_okay=False),
         help=f"{CONFIG_HELP} {note}".rstrip(),
+    )
+
+
+def raw_option() -> Callable[[F], F]:
+    """``--raw``: CSV text cells as they are (`export`, `report`; see agent.export)."""
+    return click.option(
+        "--raw",
+        is_flag=True,
+        help="CSV: write text cells unchanged (by default a cell starting with = + - @ tab or CR "
+        "gets a leading ' so a spreadsheet does not run it as a formula)",
     )
 
 

@@ -16,7 +16,7 @@ from agent.export import (
     session_records,
     write_records,
 )
-from pager_edge.commands import config_option, db_option, open_readonly
+from pager_edge.commands import config_option, db_option, open_readonly, raw_option
 
 
 @click.command("export")
@@ -28,12 +28,7 @@ from pager_edge.commands import config_option, db_option, open_readonly
 @click.option(
     "--events", is_flag=True, help="one record per lifecycle event instead of per session"
 )
-@click.option(
-    "--raw",
-    is_flag=True,
-    help="CSV: write text cells unchanged (by default a cell starting with = + - @ tab or CR "
-    "gets a leading ' so a spreadsheet does not run it as a formula)",
-)
+@raw_option()
 @click.option(
     "--local", "local_times", is_flag=True,
     help="times in [controller] timezone with their UTC offset (default: UTC, …Z)",

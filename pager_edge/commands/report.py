@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from dataclasses import asdict
@@ -11,7 +10,7 @@ from datetime import date, datetime
 import click
 
 from agent.config import load_config
-from pager_edge.commands import config_option, db_option, open_readonly
+from pager_edge.commands import config_option, db_option, open_readonly, raw_option
 
 
 @click.command("report")
@@ -22,39 +21,30 @@ from pager_edge.commands import config_option, db_option, open_readonly
     "--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
     show_default=True,
 )  # fmt: skip
+@raw_option()
 @config_option()
 @db_option("database file to read")
 def report_cmd(
-    day: datetime | None, fmt: str, config_path: str | None, db_path: str | None
+    day: datetime | None, fmt: str, raw: bool, config_path: str | None, db_path: str | None
 ) -> None:
     """One day's figures (the board's report screen): parties, seated, walk-aways, lost, quoted
     vs actual wait, on-time share, wait by hour and by party size."""
     from agent.clock import SYSTEM_CLOCK
-    from agent.report import (
-        REPORT_FIELDS,
-        day_bounds,
-        day_report,
-        report_rows,
-        service_day,
-        summary_text,
-    )
+    from agent.export import report_csv
+    from agent.report import report_of_day, service_day, summary_text
 
     cfg = load_config(config_path)
     zone = cfg.transmitter_zone()
     the_day: date = day.date() if day else service_day(SYSTEM_CLOCK.now(), zone)
     store = open_readonly(db_path or cfg.store.path)
     try:
-        start, end = day_bounds(the_day, zone)
-        report = day_report(store.iter_views(created_from=start, created_before=end), the_day, zone)
+        report = report_of_day(store, the_day, zone)
     finally:
         store.close()
     if fmt == "json":
         click.echo(json.dumps(asdict(report), default=str, indent=2))
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_FIELDS, lineterminator="\r\n")
-        writer.writeheader()
-        for row in report_rows(report):
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        report_csv(report, sys.stdout, raw=raw)  # the board's export writes the same
     else:
         click.echo(f"Report · {the_day:%A %d %B %Y}")
         click.echo(summary_text(report))

@@ -2,7 +2,7 @@
 
 The latest snapshot of the store, the transmitter's replies overlaid on it, comparable past waits
 and the default goal — and so the live quote for a new party. No Textual: the app feeds it
-snapshots, history and outcomes; tests do the same.
+snapshots, quote samples and action results; tests do the same.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, tzinfo
 
 from agent.clock import Clock
 from agent.session import SessionView
-from tui.core.actions import Outcome
+from tui.core.actions import ActionResult
 from tui.core.overlay import Overlay
 from tui.core.quotes import Queue, Quote, Sample, next_party_estimates
 from tui.core.source import Snapshot
@@ -33,7 +33,7 @@ class BoardModel:
         self.snapshots_seen = 0
         self._estimates: tuple[_Key, list[tuple[str, Quote]]] | None = None
 
-    def take(self, snapshot: Snapshot) -> None:
+    def take_snapshot(self, snapshot: Snapshot) -> None:
         """A new read of the store; replies the store now agrees with are dropped."""
         self.snapshot = snapshot  # not ready: the banner says why, and no stale rows are shown
         self.snapshots_seen += 1
@@ -51,11 +51,13 @@ class BoardModel:
     def shown(self) -> Mapping[str, SessionView]:
         return {v.uuid: v for v in self.rows()}
 
-    def apply(self, outcome: Outcome) -> None:
-        for uuid, view in outcome.overlay:
+    def apply(self, result: ActionResult) -> None:
+        """A staff action's reply, shown until the store agrees."""
+        for uuid, view in result.overlay:
             self.overlay.put(uuid, view)
 
-    def take_history(self, samples: Sequence[Sample]) -> None:
+    def take_quote_samples(self, samples: Sequence[Sample]) -> None:
+        """Comparable past waits (this weekday and hour), for quotes and the kiosk's estimates."""
         self.history = samples
         self.histories_seen += 1
 

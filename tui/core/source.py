@@ -22,7 +22,7 @@ from typing import Any
 from agent.clock import SYSTEM_CLOCK, Clock, iso_utc
 from agent.config import Config
 from agent.health import Health
-from agent.report import DayReport, day_bounds, day_report, service_day
+from agent.report import DayReport, report_of_day, service_day
 from agent.session import SessionView
 from agent.store import Store, StoreError
 from agent.store.requests import RequestQueue, StaffRequest
@@ -197,24 +197,20 @@ class BoardSource:
             return {}
 
     def _read_day(self, store: Store, now: datetime) -> DayReport:
-        day = service_day(now, self.zone)
-        start, end = day_bounds(day, self.zone)
-        return day_report(store.iter_views(created_from=start, created_before=end), day, self.zone)
+        return report_of_day(store, service_day(now, self.zone), self.zone)
 
     # other reads -------------------------------------------------------------------------
 
     def report(self, day: date) -> DayReport | None:
         """Any day's figures (the report screen); None before the database exists."""
-        start, end = day_bounds(day, self.zone)
         with self._lock:
             store = self._open()
             if store is None:
                 return None
             try:
-                views = list(store.iter_views(created_from=start, created_before=end))
+                return report_of_day(store, day, self.zone)
             except StoreError:
                 return None
-        return day_report(views, day, self.zone)
 
     def finished_today(self) -> list[SessionView]:
         """Today's finished parties (local day), newest first. Empty before the database exists."""

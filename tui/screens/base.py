@@ -10,7 +10,10 @@ if TYPE_CHECKING:
     from tui.app import BoardApp
 
 
-class BoardScreen(Screen[None]):
+class LiveScreen(Screen[None]):
+    """Any screen of the board (history, report, transmitter, the main view): it reads the app's
+    model and settings, and may show live data (the app calls :meth:`refresh_view`)."""
+
     @property
     def board(self) -> BoardApp:
         """The app, as the board it is (its model, settings and markers are read from here)."""
@@ -20,9 +23,10 @@ class BoardScreen(Screen[None]):
         """The model changed or the clock ticked; a screen that shows live data redraws it."""
 
 
-class BoardView(BoardScreen):
-    """The staff board and the kiosk. The app calls :meth:`refresh_view` when the model changed
-    or the clock ticked; the view reads the app's model and settings and redraws what changed."""
+class MainView(LiveScreen):
+    """The board's main view, at the bottom of the screen stack: the staff board or the kiosk.
+    The app calls :meth:`refresh_view` when the model changed or the clock ticked; the view reads
+    the app's model and settings and redraws what changed."""
 
     def select_number(self, number: int) -> bool:
         """Put the cursor on a pager's row, if the view has one."""

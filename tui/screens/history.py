@@ -16,14 +16,14 @@ from tui.core.actions import Request
 from tui.core.waits import summarize_history
 from tui.messages import ActionRequested, HistoryLoaded
 from tui.render.cells import HISTORY_COLUMNS, history_cells
-from tui.screens.base import BoardScreen
+from tui.screens.base import LiveScreen
 from tui.screens.party import PartyActions
 from tui.widgets.table import LABEL_WIDE, DiffTable
 
 HISTORY_WIDTHS = {"num": 4, "label": 14, "size": 4, "outcome": 9, "quoted": 6, "actual": 6}
 
 
-class HistoryScreen(BoardScreen):
+class HistoryScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,h", "app.pop_screen", "Back", id="history-back"),
     ]

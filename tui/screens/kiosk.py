@@ -14,7 +14,7 @@ from textual.widgets import Static
 from agent.clock import local, parse_iso
 from tui.render.cells import clock_text
 from tui.render.header import banner
-from tui.screens.base import BoardView
+from tui.screens.base import MainView
 from tui.widgets.header import BannerLine, BigNumbers, set_text
 
 
@@ -27,7 +27,7 @@ def glyph_mode(width: int, height: int, *, ascii_only: bool) -> tuple[str, str]:
     return ("half", "text")
 
 
-class KioskScreen(BoardView):
+class KioskScreen(MainView):
     AUTO_FOCUS = None  # nothing focusable, no cursor
 
     def __init__(self) -> None:

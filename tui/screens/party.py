@@ -53,8 +53,8 @@ class PartyActions(ModalScreen[str | None]):
             yield Static(Text(describe(self.party, self.now)), classes="dialog-title")
             with Grid(id="party-actions"):
                 for action, title in offered(self.party):
-                    variant: ButtonVariant = "error" if action == "remove" else "primary"
-                    yield Button(title, id=action, variant=variant)
+                    variant: ButtonVariant = "error" if action.danger else "primary"
+                    yield Button(title, id=action.name, variant=variant)
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:

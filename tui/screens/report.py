@@ -1,13 +1,12 @@
 """The end of the night: the day's figures for any date, and close-out.
 
 The same definitions as the header and the chain's analytics (:mod:`agent.report`). Export CSV
-hands the file to the terminal's download folder, or to the browser as a download when the board
-runs in `pager-edge web`.
+(the one writer, :func:`agent.export.report_csv`: spreadsheet-safe) hands the file to the
+terminal's download folder, or to the browser as a download when the board runs in `pager-edge web`.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date, timedelta
 from typing import ClassVar
@@ -21,9 +20,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static
 
 from agent.display import minutes
-from agent.report import REPORT_FIELDS, DayReport, Group, report_rows, service_day, summary_text
+from agent.export import report_csv
+from agent.report import DayReport, Group, service_day, summary_text
 from tui.render.theme import Cell
-from tui.screens.base import BoardScreen
+from tui.screens.base import LiveScreen
 from tui.widgets.table import DiffTable
 
 GROUP_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
@@ -44,16 +44,7 @@ def group_cells(g: Group, *, hour: bool) -> tuple[Cell, ...]:
     )
 
 
-def report_csv(r: DayReport) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS, lineterminator="\r\n")
-    writer.writeheader()
-    for row in report_rows(r):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return out.getvalue()
-
-
-class ReportScreen(BoardScreen):
+class ReportScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="report-back"),
         Binding("left", "day(-1)", "Day before", id="report-prev"),
@@ -130,8 +121,11 @@ class ReportScreen(BoardScreen):
         r = self.report
         if r is None:
             return
+        out = io.StringIO()
+        report_csv(r, out)  # spreadsheet-safe, as `pager-edge report` and `export` write it
+        out.seek(0)
         self.app.deliver_text(
-            io.StringIO(report_csv(r)),
+            out,
             save_filename=f"pager-edge-report-{r.day.isoformat()}.csv",
             mime_type="text/csv",
         )

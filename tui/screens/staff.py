@@ -16,7 +16,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Static
 from agent.clock import local, parse_iso
 from agent.display import printable
 from agent.session import SessionView
-from tui.core.actions import PENDING_WORDS, Request
+from tui.core.actions import BY_NAME, PENDING_WORDS, Request, key_actions, undo_key
 from tui.core.parties import SIZE_BUCKETS, is_late, matches
 from tui.core.source import Snapshot
 from tui.messages import ActionRequested, AddPartyRequested, EditPartyRequested, HistoryRequested
@@ -30,46 +30,30 @@ from tui.render.header import (
     visible_extras,
 )
 from tui.render.theme import Cell
-from tui.screens.base import BoardView
+from tui.screens.base import MainView
 from tui.screens.party import PartyActions
 from tui.widgets.header import BannerLine, Line, set_text
 from tui.widgets.table import DiffTable, PartyTable
 
-# (action, title, help) — the command palette's second route to every key.
-STAFF_COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("add", "Add party", "Create a session on a pager (form with a suggested quote)"),
-    ("page", "Page party", "Page the selected party's pager"),
-    ("repage", "Re-page party", "Page the selected party again"),
-    ("seat", "Seat party", "Clear the selected session: the party is seated"),
-    ("remove", "Remove party", "Remove the selected session (asks to confirm)"),
-    ("edit", "Edit party", "Change label, party size or goal of the selected party"),
-    ("filter_size", "Filter by party size", "Cycle all → 1–2 → 3–4 → 5–6 → 7+"),
-    ("search", "Search", "Find parties by label or pager number"),
-    ("history", "History", "Today's finished parties: seated vs removed, quoted vs actual"),
-    ("transmitter", "Transmitter", "Its own statistics and settings, its clock, page any pager"),
-    ("report", "Day report", "Any day's figures: parties, seated, walk-aways, waits; export CSV"),
-    ("close_out", "Close out the night", "Seat or remove every party still open (asks first)"),
-    ("undo", "Undo", "Cancel the seat or remove still in its grace"),
-)
-NEEDS_SELECTION = frozenset({"page", "repage", "seat", "remove", "edit"})
 
-
-class StaffScreen(BoardView):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "add", "Add", id="add"),
-        Binding("p", "page", "Page", id="page"),
-        Binding("r", "repage", "Repage", id="repage"),
-        Binding("s", "seat", "Seat", id="seat"),
-        Binding("x", "remove", "Remove", id="remove"),
-        Binding("e", "edit", "Edit", id="edit"),
-        Binding("f", "filter_size", "Size", id="filter"),
-        Binding("slash", "search", "Find", key_display="/", id="search"),
-        Binding("h", "history", "History", id="history"),
-        Binding("t", "transmitter", "Transmitter", id="transmitter"),
-        Binding("u", "undo", "Undo", id="undo"),
-        Binding("d", "report", "Report", id="report"),
-        Binding("escape", "clear_filters", "Clear filter", show=False, id="clear-filter"),
+def staff_bindings() -> list[BindingType]:
+    """The staff board's keys, from the one action table (footer order, labels, keymap ids)."""
+    return [
+        Binding(
+            a.key,
+            a.name,
+            a.footer,
+            show=a.in_footer,
+            key_display=a.key_display,
+            id=a.binding,
+        )
+        for a in key_actions()
+        if a.key is not None
     ]
+
+
+class StaffScreen(MainView):
+    BINDINGS: ClassVar[list[BindingType]] = staff_bindings()
 
     def __init__(self, *, wide: bool = False) -> None:
         super().__init__(id="staff")
@@ -105,7 +89,7 @@ class StaffScreen(BoardView):
         yield Static("", id="empty")
         with Horizontal(id="pending-bar"):
             yield Static("", id="pending-text")
-            yield Button("Undo (u)", id="undo", variant="warning", compact=True)
+            yield Button(f"Undo ({undo_key()})", id="undo", variant="warning", compact=True)
         yield Static("", id="lost-title")
         yield DiffTable(LOST_COLUMNS, ansi=ansi, id="lost-table")
         yield Footer(compact=True)
@@ -299,10 +283,9 @@ class StaffScreen(BoardView):
         return self.query_one(PartyTable).cells_of(party.uuid) if party else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in NEEDS_SELECTION:
-            party = self.selected
-            if party is None:
-                return None  # shown dimmed in the footer
+        known = BY_NAME.get(action)
+        if known is not None and known.needs_selection and self.selected is None:
+            return None  # shown dimmed in the footer
         return True  # `r` on a waiting party says why it does nothing (see action_repage)
 
     # actions -----------------------------------------------------------------------------

@@ -16,13 +16,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from agent.controller.client import ControllerError
 from agent.display import minutes, printable
 from agent.health import Health
 from agent.skew import SKEW_WARN_SECONDS, format_skew, skew_warning
 from tui.core.actions import Request
-from tui.messages import ActionRequested
-from tui.screens.base import BoardScreen
+from tui.messages import ActionRequested, SettingsLoaded, SettingsRequested
+from tui.screens.base import LiveScreen
 from tui.screens.dialogs import ConfirmDialog
 
 
@@ -47,7 +46,7 @@ def _int(text: str) -> int | None:
         return None
 
 
-class TransmitterScreen(BoardScreen):
+class TransmitterScreen(LiveScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="transmitter-back"),
     ]
@@ -103,19 +102,17 @@ class TransmitterScreen(BoardScreen):
     def on_mount(self) -> None:
         self.refresh_view()
         snap = self.board.snapshot
-        if (snap is None or not snap.settings) and self.board.client is not None:
-            self.run_worker(self._ask_settings(), exit_on_error=False)
+        if snap is None or not snap.settings:
+            # The agent stores settings when they change; until then, the app asks the transmitter.
+            self.post_message(SettingsRequested())
 
-    async def _ask_settings(self) -> None:
-        """The agent stores settings when they change; until then, ask the transmitter."""
-        client = self.board.client
-        assert client is not None
-        try:
-            doc = await client.get_settings()
-        except ControllerError as exc:
-            self._error(f"The transmitter did not give its settings: {printable(str(exc))}")
+    @on(SettingsLoaded)
+    def _settings_loaded(self, message: SettingsLoaded) -> None:
+        if message.settings is None:
+            why = printable(message.error or "no answer")
+            self._error(f"The transmitter did not give its settings: {why}")
             return
-        settings = doc.settings or {}
+        settings = message.settings
         goal, mark = settings.get("defaultTargetGoal"), settings.get("statisticsClearMark")
         if isinstance(goal, int) and not self.query_one("#default-goal", Input).value:
             self.query_one("#default-goal", Input).value = str(round(goal / 60))
