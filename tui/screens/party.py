@@ -27,8 +27,8 @@ from tui.core.parties import waited
 
 def describe(party: SessionView, now: datetime) -> str:
     parts = [f"Pager {party.number}"]
-    if party.label:
-        parts.append(printable(party.label))
+    if label := printable(party.label).strip():  # a blank label leaves no empty slot between dots
+        parts.append(label)
     if party.party_size:
         parts.append(f"{party.party_size} guests")
     if (w := waited(party, now)) is not None:
