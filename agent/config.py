@@ -142,6 +142,10 @@ class BoardConfig:
     sound: bool = False
     # "24h" (19:30) or "12h" (7:30 PM) on the board, the kiosk and reports.
     clock_format: Literal["24h", "12h"] = "24h"
+    # "touch": finger-sized rows, a permanent action bar, large form buttons; "compact": one line
+    # a party, keys and the footer; "auto": touch in a browser on a touch screen (the page says
+    # so), compact in a terminal.
+    layout: Literal["auto", "touch", "compact"] = "auto"
     # Opening hours, local, e.g. "11:00-23:30" (past midnight: "17:00-01:00"): outside them the
     # kiosk screen goes blank. Empty: always on.
     opening_hours: str = ""

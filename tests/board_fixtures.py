@@ -17,6 +17,10 @@ from agent.store import Store, WriteBatch
 NOW = datetime(2026, 3, 13, 18, 30, 0, tzinfo=UTC)
 ZONE = "Europe/Paris"
 SECRET_LABEL = "Zebulon-Quartz"  # must never appear on the kiosk
+# The board's terminal size in a tablet's browser at the touch font (tui.web.server's
+# TOUCH_FONT_SIZE: cells of 10×24 CSS px in Debian's Chromium); tests/test_web_browser.py checks
+# these against the real page, so a Pilot test at this size lays the board out as the tablet does.
+TOUCH_CELLS = {(1280, 800): (128, 33), (800, 1280): (80, 53)}
 
 
 def iso(moment: datetime) -> str:

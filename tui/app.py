@@ -82,7 +82,8 @@ class BoardApp(App[None]):
     """``BoardApp(db_path, client=..., clock=..., kiosk=..., config=...)``.
 
     `clock` is an :class:`agent.clock.Clock` (inject a fixed one for deterministic snapshots);
-    `ascii`/`ansi` force the console fallbacks (default: on when ``TERM=linux``).
+    `ascii`/`ansi` force the console fallbacks (default: on when ``TERM=linux``); `layout`
+    (``touch``/``compact``) overrides ``[board] layout``.
     """
 
     CSS_PATH = Path(__file__).with_name("board.tcss")  # absolute: a subclass (the bench) finds it
@@ -100,6 +101,7 @@ class BoardApp(App[None]):
         ansi: bool | None = None,
         poll_interval: float | None = None,
         quit_proof: bool | None = None,
+        layout: str | None = None,
     ):
         if kiosk:
             # Instance attribute read by App.__init__: no command palette, no ctrl+p binding.
@@ -120,6 +122,9 @@ class BoardApp(App[None]):
         self.markers = ASCII if self.ascii else UNICODE
         self.zone = self.config.transmitter_zone()
         board = self.config.board
+        # `layout` is what the browser's page chose (touch screen or not); "auto" in a terminal
+        # is the compact layout. The kiosk has one layout.
+        self.touch = not kiosk and (layout or board.layout) == "touch"
         self.stale_after = self.config.agent.stale_after
         self.show_estimates = board.kiosk_show_estimates
         self.twelve_hour = board.clock_format == "12h"
@@ -179,7 +184,7 @@ class BoardApp(App[None]):
             return KioskScreen()
         from tui.screens.staff import StaffScreen
 
-        return StaffScreen(wide=self.size.width >= 110)
+        return StaffScreen(width=self.size.width, touch=self.touch)
 
     @property
     def main_screen(self) -> MainView:
@@ -189,6 +194,7 @@ class BoardApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_class(self.kiosk, "-kiosk")
+        self.set_class(self.touch, "-touch")
         self.set_class(self.ansi, "-console")
         self.set_class(self.ascii, "-ascii")
         self._poll_loop()
@@ -351,6 +357,7 @@ class BoardApp(App[None]):
             suggest=suggest,
             taken=taken,
             pagers=pagers,
+            touch=self.touch,
         )
         self.push_screen(form, self._added)
 
@@ -404,6 +411,7 @@ class BoardApp(App[None]):
             party_size=party.party_size,
             goal_seconds=party.goal_seconds,
             edit=True,
+            touch=self.touch,
         )
 
         def done(fields: PartyFields | None) -> None:

@@ -113,6 +113,9 @@ class StaffAction:
     # the touch panel: its button's title for a party that stands so (none: not offered)
     panel: Mapping[PartyStatus, str] = field(default_factory=dict)
     danger: bool = False  # the panel's button in the warning colour
+    # the touch layout's permanent action bar: its button's title (none: not on the bar; the
+    # bar's "More" offers every palette entry that is not on it)
+    bar: str | None = None
     needs_selection: bool = False  # dimmed in the footer while no party is selected
     # messages: "Seat 12 refused", what was done ({number} is the pager)
     verb: str = ""
@@ -143,13 +146,13 @@ def _session_fields(r: Request) -> dict[str, Any]:
 # In the command palette's order; the footer follows it too (see `footer_before`).
 ACTIONS: tuple[StaffAction, ...] = (
     StaffAction(
-        "add", "add", key="a", footer="Add",
+        "add", "add", key="a", footer="Add", bar="Add party",
         title="Add party", help="Create a session on a pager (form with a suggested quote)",
         verb="Add", done="Added pager {number}",
         call=lambda c, r: c.create_session(r.number, **_session_fields(r)),
     ),
     StaffAction(
-        "page", "page", key="p", footer="Page",
+        "page", "page", key="p", footer="Page", bar="Page",
         title="Page party", help="Page the selected party's pager",
         panel={"waiting": "Page"}, needs_selection=True,
         verb="Page", done="Paged pager {number}",
@@ -163,7 +166,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         call=lambda c, r: c.page(r.number),
     ),
     StaffAction(
-        "seat", "seat", key="s", footer="Seat",
+        "seat", "seat", key="s", footer="Seat", bar="Seat",
         title="Seat party", help="Clear the selected session: the party is seated",
         panel={"waiting": "Seat", "paged": "Seat"}, needs_selection=True,
         verb="Seat", done="Seated pager {number}",
@@ -171,7 +174,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         call=lambda c, r: c.clear(r.number),
     ),
     StaffAction(
-        "remove", "remove", key="x", footer="Remove",
+        "remove", "remove", key="x", footer="Remove", bar="Remove",
         title="Remove party", help="Remove the selected session (asks to confirm)",
         panel={"waiting": "Remove…", "paged": "Remove…"}, danger=True, needs_selection=True,
         verb="Remove", done="Removed pager {number}",
@@ -213,7 +216,7 @@ ACTIONS: tuple[StaffAction, ...] = (
         queued="close_out", pending="closing out",
     ),
     StaffAction(
-        "undo", "undo", key="u", footer="Undo", footer_before="report",
+        "undo", "undo", key="u", footer="Undo", footer_before="report", bar="Undo",
         title="Undo", help="Cancel the seat or remove still in its grace",
         verb="Undo", done="Undone",
     ),
@@ -269,6 +272,16 @@ def key_actions() -> list[StaffAction]:
 def palette_entries() -> list[tuple[str, str, str]]:
     """The command palette's staff commands, in order: (action name, title, help)."""
     return [(a.name, a.title, a.help) for a in ACTIONS if a.title is not None]
+
+
+def bar_actions() -> list[StaffAction]:
+    """The touch layout's action bar, in the table's order (Add party, Page, Seat, Remove, Undo)."""
+    return [a for a in ACTIONS if a.bar is not None]
+
+
+def more_actions() -> list[StaffAction]:
+    """What the touch layout's "More" offers: every palette entry not on the bar."""
+    return [a for a in ACTIONS if a.title is not None and a.bar is None]
 
 
 def party_status(party: SessionView) -> PartyStatus:

@@ -28,6 +28,47 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("state", "State", 15),
 )
 
+LABEL_WIDE = 28  # the compact layout's label column when the terminal is wide (≥ 110 columns)
+WIDE = 110
+# The touch layout: the label takes the width the other columns leave, within these bounds; under
+# LABEL_MIN the quote column goes (waited + left say it) and the state column narrows to
+# STATE_NARROW ("○ waiting"; "◆ PAGED 3m ×2" takes the row's second line). Rows are two lines
+# there, so the label wraps onto the second one too.
+LABEL_MIN, LABEL_MAX = 14, 40
+STATE_NARROW = 9
+CELL_PADDING = 1  # DataTable's, each side of every column
+SCROLLBAR = 2  # DataTable's vertical scrollbar, when the rows overflow
+
+
+def table_columns(width: int, *, touch: bool) -> tuple[tuple[str, str, int], ...]:
+    """The staff table's columns at this width (in cells): (key, title, width), a subset of
+    :data:`COLUMNS` in its order.
+
+    Compact: the 80-column widths, the label widened to 28 from 110 columns. Touch: a tablet in
+    portrait has ~66 columns at a finger-sized font, so the label gets what the fixed columns
+    leave instead of a fixed 14 that is cut while other columns keep spare space.
+    """
+    if not touch:
+        return tuple(
+            (key, title, LABEL_WIDE if width >= WIDE and key == "label" else w)
+            for key, title, w in COLUMNS
+        )
+
+    def leftover(columns: tuple[tuple[str, str, int], ...]) -> int:
+        fixed = sum(w for key, _t, w in columns if key != "label")
+        return width - SCROLLBAR - fixed - 2 * CELL_PADDING * len(columns)
+
+    columns = COLUMNS
+    if leftover(columns) < LABEL_MIN:
+        columns = tuple(
+            (key, title, STATE_NARROW if key == "state" else w)
+            for key, title, w in COLUMNS
+            if key != "quote"
+        )
+    label = max(4, min(LABEL_MAX, leftover(columns)))
+    return tuple((key, title, label if key == "label" else w) for key, title, w in columns)
+
+
 HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("num", "#"),
     ("label", "Label"),

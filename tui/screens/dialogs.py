@@ -21,6 +21,7 @@ MAX_LABEL = 40
 MAX_PARTY = 99
 MAX_GOAL_MINUTES = 24 * 60
 MAX_PAGER = 65535
+SIZE_BUTTONS = 7  # the touch form's size buttons: 1 … 7, then "8+"
 
 
 def _int_or_none(text: str) -> int | None:
@@ -47,9 +48,11 @@ class PartyForm(ModalScreen[PartyFields | None]):
         suggest: Callable[[int | None], Quote] | None = None,
         taken: Sequence[int] = (),
         pagers: tuple[int, int] = (0, MAX_PAGER),
+        touch: bool = False,
     ):
         super().__init__()
         self.edit = edit
+        self.touch = touch  # size buttons, full-size fields and buttons
         # The label is shown as the host can read it; unchanged, it is not sent back.
         self.initial = (
             number,
@@ -76,18 +79,31 @@ class PartyForm(ModalScreen[PartyFields | None]):
                     id="number",
                     disabled=self.edit,
                     max_length=5,
-                    compact=True,
+                    compact=not self.touch,
                 )
             with Horizontal(classes="field"):
                 yield Label("Label", classes="field-label")
                 yield Input(
-                    label or "", id="label", max_length=MAX_LABEL, placeholder="name", compact=True
+                    label or "",
+                    id="label",
+                    max_length=MAX_LABEL,
+                    placeholder="name",
+                    compact=not self.touch,
                 )
             with Horizontal(classes="field"):
                 yield Label("Party size", classes="field-label")
                 yield Input(
-                    "" if size is None else str(size), type="integer", id="size", compact=True
+                    "" if size is None else str(size),
+                    type="integer",
+                    id="size",
+                    compact=not self.touch,
                 )
+            if self.touch:
+                # One tap for the usual sizes; "8+" leaves the field to type a larger one.
+                with Horizontal(id="size-buttons"):
+                    for n in range(1, SIZE_BUTTONS + 1):
+                        yield Button(str(n), id=f"size-{n}", classes="size")
+                    yield Button(f"{SIZE_BUTTONS + 1}+", id="size-more", classes="size")
             with Horizontal(classes="field"):
                 yield Label("Goal (min)", classes="field-label")
                 yield Input(
@@ -95,15 +111,18 @@ class PartyForm(ModalScreen[PartyFields | None]):
                     type="integer",
                     id="goal",
                     placeholder="default",
-                    compact=True,
+                    compact=not self.touch,
                 )
             yield Static("", id="quote-basis", classes="hint")
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button(
-                    "Save" if self.edit else "Add", variant="primary", id="ok", compact=True
+                    "Save" if self.edit else "Add",
+                    variant="primary",
+                    id="ok",
+                    compact=not self.touch,
                 )
-                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Cancel", id="cancel", compact=not self.touch)
 
     def on_mount(self) -> None:
         if not self.edit:
@@ -135,6 +154,15 @@ class PartyForm(ModalScreen[PartyFields | None]):
     def _size_changed(self) -> None:
         if not self.edit:
             self._update_quote()
+
+    @on(Button.Pressed, ".size")
+    def _size_tapped(self, event: Button.Pressed) -> None:
+        size = self.query_one("#size", Input)
+        if event.button.id == "size-more":
+            size.value = ""
+            size.focus()  # the numeric keypad, for a larger party
+            return
+        size.value = (event.button.id or "").removeprefix("size-")  # the quote follows
 
     @on(Input.Changed, "#goal")
     def _goal_changed(self) -> None:

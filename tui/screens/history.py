@@ -15,10 +15,10 @@ from agent.session import SessionView
 from tui.core.actions import Request
 from tui.core.waits import summarize_history
 from tui.messages import ActionRequested, HistoryLoaded
-from tui.render.cells import HISTORY_COLUMNS, history_cells
+from tui.render.cells import HISTORY_COLUMNS, LABEL_WIDE, history_cells
 from tui.screens.base import LiveScreen
 from tui.screens.party import PartyActions
-from tui.widgets.table import LABEL_WIDE, DiffTable
+from tui.widgets.table import DiffTable
 
 HISTORY_WIDTHS = {"num": 4, "label": 14, "size": 4, "outcome": 9, "quoted": 6, "actual": 6}
 

@@ -1,4 +1,4 @@
-"""The touch panel: tapping a party offers its actions as large buttons.
+"""The touch panels: tapping a party offers its actions as large buttons; "More…" the rest.
 
 A host with a tablet has no keyboard; the same actions as the keys (page, seat, remove, edit),
 one tap each, in buttons a finger hits. Enter on a row opens it too. It only says which action
@@ -21,7 +21,7 @@ from textual.widgets.button import ButtonVariant
 
 from agent.display import minutes, printable
 from agent.session import SessionView
-from tui.core.actions import offered
+from tui.core.actions import more_actions, offered
 from tui.core.parties import waited
 
 
@@ -59,6 +59,39 @@ class PartyActions(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class MoreActions(ModalScreen[str | None]):
+    """The touch layout's "More…": every board action that is not on the action bar (edit,
+    re-page, filter, search, history, report, transmitter, close-out) as a large button, so a
+    tablet reaches what a keyboard reaches. Dismissed with the chosen action (None: cancel)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="more-cancel")
+    ]
+
+    def __init__(self, *, has_selection: bool):
+        super().__init__()
+        self.has_selection = has_selection
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="more-panel", classes="dialog"):
+            yield Static("More", classes="dialog-title")
+            with Grid(id="more-actions"):
+                for action in more_actions():
+                    yield Button(
+                        action.title or action.name,
+                        id=action.name,
+                        disabled=action.needs_selection and not self.has_selection,
+                    )
+                yield Button("Cancel", id="cancel")
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

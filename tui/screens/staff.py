@@ -12,11 +12,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Footer, Input, Static
+from textual.widgets.button import ButtonVariant
 
 from agent.clock import local, parse_iso
 from agent.display import printable
 from agent.session import SessionView
-from tui.core.actions import BY_NAME, PENDING_WORDS, Request, key_actions, undo_key
+from tui.core.actions import (
+    BY_NAME,
+    PENDING_WORDS,
+    Request,
+    bar_actions,
+    key_actions,
+    undo_key,
+)
 from tui.core.parties import SIZE_BUCKETS, is_late, matches
 from tui.core.source import Snapshot
 from tui.messages import ActionRequested, AddPartyRequested, EditPartyRequested, HistoryRequested
@@ -31,7 +39,7 @@ from tui.render.header import (
 )
 from tui.render.theme import Cell
 from tui.screens.base import MainView
-from tui.screens.party import PartyActions
+from tui.screens.party import MoreActions, PartyActions
 from tui.widgets.header import BannerLine, Line, set_text
 from tui.widgets.table import DiffTable, PartyTable
 
@@ -55,9 +63,11 @@ def staff_bindings() -> list[BindingType]:
 class StaffScreen(MainView):
     BINDINGS: ClassVar[list[BindingType]] = staff_bindings()
 
-    def __init__(self, *, wide: bool = False) -> None:
+    def __init__(self, *, width: int = 80, touch: bool = False) -> None:
         super().__init__(id="staff")
-        self.wide = wide
+        self.width = width  # the terminal's, when the screen was made (the table's columns)
+        self.touch = touch  # finger-sized rows and the permanent action bar
+        self._bar_state: tuple[bool, ...] | None = None
         self.bucket: int | None = None
         self.search = ""
         self.parties: dict[str, SessionView] = {}
@@ -85,14 +95,22 @@ class StaffScreen(MainView):
         with Horizontal(id="filterbar"):
             yield Static("", id="filter-state")
             yield Input(placeholder="label or pager number", id="search-input")
-        yield PartyTable(ansi=ansi, wide=self.wide, id="parties")
+        yield PartyTable(ansi=ansi, width=self.width, touch=self.touch, id="parties")
         yield Static("", id="empty")
         with Horizontal(id="pending-bar"):
             yield Static("", id="pending-text")
-            yield Button(f"Undo ({undo_key()})", id="undo", variant="warning", compact=True)
+            if not self.touch:  # the action bar's Undo is the finger-sized one
+                yield Button(f"Undo ({undo_key()})", id="undo", variant="warning", compact=True)
         yield Static("", id="lost-title")
-        yield DiffTable(LOST_COLUMNS, ansi=ansi, id="lost-table")
-        yield Footer(compact=True)
+        yield DiffTable(LOST_COLUMNS, ansi=ansi, row_height=2 if self.touch else 1, id="lost-table")
+        if self.touch:
+            with Horizontal(id="action-bar"):
+                for action in bar_actions():
+                    variant: ButtonVariant = "error" if action.danger else "primary"
+                    yield Button(action.bar or "", id=f"bar-{action.name}", variant=variant)
+                yield Button("More…", id="bar-more")
+        else:
+            yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#filterbar").display = False
@@ -100,6 +118,10 @@ class StaffScreen(MainView):
             self.query_one(hidden).display = False
         self.query_one(PartyTable).focus()
         self.refresh_view()
+
+    def on_resize(self) -> None:
+        """A tablet turned: the table's columns follow the width."""
+        self.query_one(PartyTable).fit(self.size.width)
 
     # data in -----------------------------------------------------------------------------
 
@@ -133,7 +155,8 @@ class StaffScreen(MainView):
             if self.parties and (self.bucket is not None or self.search):
                 set_text(empty, "No party matches the filter (Esc clears it)", layout=True)
             elif snap is not None and snap.ready:
-                set_text(empty, "No parties waiting. Press a to add one.", layout=True)
+                how = "Tap Add party" if self.touch else "Press a"
+                set_text(empty, f"No parties waiting. {how} to add one.", layout=True)
             else:
                 set_text(empty, "", layout=True)
         if snap is not None and snap.ready:
@@ -191,6 +214,35 @@ class StaffScreen(MainView):
         if state != self._binding_state:
             self._binding_state = state
             self.refresh_bindings()
+        if self.touch:
+            self._sync_bar(party is not None)
+
+    def _sync_bar(self, selected: bool) -> None:
+        """The action bar's buttons greyed as the footer's keys are: Page, Seat and Remove with
+        no party selected, Undo with nothing in its grace."""
+        snap = self.board.snapshot
+        pending = any(r.state == "pending" for r in (snap.requests if snap else ()))
+        actions = bar_actions()
+        state = tuple(
+            pending if a.name == "undo" else selected or not a.needs_selection for a in actions
+        )
+        if state == self._bar_state:
+            return
+        self._bar_state = state
+        for action, enabled in zip(actions, state, strict=True):
+            self.query_one(f"#bar-{action.name}", Button).disabled = not enabled
+
+    @on(Button.Pressed, "#action-bar Button")
+    def _bar_pressed(self, event: Button.Pressed) -> None:
+        name = (event.button.id or "").removeprefix("bar-")
+        if name == "more":
+            self.app.push_screen(MoreActions(has_selection=self.selected is not None), self._chosen)
+        else:
+            self._chosen(name)
+
+    def _chosen(self, action: str | None) -> None:
+        if action is not None:
+            getattr(self, f"action_{action}")()  # exactly what the key does
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
@@ -201,7 +253,11 @@ class StaffScreen(MainView):
     @on(DiffTable.Tapped)
     @on(DataTable.RowSelected)
     def _open_panel(self, event: DiffTable.Tapped | DataTable.RowSelected) -> None:
-        """A tap on a party (or Enter on its row) offers its actions as large buttons."""
+        """A tap on a party (or Enter on its row) offers its actions as large buttons. In the
+        touch layout a tap selects the row (the action bar acts on it); a tap on the selected
+        row opens its panel."""
+        if self.touch and isinstance(event, DiffTable.Tapped) and not event.again:
+            return
         lost_table = self.query_one("#lost-table", DiffTable)
         table = event.table if isinstance(event, DiffTable.Tapped) else event.data_table
         if table is lost_table:
@@ -215,8 +271,7 @@ class StaffScreen(MainView):
 
         def chosen(action: str | None) -> None:
             self._panel_open = False
-            if action is not None:
-                getattr(self, f"action_{action}")()  # exactly what the key does
+            self._chosen(action)
 
         self.app.push_screen(PartyActions(party, self.board.clock.now()), chosen)
 

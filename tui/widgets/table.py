@@ -15,18 +15,18 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from tui.render.cells import COLUMNS
+from tui.render.cells import COLUMNS, table_columns
 from tui.render.theme import Cell, tone_style
-
-LABEL_WIDE = 28  # label column width when the terminal is wide (≥ 110 columns)
 
 #: A rendered cell or row line as DataTable returns it (Textual's private ``SegmentLines``).
 Lines = list[list[Segment]]
 
 
-def cell_text(cell: Cell, *, ansi: bool) -> Text:
+def cell_text(cell: Cell, *, ansi: bool, wrap: bool = False) -> Text:
+    """A cell as DataTable draws it: one line, cut with an ellipsis — or, in a row taller than a
+    line (`wrap`), wrapped onto the row's further lines."""
     text, tone = cell
-    return Text(text, style=tone_style(tone, ansi=ansi), no_wrap=True, overflow="ellipsis")
+    return Text(text, style=tone_style(tone, ansi=ansi), no_wrap=not wrap, overflow="ellipsis")
 
 
 class DiffTable(DataTable[Text]):
@@ -39,23 +39,36 @@ class DiffTable(DataTable[Text]):
     """
 
     class Tapped(Message):
-        """A tap (or click) on a row: touch needs no keyboard."""
+        """A tap (or click) on a row: touch needs no keyboard. `again`: the row was the selected
+        one before the tap."""
 
-        def __init__(self, table: DiffTable, key: str) -> None:
+        def __init__(self, table: DiffTable, key: str, *, again: bool = False) -> None:
             super().__init__()
             self.table = table
             self.key = key
+            self.again = again
 
     def on_click(self, event: events.Click) -> None:
+        # Runs before DataTable moves its cursor to the tapped row: `cursor_row` is still the
+        # row selected before the tap.
         row = event.style.meta.get("row") if event.style else None
-        if isinstance(row, int) and row >= 0 and (key := self.selected_key) is not None:
-            self.post_message(self.Tapped(self, key))
+        if isinstance(row, int) and 0 <= row < self.row_count:
+            key = self.ordered_rows[row].key.value
+            if key is not None:
+                self.post_message(self.Tapped(self, key, again=row == self.cursor_row))
 
     def __init__(
-        self, columns: Sequence[tuple[str, str, int | None]], *, ansi: bool = False, **kwargs: Any
+        self,
+        columns: Sequence[tuple[str, str, int | None]],
+        *,
+        ansi: bool = False,
+        row_height: int = 1,
+        **kwargs: Any,
     ) -> None:
         super().__init__(cursor_type="row", **kwargs)
         self.ansi = ansi
+        self.row_height = row_height  # lines a row (touch: 2, a finger's height)
+        self._wrap: frozenset[str] = frozenset()  # columns whose text wraps (rows of 2+ lines)
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
         self.last_changes = 0  # cells touched by the last apply (0: nothing repainted)
@@ -65,9 +78,20 @@ class DiffTable(DataTable[Text]):
         self._row_cache: dict[
             tuple[object, ...], tuple[tuple[object, ...], tuple[Lines, Lines]]
         ] = {}
+        self._keys: list[str] = []
+        self._add_columns(columns)
+
+    def _add_columns(self, columns: Sequence[tuple[str, str, int | None]]) -> None:
         self._keys = [key for key, _title, _width in columns]
         for key, title, width in columns:
             self.add_column(title, key=key, width=width)
+
+    def _text(self, column: str, cell: Cell) -> Text:
+        return cell_text(cell, ansi=self.ansi, wrap=column in self._wrap)
+
+    def wrap_columns(self, keys: Sequence[str]) -> None:
+        """Let these columns' text wrap onto a row's second line (set before rows are added)."""
+        self._wrap = frozenset(keys) if self.row_height > 1 else frozenset()
 
     @property
     def row_keys(self) -> list[str]:
@@ -115,7 +139,7 @@ class DiffTable(DataTable[Text]):
         old = self._cells[key]
         self._cells[key] = cells
         return {
-            self._keys[col]: cell_text(after, ansi=self.ansi)
+            self._keys[col]: self._text(self._keys[col], after)
             for col, (before, after) in enumerate(zip(old, cells, strict=True))
             if before != after
         }
@@ -165,7 +189,8 @@ class DiffTable(DataTable[Text]):
             appended = False
             for key, cells in rows:
                 if key not in self._cells:
-                    self.add_row(*(cell_text(c, ansi=self.ansi) for c in cells), key=key)
+                    texts = (self._text(k, c) for k, c in zip(self._keys, cells, strict=True))
+                    self.add_row(*texts, key=key, height=self.row_height)
                     self._cells[key] = cells
                     appended = True
                     changed += len(cells)
@@ -310,7 +335,7 @@ class DiffTable(DataTable[Text]):
         cells = self._cells.get(key)
         if cells is not None:
             self.update_row_cells(
-                key, {self._keys[col]: cell_text(c, ansi=self.ansi) for col, c in enumerate(cells)}
+                key, {k: self._text(k, c) for k, c in zip(self._keys, cells, strict=True)}
             )
 
     @property
@@ -342,8 +367,9 @@ class DiffTable(DataTable[Text]):
 
 
 class PartyTable(DiffTable):
-    """The staff board's table: :data:`tui.render.cells.COLUMNS`; the label column widens on wide
-    screens."""
+    """The staff board's table: :data:`tui.render.cells.COLUMNS` as :func:`table_columns` fits them
+    to the width (rows take cells in ``COLUMNS`` order; a column left out is not shown); in the
+    touch layout two lines a row, the label wrapping onto the second."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("home", "first_row", "First", show=False),
@@ -358,9 +384,75 @@ class PartyTable(DiffTable):
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
-    def __init__(self, *, ansi: bool = False, wide: bool = False, **kwargs: Any) -> None:
-        columns = [
-            (key, title, (LABEL_WIDE if wide and key == "label" else width))
-            for key, title, width in COLUMNS
-        ]
-        super().__init__(columns, ansi=ansi, **kwargs)
+    def __init__(
+        self, *, ansi: bool = False, width: int = 80, touch: bool = False, **kwargs: Any
+    ) -> None:
+        self.touch = touch
+        self._full: dict[str, tuple[Cell, ...]] = {}  # the rows as given, every column
+        columns = table_columns(width, touch=touch)
+        super().__init__(columns, ansi=ansi, row_height=ROW_LINES[0] if touch else 1, **kwargs)
+        self.wrap_columns(["label", "state"])
+        self._columns = columns
+        self._pick = _picks(columns)
+
+    def fit(self, width: int) -> bool:
+        """Columns for a new width (a tablet turned); rows are re-added, the cursor stays on its
+        party. True when the columns changed."""
+        columns = table_columns(width, touch=self.touch)
+        if columns == self._columns:
+            return False
+        rows = [(k, self._full[k]) for k in self._order if k in self._full]
+        selected = self.selected_key
+        self.clear(columns=True)
+        self._cells.clear()
+        self._pending.clear()
+        self._order = []
+        self._columns = columns
+        self._pick = _picks(columns)
+        self._add_columns(columns)
+        self.apply(rows)
+        if selected is not None:
+            self.select_key(selected)
+        return True
+
+    def apply(self, rows: Sequence[tuple[str, tuple[Cell, ...]]]) -> int:
+        """Rows of cells in :data:`COLUMNS` order; shows the columns this width keeps."""
+        self._full = dict(rows)
+        pick = self._pick
+        changed = super().apply([(key, tuple(cells[i] for i in pick)) for key, cells in rows])
+        if self.touch:
+            self.fit_rows()
+        return changed
+
+    def on_resize(self) -> None:
+        if self.touch:
+            self.fit_rows()
+
+    def fit_rows(self) -> None:
+        """Touch: rows as tall as the table's height allows for the parties on it (2 or 3 lines)."""
+        lines = row_lines(len(self._order), self.size.height - self.header_height)
+        if lines == self.row_height:
+            return
+        self.row_height = lines
+        for row in self.rows.values():
+            row.height = lines
+        # What DataTable does when rows come or go: its line offsets, caches and size follow.
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self._clear_caches()
+        self.refresh(layout=True)
+
+
+ROW_LINES = (2, 3)  # a touch row's lines: at least a finger's height, at most what reads as one row
+
+
+def row_lines(rows: int, lines: int) -> int:
+    """Lines a touch row gets: the table's `lines` shared among its `rows`, within ROW_LINES."""
+    low, high = ROW_LINES
+    return max(low, min(high, lines // max(1, rows)))
+
+
+def _picks(columns: Sequence[tuple[str, str, int]]) -> tuple[int, ...]:
+    """Where each shown column's cell sits in a :data:`COLUMNS` row."""
+    order = [key for key, _t, _w in COLUMNS]
+    return tuple(order.index(key) for key, _t, _w in columns)
