@@ -195,15 +195,19 @@ def sessions_started(stand: Stand) -> int:
     return len(re.findall(r"(staff|kiosk) session \d+ started", stand_log(stand)))
 
 
-async def sign_in(t: Tab, stand: Stand, pin: str) -> Any:
-    """Open the board as a host would: the address, the PIN on the touch keypad, Sign in."""
+async def sign_in(t: Tab, stand: Stand, pin: str, *, query: str = "") -> Any:
+    """Open the board as a host would: the address, the PIN on the touch keypad, Sign in (then
+    the board's address with `query`, when given)."""
     await t.page.goto(f"{stand.url}/")
     assert urlparse(t.page.url).path == "/login"  # 303 from / without a session
     await t.page.tap("#pin")
     await t.page.keyboard.type(pin)
     async with t.page.expect_navigation() as nav:
         await t.page.tap("button[type=submit]")
-    return await nav.value
+    response = await nav.value
+    if query and response.status == 200:
+        response = await t.page.goto(f"{stand.url}/{query}")
+    return response
 
 
 async def screen_cell(t: Tab, column: int, row: int) -> tuple[float, float]:
@@ -224,7 +228,9 @@ class Layout:
     seat: tuple[int, int]  # the Seat button of the panel a tap on a party opens
 
 
-async def board_layout(stand: Stand, size: tuple[int, int], numbers: set[int]) -> Layout:
+async def board_layout(
+    stand: Stand, size: tuple[int, int], numbers: set[int], *, layout: str = "compact"
+) -> Layout:
     """Where the staff board puts each party and the Seat key at this terminal size.
 
     The same app as the browser's board process, on the same store and configuration, laid out
@@ -236,7 +242,7 @@ async def board_layout(stand: Stand, size: tuple[int, int], numbers: set[int]) -
     from tui.app import BoardApp
     from tui.widgets.table import PartyTable
 
-    app = BoardApp(stand.db, config=stand.cfg)
+    app = BoardApp(stand.db, config=stand.cfg, layout=layout)
     async with app.run_test(size=size) as pilot:
         screen = app.main_screen
         table = screen.query_one(PartyTable)
@@ -269,11 +275,13 @@ async def arrive(stand: Stand, *parties: tuple[int, str, int]) -> None:
 
 @pytest.mark.parametrize("size", TABLETS, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_sign_in_tap_a_party_tap_seat(stand: Stand, size: tuple[int, int]):
+    """The compact layout (asked for by the address) on a touch screen: a tap opens the party's
+    panel, its Seat seats it."""
     base = 40 if size[0] > size[1] else 60
     first, second = (base + 1, f"Amsel-{base}", 2), (base + 2, f"Birke-{base}", 4)
     await arrive(stand, first, second)
     async with tab(stand, size) as t:
-        response = await sign_in(t, stand, PIN)
+        response = await sign_in(t, stand, PIN, query="?layout=compact")
         assert response.status == 200 and urlparse(t.page.url).path == "/"
         await t.until_output(first[1].encode(), second[1].encode())  # staff see labels
         assert t.size is not None
@@ -297,9 +305,143 @@ async def test_sign_in_tap_a_party_tap_seat(stand: Stand, size: tuple[int, int])
         while {r["number"]: r["state"] for r in exported(stand.db)}.get(second[0]) != "cleared":
             assert time.monotonic() < deadline, "the agent did not record the seating"
             await asyncio.sleep(0.1)
-        assert [u for u in t.websockets if urlparse(u).path == "/ws"] != []
+        assert urlparse(t.websockets[-1]).path == "/ws/compact"  # the layout the address asked
         assert t.errors == []
     assert "staff session" in stand_log(stand)
+
+
+@dataclass(frozen=True)
+class TouchLayout:
+    """The touch layout's regions, in cells, at the browser's terminal size."""
+
+    rows: dict[int, Any]  # pager number → its table row (a Region), for the rows on screen
+    bar: dict[str, Any]  # the action bar's buttons
+    form: dict[str, Any]  # the add form's fields and buttons
+
+
+async def touch_layout(stand: Stand, size: tuple[int, int], numbers: set[int]) -> TouchLayout:
+    """Where the touch board puts each party, its action bar and its add form at this size: the
+    same app as the browser's board process (same store, configuration and layout), laid out by
+    Textual's Pilot."""
+    from textual.geometry import Region
+    from textual.widgets import Button, Input
+
+    from tests.board_fixtures import wait_for
+    from tui.app import BoardApp
+    from tui.screens.dialogs import PartyForm
+    from tui.widgets.table import PartyTable
+
+    app = BoardApp(stand.db, config=stand.cfg, layout="touch")
+    async with app.run_test(size=size) as pilot:
+        screen = app.main_screen
+        table = screen.query_one(PartyTable)
+        await wait_for(lambda: numbers <= {p.number for p in screen.parties.values()}, WAIT)
+        await pilot.pause()
+        box = table.content_region
+        y = box.y + table.header_height - round(table.scroll_y)
+        rows = {}
+        for key, row in zip(table.row_keys, table.ordered_rows, strict=True):
+            region = Region(box.x, y, box.width, row.height)
+            if box.contains_region(region):
+                rows[screen.parties[key].number] = region
+            y += row.height
+        bar = {b.id: b.region for b in screen.query("#action-bar Button").results(Button)}
+        await pilot.click(screen.query_one("#bar-add", Button))
+        await wait_for(lambda: isinstance(app.screen, PartyForm), WAIT)
+        await pilot.pause()
+        form = {w.id: w.region for w in app.screen.query("Input, Button") if w.id}
+        assert all(isinstance(w, Input | Button) for w in app.screen.query("Input, Button"))
+        return TouchLayout(rows, bar, form)
+
+
+async def tap_region(t: Tab, region: Any) -> None:
+    """A finger in the middle of a region of cells."""
+    await t.page.touchscreen.tap(
+        *await screen_cell(t, region.x + region.width // 2, region.y + region.height // 2)
+    )
+
+
+async def keyboard_mode(t: Tab) -> str | None:
+    """The soft keyboard the page asks for: xterm.js's textarea's inputmode."""
+    return await t.page.locator(".xterm-helper-textarea").get_attribute("inputmode")
+
+
+async def until_keyboard(t: Tab, mode: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while (now := await keyboard_mode(t)) != mode:
+        assert time.monotonic() < deadline, f"the page's keyboard stayed {now!r}, not {mode!r}"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("size", TABLETS, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_touch_rows_and_buttons_are_finger_sized_taps_select_and_add(
+    stand: Stand, size: tuple[int, int]
+):
+    """A touch screen (no layout in the address: the page sees a coarse pointer) gets the touch
+    layout: every row and bar button ≥ 44 CSS px, a tap in the middle of row k selects row k (a
+    second tap opens that party's panel), the bar's Seat seats the selected party, and Add party
+    → the form (number pad for numbers, a size button) → a party the simulator holds."""
+    from tests.board_fixtures import TOUCH_CELLS
+
+    base = 100 if size[0] > size[1] else 120
+    parties = [(base + i, f"Touch-{base + i}", 2 + i % 3) for i in range(1, 5)]
+    await arrive(stand, *parties)
+    labels = {n: label for n, label, _s in parties}
+    async with tab(stand, size) as t:
+        response = await sign_in(t, stand, PIN)
+        assert response.status == 200
+        await t.until_output(*(label.encode() for label in labels.values()))
+        assert [urlparse(u).path for u in t.websockets] == ["/ws/touch"]
+        assert t.size == TOUCH_CELLS[size]  # what the Pilot tests lay the board out at
+        box = await t.page.locator(".xterm-screen").bounding_box()
+        cell = box["height"] / t.size[1]
+        layout = await touch_layout(stand, t.size, set(labels))
+        assert set(labels) <= set(layout.rows)
+        heights = [r.height * cell for r in [*layout.rows.values(), *layout.bar.values()]]
+        assert min(heights) >= 44, heights
+        await until_keyboard(t, "none")  # tapping the board brings up no soft keyboard
+        await t.page.screenshot(path=stand.shots / f"staff-touch-{size[0]}x{size[1]}.png")
+
+        for number, region in layout.rows.items():
+            mark = len(t.output)
+            await tap_region(t, region)  # selects …
+            await asyncio.sleep(0.3)
+            await tap_region(t, region)  # … and a tap on the selected row opens its panel
+            await t.until_output(f"Pager {number}".encode(), since=mark)
+            if number in labels:
+                await t.until_output(labels[number].encode(), since=mark)
+            await t.page.keyboard.press("Escape")
+            await asyncio.sleep(0.5)
+
+        seated = parties[1][0]
+        await tap_region(t, layout.rows[seated])
+        await asyncio.sleep(0.3)
+        await tap_region(t, layout.bar["bar-seat"])
+        model = stand.sim.model
+        deadline = time.monotonic() + WAIT
+        while seated in model.active:
+            assert time.monotonic() < deadline, "the bar's Seat never reached the transmitter"
+            await asyncio.sleep(0.05)
+        assert [s.clear_type for s in model.history if s.number == seated] == ["STOP"]
+        assert {n for n, _l, _s in parties} - {seated} <= set(model.active)
+
+        before = set(model.active)
+        mark = len(t.output)
+        await tap_region(t, layout.bar["bar-add"])
+        await t.until_output(b"Add a party", since=mark)
+        await until_keyboard(t, "text")  # the label field has the cursor
+        await tap_region(t, layout.form["number"])
+        await until_keyboard(t, "numeric")  # a pager number: the number pad
+        await tap_region(t, layout.form["size-4"])
+        await until_keyboard(t, "none")
+        await t.page.screenshot(path=stand.shots / f"form-touch-{size[0]}x{size[1]}.png")
+        await tap_region(t, layout.form["ok"])
+        while not set(model.active) - before:
+            assert time.monotonic() < deadline + WAIT, "the form's party never reached it"
+            await asyncio.sleep(0.05)
+        (added,) = set(model.active) - before
+        assert model.active[added].party_size == 4
+        assert t.errors == []
 
 
 async def test_a_wrong_pin_never_reaches_the_board(stand: Stand):

@@ -156,9 +156,10 @@ async def test_websocket_and_downloads_are_behind_the_same_gate(tmp_path):
     async with served(cfg) as board, client() as http:
         url = board.url
         for headers in ({}, {"Cookie": f"{COOKIE}=forged"}):
-            with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
-                await http.ws_connect(f"{url}/ws", headers=headers)
-            assert exc.value.status == 401
+            for path in ("/ws", "/ws/touch", "/ws/compact"):  # every layout's socket
+                with pytest.raises(aiohttp.WSServerHandshakeError) as exc:
+                    await http.ws_connect(f"{url}{path}", headers=headers)
+                assert exc.value.status == 401
             async with http.get(f"{url}/download/abc", headers=headers) as r:
                 assert r.status == 401
         r = await post_pin(http, url, WRONG)
@@ -174,7 +175,26 @@ async def test_websocket_and_downloads_are_behind_the_same_gate(tmp_path):
         assert exc.value.status == 403
         async with http.get(f"{url}/ws", headers=cookie_header(cookie)) as r:
             assert r.status == 400  # signed in but not a websocket: no board either
+        async with http.get(f"{url}/ws/wide", headers=cookie_header(cookie)) as r:
+            assert r.status == 404  # no such layout
         assert board.staff.sessions == []
+
+
+async def test_the_page_and_the_board_command_carry_the_layout(tmp_path):
+    cfg = site_config(tmp_path)
+    async with served(cfg) as board, client() as http:
+        headers = cookie_header(await sign_in(http, board.url))
+        for query, layout, font in (("", "auto", "18"), ("?layout=compact", "compact", "18")):
+            async with http.get(f"{board.url}/{query}", headers=headers) as r:
+                page = await r.text()
+            assert f'data-layout="{layout}"' in page and f'data-touch-font-size="{font}"' in page
+            assert 'src="/assets/board.js"' in page
+        async with http.get(f"{board.url}/?layout=touch&fontsize=20", headers=headers) as r:
+            page = await r.text()
+        assert 'data-layout="touch"' in page and 'data-touch-font-size="20"' in page
+        assert board.board_command(kiosk=False, layout="touch").endswith("--layout touch")
+        assert "--layout" not in board.board_command(kiosk=False)  # [board] layout decides
+        assert "--layout" not in board.board_command(kiosk=True, layout="touch")
 
 
 async def test_sign_in_expires_after_idle_minutes_of_inactivity(tmp_path):

@@ -26,10 +26,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from agent.clock import SYSTEM_CLOCK, Clock, iso_utc
@@ -154,6 +156,7 @@ class BoardApp(App[None]):
         self._stop = threading.Event()
         self._consumed = threading.Event()
         self._consumed.set()
+        self._keyboard = "none"  # the soft keyboard the page was last asked for (touch, web)
         if self.ansi:
             self.theme = "ansi-dark"
 
@@ -221,6 +224,22 @@ class BoardApp(App[None]):
         if self.quit_proof and action in ("quit", "help_quit"):
             return False  # ... nor close it
         return True
+
+    # the tablet's soft keyboard ----------------------------------------------------------
+
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def _focus_moved(self) -> None:
+        if self.touch and self.is_web:
+            self.call_after_refresh(self._sync_keyboard)
+
+    def _sync_keyboard(self) -> None:
+        """Tell the page which soft keyboard the focused field wants (tui/web/assets/board.js
+        sets it on xterm.js's textarea): the number pad for a number, none on the board."""
+        mode = keyboard_for(self.focused)
+        if mode != self._keyboard:
+            self._keyboard = mode
+            self.open_url(f"#keyboard={mode}", new_tab=False)  # same page: no reload
 
     # polling -----------------------------------------------------------------------------
 
@@ -514,6 +533,14 @@ class BoardApp(App[None]):
         if isinstance(screen, StaffScreen):
             for name, title, help_text in palette_entries():
                 yield SystemCommand(title, help_text, getattr(screen, f"action_{name}"))
+
+
+def keyboard_for(widget: Widget | None) -> str:
+    """The soft keyboard a focused widget wants: ``numeric`` (a number field), ``text`` (any
+    other field) or ``none`` (nothing to type: taps only)."""
+    if isinstance(widget, Input):
+        return "numeric" if widget.type in ("integer", "number") else "text"
+    return "none"
 
 
 def _freeze_heap() -> None:

@@ -1,4 +1,5 @@
-"""`pager-edge board [--config PATH] [--db PATH] [--kiosk]`: the wait-board in this terminal."""
+"""`pager-edge board [--config PATH] [--db PATH] [--kiosk] [--layout L]`: the wait-board in this
+terminal."""
 
 from __future__ import annotations
 
@@ -22,11 +23,24 @@ from tui.run import run_board_async
     default=None,
     help="ASCII markers and 16 colours (default: on for the Linux console, TERM=linux)",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "touch", "compact"]),
+    default=None,
+    help="touch: finger-sized rows and an action bar; compact: one line a party "
+    "(default: [board] layout)",
+)
 def board_cmd(
-    config_path: str | None, db_path: str | None, kiosk: bool, ascii_: bool | None
+    config_path: str | None,
+    db_path: str | None,
+    kiosk: bool,
+    ascii_: bool | None,
+    layout: str | None,
 ) -> None:
     """The wait-board (staff) or, with --kiosk, the guest-facing screen."""
-    cfg = with_overrides(load_config(config_path), store={"path": db_path})
+    cfg = with_overrides(
+        load_config(config_path), store={"path": db_path}, board={"layout": layout}
+    )
     db = Path(cfg.store.path)
     if not kiosk and not db.exists():
         raise click.ClickException(

@@ -8,7 +8,8 @@ behind a PIN sign-in (:mod:`tui.web.gate`); the kiosk is open (it never shows la
 templates replace textual-serve's, whose page loads a web font from the internet: nothing a page
 asks for leaves the LAN (the Content-Security-Policy says so to the browser too).
 
-Routes: ``GET /`` (the board, or 303 to ``/login``), ``GET|POST /login``, ``GET /ws``,
+Routes: ``GET /`` (the board, or 303 to ``/login``; ``?layout=touch|compact``), ``GET|POST
+/login``, ``GET /ws`` and ``/ws/touch|compact`` (the layout the page chose),
 ``GET /download/{key}``, ``GET /kiosk``, ``GET /kiosk/ws``, ``/static`` (textual-serve's xterm.js
 bundle and font), ``/assets`` (ours).
 """
@@ -50,7 +51,12 @@ CSP = (
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-NO_STORE = ("/", "/login", "/kiosk", "/ws", "/kiosk/ws")
+NO_STORE = ("/", "/login", "/kiosk", "/ws", "/ws/touch", "/ws/compact", "/kiosk/ws")
+# The page's font size (CSS px) per layout: at 18 px Debian's Chromium draws 10×24 px cells, so a
+# touch row of two lines is 48 px and a button of three 72 px (≥ 44: a finger); `?fontsize=`
+# overrides either.
+FONT_SIZE = {"compact": 16, "touch": 18}
+LAYOUTS = ("touch", "compact")
 
 
 def load_tls(cfg: Config) -> ssl.SSLContext | None:
@@ -160,8 +166,9 @@ class WebBoard:
 
     # commands --------------------------------------------------------------------------------
 
-    def board_command(self, *, kiosk: bool) -> str:
-        """The shell command textual-serve starts for one browser session."""
+    def board_command(self, *, kiosk: bool, layout: str | None = None) -> str:
+        """The shell command textual-serve starts for one browser session (`layout`: what the
+        page chose, ``touch`` or ``compact``; None: ``[board] layout``)."""
         path = self._config_path
         if path is None:
             if self._temp_config is None:
@@ -173,6 +180,8 @@ class WebBoard:
         argv = [sys.executable, "-m", "pager_edge", "board", "--config", str(path)]
         if kiosk:
             argv.append("--kiosk")
+        elif layout in LAYOUTS:
+            argv += ["--layout", layout]
         # textual-serve runs it with /bin/sh -c: `exec` makes the board the process it stops
         # (or kills), not a shell that would leave the board behind.
         return "exec " + shlex.join(argv)
@@ -187,6 +196,7 @@ class WebBoard:
                 web.get("/login", self.handle_login_form),
                 web.post("/login", self.handle_login),
                 web.get("/ws", self.handle_staff_ws),
+                web.get("/ws/{layout}", self.handle_staff_ws),
                 web.get("/download/{key}", self.handle_download),
                 web.get("/kiosk", self.handle_kiosk),
                 web.get("/kiosk/ws", self.handle_kiosk_ws),
@@ -330,11 +340,19 @@ class WebBoard:
         if self.staff.full:
             response: web.StreamResponse = self._busy(self.staff)
         else:
+            # The layout: `?layout=` when given, else [board] layout; "auto" is decided by the
+            # page (board.js: a coarse pointer is a touch screen) before it connects.
+            wanted = request.query.get("layout")
+            layout = wanted if wanted in LAYOUTS else self.cfg.board.layout
+            fontsize = request.query.get("fontsize")
             response = self._page(
                 "board.html",
                 kiosk=False,
                 ws_url=self._ws_url(request, "/ws"),
-                font_size=int_in(request.query.get("fontsize"), 8, 48, 16),
+                layout=layout,
+                font_sizes={
+                    name: int_in(fontsize, 8, 48, default) for name, default in FONT_SIZE.items()
+                },
             )
         self._set_cookie(response, request.cookies[COOKIE])  # sliding expiry
         return response
@@ -396,7 +414,8 @@ class WebBoard:
             "board.html",
             kiosk=True,
             ws_url=self._ws_url(request, "/kiosk/ws"),
-            font_size=int_in(request.query.get("fontsize"), 8, 48, 16),
+            layout="compact",
+            font_sizes={"compact": int_in(request.query.get("fontsize"), 8, 48, 16)},
         )
 
     async def handle_favicon(self, request: web.Request) -> web.StreamResponse:
@@ -437,13 +456,16 @@ class WebBoard:
         if sign_in is None:
             log.warning("refused a board websocket without a sign-in from %s", request.remote)
             return web.Response(status=401, text="sign in first\n")
-        return await self._bridge(request, self.staff, sign_in)
+        layout = request.match_info.get("layout")
+        if layout is not None and layout not in LAYOUTS:
+            return web.Response(status=404, text="no such layout\n")
+        return await self._bridge(request, self.staff, sign_in, layout=layout)
 
     async def handle_kiosk_ws(self, request: web.Request) -> web.StreamResponse:
         return await self._bridge(request, self.kiosk, None)
 
     async def _bridge(
-        self, request: web.Request, pool: Pool, sign_in: SignIn | None
+        self, request: web.Request, pool: Pool, sign_in: SignIn | None, *, layout: str | None = None
     ) -> web.StreamResponse:
         """One browser tab ↔ one board process, for as long as both live."""
         address = request.remote or "?"
@@ -481,7 +503,7 @@ class WebBoard:
             await ws.prepare(request)
             self._sockets.add(ws)
             service = BoardProcess(
-                self.board_command(kiosk=kiosk),
+                self.board_command(kiosk=kiosk, layout=layout),
                 write_bytes=ws.send_bytes,
                 write_str=ws.send_str,
                 close=close,
