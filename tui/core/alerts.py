@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from agent.display import minutes, printable
+from agent.display import minutes
 from agent.session import SessionView
-from tui.core.parties import is_late, moment
+from tui.core.parties import is_late, moment, who
 
 AlertKind = Literal["late", "nudge"]
 
@@ -25,10 +25,6 @@ class Alert:
     kind: AlertKind
     party: SessionView
     text: str
-
-
-def _who(p: SessionView) -> str:
-    return f"Pager {p.number}" + (f" ({printable(p.label)})" if p.label else "")
 
 
 class AlertWatch:
@@ -49,7 +45,7 @@ class AlertWatch:
                 self._late.add(p.uuid)
                 if self._started and not p.paged:
                     quote = "" if p.goal_seconds is None else f" (quoted {minutes(p.goal_seconds)})"
-                    alerts.append(Alert("late", p, f"{_who(p)} is now late{quote}"))
+                    alerts.append(Alert("late", p, f"{who(p)} is now late{quote}"))
             paged_at = moment(p.notified) if p.paged else None
             if paged_at is None or self._nudged.get(p.uuid) == p.page_count:
                 continue
@@ -58,7 +54,7 @@ class AlertWatch:
                 if self._started:
                     ago = minutes((now - paged_at).total_seconds())
                     alerts.append(
-                        Alert("nudge", p, f"{_who(p)} paged {ago} ago, not back: re-page or remove")
+                        Alert("nudge", p, f"{who(p)} paged {ago} ago, not back: re-page or remove")
                     )
         self._late &= seen
         self._nudged = {u: n for u, n in self._nudged.items() if u in seen}

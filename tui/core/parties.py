@@ -14,6 +14,19 @@ from agent.clock import parse_iso
 from agent.display import printable
 from agent.session import SessionView
 
+
+def shown_label(p: SessionView) -> str:
+    """The label as the board shows it, "" when there is none to show (None, empty or blank):
+    every line that names a party leaves it out then, never an empty slot or "()"."""
+    return printable(p.label).strip()
+
+
+def who(p: SessionView) -> str:
+    """A party named in a message: "Pager 12 (Okafor)", or "Pager 12" without a label."""
+    label = shown_label(p)
+    return f"Pager {p.number}" + (f" ({label})" if label else "")
+
+
 # party-size filter: (title, low, high)
 SIZE_BUCKETS: tuple[tuple[str, int, int], ...] = (
     ("1–2", 1, 2),

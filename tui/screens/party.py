@@ -19,15 +19,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 from textual.widgets.button import ButtonVariant
 
-from agent.display import minutes, printable
+from agent.display import minutes
 from agent.session import SessionView
 from tui.core.actions import more_actions, offered
-from tui.core.parties import waited
+from tui.core.parties import shown_label, waited
 
 
 def describe(party: SessionView, now: datetime) -> str:
     parts = [f"Pager {party.number}"]
-    if label := printable(party.label).strip():  # a blank label leaves no empty slot between dots
+    if label := shown_label(party):
         parts.append(label)
     if party.party_size:
         parts.append(f"{party.party_size} guests")

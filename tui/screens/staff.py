@@ -15,7 +15,6 @@ from textual.widgets import Button, DataTable, Footer, Input, Static
 from textual.widgets.button import ButtonVariant
 
 from agent.clock import local, parse_iso
-from agent.display import printable
 from agent.session import SessionView
 from tui.core.actions import (
     BY_NAME,
@@ -25,7 +24,7 @@ from tui.core.actions import (
     key_actions,
     undo_key,
 )
-from tui.core.parties import SIZE_BUCKETS, is_late, matches
+from tui.core.parties import SIZE_BUCKETS, is_late, matches, shown_label
 from tui.core.source import Snapshot
 from tui.messages import ActionRequested, AddPartyRequested, EditPartyRequested, HistoryRequested
 from tui.render.cells import LOST_COLUMNS, clock_text, lost_cells, minute_of, party_cells
@@ -372,9 +371,9 @@ class StaffScreen(MainView):
         party = self.selected
         if party is None:
             return
-        who = f" ({printable(party.label)})" if party.label else ""
+        label = shown_label(party)
         question = (
-            f"Remove the party on pager {party.number}{who}?\n"
+            f"Remove the party on pager {party.number}{f' ({label})' if label else ''}?\n"
             "The session ends as REMOVED (walked away, no-show or mistake)."
         )
 
