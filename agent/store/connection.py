@@ -6,8 +6,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import sqlite_utils
-
 from agent.clock import SYSTEM_CLOCK, Clock
 from agent.store.reads import Reads
 from agent.store.schema import StoreError, migrate, refuse_newer, user_version
@@ -55,7 +53,6 @@ class Store(Reads, Writes):
             conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.row_factory = sqlite3.Row
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
 
     def _open_readonly(self) -> sqlite3.Connection:
         """A read-only connection; `immutable` when WAL files cannot be created.

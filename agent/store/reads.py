@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import sqlite_utils
-
 from agent.health import Health
 from agent.session import COLUMNS, ENDED, STATES, SessionView
 from agent.store.schema import StoreError
@@ -96,7 +94,6 @@ class Reads:
 
     path: Path
     conn: sqlite3.Connection
-    db: sqlite_utils.Database
 
     @reading
     def data_version(self) -> int:
@@ -148,8 +145,8 @@ class Reads:
 
     @reading
     def ended_uuids(self) -> set[str]:
-        rows = self.db.table("sessions").rows_where(ENDED_SQL, select="uuid")
-        return {r["uuid"] for r in rows}
+        rows = self.conn.execute(f"SELECT uuid FROM sessions WHERE {ENDED_SQL}")
+        return {r[0] for r in rows}
 
     @reading
     def active_views(self) -> list[SessionView]:
@@ -226,33 +223,32 @@ class Reads:
         at_before: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         where, args = _within("at", at_from, at_before)
-        rows = self.db.table("events").rows_where(
-            " AND ".join(["id > ?", *where]), [after, *args], order_by="id", limit=limit
-        )
-        return (event_dict(r) for r in rows)
+        sql = f"SELECT * FROM events WHERE {' AND '.join(['id > ?', *where])} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return (event_dict(r) for r in self.conn.execute(sql, [after, *args]))
 
     # health, snapshots, backhaul -----------------------------------------------------------
 
     @reading
     def health(self) -> Health:
         """The agent's health row (all unknown before the agent first wrote it)."""
-        return Health.from_row(next(self.db.table("health").rows_where("id = 1"), {}))
+        row = self.conn.execute("SELECT * FROM health WHERE id = 1").fetchone()
+        return Health.from_row(dict(row) if row is not None else {})
 
     @reading
     def latest_snapshot(self, kind: str) -> dict[str, Any] | None:
-        rows = self.db.table("snapshots").rows_where(
-            "kind = ?", [kind], order_by="id DESC", select="taken_at, doc", limit=1
-        )
-        row = next(rows, None)
-        return {"taken_at": row["taken_at"], **json.loads(row["doc"])} if row else None
+        row = self.conn.execute(
+            "SELECT taken_at, doc FROM snapshots WHERE kind = ? ORDER BY id DESC LIMIT 1", [kind]
+        ).fetchone()
+        return {"taken_at": row[0], **json.loads(row[1])} if row else None
 
     @reading
     def latest_backhaul_reading(self) -> dict[str, Any] | None:
-        rows = self.db.table("backhaul_readings").rows_where(
-            order_by="id DESC", select="doc", limit=1
-        )
-        row = next(rows, None)
-        return json.loads(row["doc"]) if row else None
+        row = self.conn.execute(
+            "SELECT doc FROM backhaul_readings ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return json.loads(row[0]) if row else None
 
     # the file ------------------------------------------------------------------------------
 

@@ -19,8 +19,10 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +240,8 @@ def migrate(path: str | Path, *, backup: bool = True) -> int:
             with sqlite3.connect(target) as dst:
                 conn.backup(dst)
             log.info("backed up %s (schema v%d) to %s before migrating", path, old, target)
+        import sqlite_utils  # only when a file needs its tables made: readers never load it
+
         db = sqlite_utils.Database(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -13,14 +13,16 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import attrgetter
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from agent.clock import Clock, iso_utc
 from agent.health import Health
 from agent.session import COLUMNS, Event, SessionView
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,16 @@ class Writes:
     """The writer's half of :class:`agent.store.Store` (one connection, the agent's)."""
 
     conn: sqlite3.Connection
-    db: sqlite_utils.Database
     clock: Clock
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils on this connection, for the writes and the sync's tables. Loaded when
+        first used: a reader (a board process per tablet) reads with plain SQL and never pays
+        for sqlite-utils and what it imports (≈ 10 MB resident)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def write_batch(self, batch: WriteBatch) -> list[int]:
         """Write a batch in one transaction (one fsync); returns the new event ids.
