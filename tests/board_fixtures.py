@@ -21,6 +21,8 @@ SECRET_LABEL = "Zebulon-Quartz"  # must never appear on the kiosk
 # TOUCH_FONT_SIZE: cells of 10×24 CSS px in Debian's Chromium); tests/test_web_browser.py checks
 # these against the real page, so a Pilot test at this size lays the board out as the tablet does.
 TOUCH_CELLS = {(1280, 800): (128, 33), (800, 1280): (80, 53)}
+# The kiosk's, at its font (16 px: cells of 9×21 CSS px); also checked against the real page.
+KIOSK_CELLS = {(1280, 800): (142, 38), (800, 1280): (88, 60), (1920, 1080): (213, 51)}
 
 
 def iso(moment: datetime) -> str:

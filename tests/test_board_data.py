@@ -32,7 +32,7 @@ from tui.core.quotes import suggest_quote, wait_samples
 from tui.core.source import BoardSource, Snapshot
 from tui.core.waits import summarize_history
 from tui.render.cells import history_cells, party_cells
-from tui.render.glyphs import big_number
+from tui.render.glyphs import big_number, draw, fit, fit_some, glyph_rows, number_width
 from tui.render.header import (
     backhaul_segments,
     banner,
@@ -257,11 +257,39 @@ def test_backhaul_without_reading_and_hidden_disabled_features():
 # --- big numbers --------------------------------------------------------------------------
 
 
-def test_big_numbers_in_three_modes():
-    half, full, ascii_ = big_number("12"), big_number("12", "full"), big_number("12", "ascii")
-    assert len(half) == 3 and len(full) == 5 and len(ascii_) == 5
-    assert len({len(r) for r in half}) == 1 and len(full[0]) == 2 * len(ascii_[0])
-    assert all(ch in " #" for r in ascii_ for ch in r)
+def test_big_numbers_scale_as_near_square_pixels():
+    """A font pixel is `scale` columns by `scale` half-rows (block glyphs) or `scale` rows by 2×
+    `scale` columns of # (consoles without block glyphs); a digit is 3×5 pixels."""
+    for scale in (1, 2, 5, 6):
+        lines = big_number("12", scale)
+        assert len(lines) == glyph_rows(scale) == -(-5 * scale // 2)
+        assert {len(line) for line in lines} == {number_width("12", scale)} == {7 * scale}
+        assert set("".join(lines)) <= set(" ▀▄█")
+        ascii_ = big_number("12", scale, ascii=True)
+        assert len(ascii_) == 5 * scale and {len(r) for r in ascii_} == {14 * scale}
+        assert set("".join(ascii_)) <= {" ", "#"}
+    assert big_number("8") == ["█▀█", "█▀█", "▀▀▀"]
+    assert big_number("8", 2) == ["██████", "██  ██", "██████", "██  ██", "██████"]
+    assert big_number("7", ascii=True) == ["######", "    ##", "    ##", "    ##", "    ##"]
+
+
+def test_fit_takes_the_largest_scale_that_holds_every_number():
+    layout = fit([3, 7], 138, 17)
+    assert layout is not None and layout.lines == ((3, 7),) and layout.rows() <= 17
+    assert fit([3, 7], 138, 17, max_scale=layout.scale) == layout
+    bigger = fit([3, 7], 138, layout.rows() + 3)
+    assert bigger is not None and bigger.scale > layout.scale
+    # More numbers: smaller glyphs, on several lines, each line within the width.
+    many = fit(list(range(100, 112)), 138, 17)
+    assert many is not None and many.scale < layout.scale and len(many.lines) > 1
+    assert [n for line in many.lines for n in line] == list(range(100, 112))
+    assert all(len(line) <= 138 for line in draw(many)) and len(draw(many)) == many.rows()
+    # Nothing holds 60 numbers in 5 rows: fit says so, fit_some keeps the first and counts the rest.
+    assert fit(list(range(60)), 80, 5) is None
+    some = fit_some(list(range(60)), 80, 5)
+    kept = [n for line in some.lines for n in line]
+    assert kept == list(range(len(kept))) and some.left_out == 60 - len(kept) > 0
+    assert draw(some)[-1] == f"+{some.left_out} more" and len(draw(some)) <= 5
 
 
 # --- overlay (the transmitter's direct replies) --------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import DataTable, Footer, Input
 
 from tests.board_fixtures import (
+    KIOSK_CELLS,
     NOW,
     SECRET_LABEL,
     active_views,
@@ -22,6 +23,7 @@ from tests.board_fixtures import (
     wait_for,
 )
 from tui.app import BoardApp
+from tui.render.glyphs import glyph_rows
 from tui.widgets.header import BigNumbers
 
 
@@ -239,3 +241,80 @@ async def test_kiosk_estimates_can_be_turned_off(tmp_path, monkeypatch):
     async with app.run_test(size=(120, 40)) as pilot:
         await shown(pilot)
         assert str(app.main_screen.query_one("#estimates").render()) == ""
+
+
+# --- the numbers fill the screen ------------------------------------------------------------
+
+
+def _drawn(app: BoardApp, selector: str) -> tuple[BigNumbers, str]:
+    widget = app.main_screen.query_one(selector, BigNumbers)
+    return widget, str(widget.render())
+
+
+@pytest.mark.parametrize("cells", sorted(KIOSK_CELLS.values()))
+async def test_the_paged_numbers_take_a_third_of_the_screen_and_waiting_ones_the_rest(
+    pinned_db, cells
+):
+    """At a browser's kiosk size (1280×800, 800×1280, 1920×1080 at the kiosk's font): the paged
+    digits at least a third of the screen's height, every waiting number in glyphs too, smaller
+    than the paged ones; nothing left out."""
+    app = kiosk(pinned_db)
+    async with app.run_test(size=cells) as pilot:
+        await estimates_shown(pilot)
+        paging, paged_text = _drawn(app, "#paging")
+        waiting, waiting_text = _drawn(app, "#waiting")
+        assert paging.numbers == (3, 7) and len(waiting.numbers) == 6
+        assert paging.glyph_rows * 3 >= cells[1]
+        assert 0 < waiting.glyph_rows < paging.glyph_rows
+        assert "more" not in paged_text + waiting_text
+        assert paging.region.bottom <= waiting.region.y  # one above the other, no overlap
+        assert "Wait if you join now" in str(app.main_screen.query_one("#estimates").render())
+
+
+@pytest.mark.parametrize("cells", [(240, 67), (80, 24)])
+async def test_the_pi_console_gets_big_ascii_digits(pinned_db, cells):
+    """The Linux console (no block glyphs): digits of #, a third of the screen at 1920×1080 with
+    the console's 8×16 font (240×67), and still the biggest thing on an 80×24 console."""
+    app = kiosk(pinned_db, ascii=True, ansi=True)
+    async with app.run_test(size=cells) as pilot:
+        await estimates_shown(pilot)
+        paging, text = _drawn(app, "#paging")
+        assert set(text) <= {"#", " ", "\n"} and paging.glyph_rows >= 5
+        if cells[1] > 60:
+            assert paging.glyph_rows * 3 >= cells[1]
+
+
+async def test_with_nobody_waiting_the_paged_numbers_take_the_whole_body(tmp_path, monkeypatch):
+    pin_extras(monkeypatch, {})
+    paged = [v for v in active_views() if v.state == "paged"]
+    db = make_store(tmp_path / "paged.db", paged)
+    both = make_store(tmp_path / "both.db")
+    rows = {}
+    for name, path in (("paged", db), ("both", both)):
+        app = kiosk(path)
+        async with app.run_test(size=KIOSK_CELLS[(1280, 800)]) as pilot:
+            await shown(pilot)
+            paging, _ = _drawn(app, "#paging")
+            waiting = app.main_screen.query_one("#waiting", BigNumbers)
+            assert waiting.display == (name == "both")
+            rows[name] = (paging.region.height, paging.glyph_rows)
+    assert rows["paged"][0] > rows["both"][0] and rows["paged"][1] >= rows["both"][1]
+
+
+async def test_a_busy_evening_shrinks_the_glyphs_before_it_leaves_numbers_out(
+    tmp_path, monkeypatch
+):
+    """13 paging and 39 waiting at 1280×800: every paged number is drawn (smaller glyphs, on
+    several lines), and so is every waiting one (as text when glyphs cannot hold them all)."""
+    pin_extras(monkeypatch, {})
+    db = make_store(tmp_path / "busy.db", busy_views())
+    app = kiosk(db)
+    async with app.run_test(size=KIOSK_CELLS[(1280, 800)]) as pilot:
+        await shown(pilot)
+        paging, paged_text = _drawn(app, "#paging")
+        waiting, waiting_text = _drawn(app, "#waiting")
+        assert len(paging.numbers) == 13 and len(waiting.numbers) == 39
+        assert "more" not in waiting_text
+        assert all(str(n) in waiting_text for n in waiting.numbers)
+        if "more" in paged_text:  # the screen cannot hold 13 in glyphs: the count says so
+            assert paging.glyph_rows == glyph_rows(1)

@@ -476,3 +476,45 @@ async def test_the_kiosk_needs_no_pin_and_shows_no_label(stand: Stand):
         assert [u for u in t.websockets if urlparse(u).path == "/kiosk/ws"] == t.websockets
         assert label.encode() not in t.output
         assert t.errors == []
+
+
+async def kiosk_glyphs(stand: Stand, size: tuple[int, int]) -> tuple[int, tuple[int, ...]]:
+    """The rows the kiosk draws its paged digits in at this terminal size, and the numbers: the
+    same app as the browser's kiosk process (store, configuration), laid out by Textual's Pilot."""
+    from tests.board_fixtures import wait_for
+    from tui.app import BoardApp
+    from tui.widgets.header import BigNumbers
+
+    app = BoardApp(stand.db, config=stand.cfg, kiosk=True)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(lambda: app.snapshots_seen > 0, timeout=WAIT)
+        await pilot.pause()
+        paging = app.main_screen.query_one("#paging", BigNumbers)
+        return paging.glyph_rows, paging.numbers
+
+
+async def test_the_kiosk_draws_the_paged_number_a_third_of_the_screen_high(stand: Stand):
+    """At 1280×800, 1920×1080 and 800×1280 the paged digits are ≥ 1/3 of the viewport's height
+    (the glyph rows the kiosk draws × the page's cell height); a screenshot of each is written."""
+    from tests.board_fixtures import KIOSK_CELLS
+
+    await arrive(stand, (88, "Kiosk-Paged", 2))
+    stand.sim.page(88)
+    deadline = time.monotonic() + WAIT
+    while not any(r["number"] == 88 and r["state"] == "paged" for r in exported(stand.db)):
+        assert time.monotonic() < deadline, "the agent did not record the page"
+        await asyncio.sleep(0.1)
+    for size in [(1280, 800), (1920, 1080), (800, 1280)]:
+        async with tab(stand, size) as t:
+            await t.page.goto(f"{stand.url}/kiosk")
+            await t.until_output(b"NOW PAGING")
+            await t.page.wait_for_selector("body.-first-byte")
+            assert t.size == KIOSK_CELLS[size]  # what the Pilot tests lay the kiosk out at
+            box = await t.page.locator(".xterm-screen").bounding_box()
+            cell = box["height"] / t.size[1]
+            rows, numbers = await kiosk_glyphs(stand, t.size)
+            assert 88 in numbers
+            assert rows * cell >= size[1] / 3, (size, rows, cell)
+            await asyncio.sleep(0.5)  # the last frame drawn
+            await t.page.screenshot(path=stand.shots / f"kiosk-{size[0]}x{size[1]}.png")
+            assert t.errors == []

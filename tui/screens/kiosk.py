@@ -18,21 +18,11 @@ from tui.screens.base import MainView
 from tui.widgets.header import BannerLine, BigNumbers, set_text
 
 
-def glyph_mode(width: int, height: int, *, ascii_only: bool) -> tuple[str, str]:
-    """(now-paging mode, waiting mode) for a terminal size."""
-    if ascii_only:
-        return ("ascii", "text")
-    if width >= 100 and height >= 36:
-        return ("full", "half")
-    return ("half", "text")
-
-
 class KioskScreen(MainView):
     AUTO_FOCUS = None  # nothing focusable, no cursor
 
     def __init__(self) -> None:
         super().__init__(id="kiosk")
-        self._modes: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="kiosk-titlebar"):
@@ -41,37 +31,16 @@ class KioskScreen(MainView):
         yield BannerLine(id="kiosk-banner")
         with Vertical(id="kiosk-body"):
             yield Static("", id="paging-title", classes="kiosk-heading")
-            yield BigNumbers(id="paging", style=self.board.paged_style)
+            # The numbers take the body's height (paged 3 : waiting 2, the whole of it when the
+            # other list is empty), at the largest glyphs that hold them all.
+            yield BigNumbers(id="paging", style=self.board.paged_style, ascii=self.board.ascii)
             yield Static("", id="waiting-title", classes="kiosk-heading")
-            yield BigNumbers(id="waiting-big", style="bold")
-            yield Static("", id="waiting")
+            yield BigNumbers(id="waiting", style="bold", ascii=self.board.ascii, text_fallback=True)
         yield Static("", id="estimates")
         yield Static("", id="stamp")
 
     def on_mount(self) -> None:
-        self._apply_modes()
         self.refresh_view()
-
-    def on_resize(self) -> None:
-        self._apply_modes()
-
-    def _apply_modes(self) -> None:
-        size = self.board.size
-        modes = glyph_mode(size.width, size.height, ascii_only=self.board.ascii)
-        if modes == self._modes:
-            return
-        self._modes = modes
-        paging = self.query_one("#paging", BigNumbers)
-        paging.mode = modes[0]
-        paging.refresh(layout=True)
-        big = self.query_one("#waiting-big", BigNumbers)
-        big.display = modes[1] != "text"
-        if modes[1] != "text":
-            big.mode = modes[1]
-            big.refresh(layout=True)
-        self.query_one("#waiting", Static).display = modes[1] == "text"
-        paging.max_lines = max(3, size.height // 2 - 2)
-        big.max_lines = max(3, size.height // 3)
 
     def refresh_view(self) -> None:
         app = self.board
@@ -102,17 +71,12 @@ class KioskScreen(MainView):
             if paged_numbers
             else f"{m.paged} NOW PAGING {m.sep} nobody right now",
         )
-        self.query_one("#paging", BigNumbers).show(paged_numbers)
+        self._numbers("#paging", paged_numbers)
         set_text(
             self.query_one("#waiting-title", Static),
             f"{m.waiting} WAITING ({len(waiting_numbers)})",
         )
-        self.query_one("#waiting-big", BigNumbers).show(waiting_numbers)
-        set_text(
-            self.query_one("#waiting", Static),
-            "   ".join(f"{n:>3}" for n in waiting_numbers) if waiting_numbers else "",
-            layout=True,
-        )
+        self._numbers("#waiting", waiting_numbers)
         set_text(self.query_one("#estimates", Static), self._estimates_text(), layout=True)
         # When the agent last wrote (its heartbeat), not when this screen last looked: a dead
         # agent leaves the stamp behind the clock.
@@ -124,6 +88,12 @@ class KioskScreen(MainView):
             if stamp
             else "last updated: never"
         )
+
+    def _numbers(self, selector: str, numbers: list[int]) -> None:
+        widget = self.query_one(selector, BigNumbers)
+        widget.show(numbers)
+        if widget.display != bool(numbers):
+            widget.display = bool(numbers)  # an empty list gives its height to the other
 
     def _estimates_text(self) -> str:
         """The next party's quote per size: from the queue, else from history — never the default

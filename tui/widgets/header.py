@@ -7,11 +7,10 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from rich.text import Text
-from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.render.glyphs import big_number
+from tui.render import glyphs
 from tui.render.header import Banner
 from tui.render.theme import Cell, tone_style
 
@@ -78,54 +77,59 @@ class BannerLine(Static):
 
 
 class BigNumbers(Widget):
-    """Pager numbers in block glyphs, wrapped to the width; "+N more" when they do not fit."""
+    """Pager numbers in block glyphs, all of them at the largest scale the widget's region holds
+    (its height comes from the screen's CSS: the numbers grow with the screen). When even the
+    smallest glyphs do not hold them all: as many as fit and "+N more", or, with `text_fallback`,
+    every number as plain text (a waiting list is better complete than big)."""
 
-    DEFAULT_CSS = "BigNumbers { height: auto; }"
+    DEFAULT_CSS = "BigNumbers { height: 1fr; }"
 
-    def __init__(self, *, mode: str = "half", style: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        style: str = "",
+        ascii: bool = False,
+        text_fallback: bool = False,
+        max_scale: int = 12,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.mode = mode
         self.number_style = style
-        self.max_lines: int | None = None
+        self.ascii = ascii
+        self.text_fallback = text_fallback
+        self.max_scale = max_scale
         self._numbers: tuple[int, ...] = ()
 
     def show(self, numbers: Sequence[int]) -> None:
         numbers = tuple(numbers)
         if numbers != self._numbers:
             self._numbers = numbers
-            self.refresh(layout=True)
+            self.refresh()
 
     @property
     def numbers(self) -> tuple[int, ...]:
         return self._numbers
 
-    def _lines(self, width: int) -> list[str]:
-        gap = " " * (6 if self.mode == "full" else 4)
-        glyph_rows = 5 if self.mode in ("full", "ascii") else 3
-        out: list[str] = []
-        row: list[list[str]] = []
-        used = 0
-        shown = 0
-        for n in self._numbers:
-            glyph = big_number(str(n), self.mode)
-            w = len(glyph[0])
-            if row and used + len(gap) + w > width:
-                if self.max_lines is not None and len(out) + 2 * glyph_rows + 1 > self.max_lines:
-                    break
-                out += [gap.join(parts) for parts in zip(*row, strict=True)] + [""]
-                row, used = [], 0
-            row.append(glyph)
-            used += w + (len(gap) if used else 0)
-            shown += 1
-        if row:
-            out += [gap.join(parts) for parts in zip(*row, strict=True)]
-        if shown < len(self._numbers):
-            out.append(f"+{len(self._numbers) - shown} more")
-        return out
+    def layout_for(self, width: int, height: int) -> glyphs.Fit | None:
+        """How the numbers are drawn in width×height cells (None: as plain text)."""
+        found = glyphs.fit(self._numbers, width, height, ascii=self.ascii, max_scale=self.max_scale)
+        if found is not None or self.text_fallback:
+            return found
+        return glyphs.fit_some(self._numbers, width, height, ascii=self.ascii)
 
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(1, len(self._lines(width)))
+    @property
+    def glyph_rows(self) -> int:
+        """Rows one line of digits takes as drawn now (0: none drawn, or drawn as text)."""
+        layout = self.layout_for(self.size.width, self.size.height)
+        if layout is None or not layout.lines:
+            return 0
+        return glyphs.glyph_rows(layout.scale, ascii=self.ascii)
 
     def render(self) -> Text:
-        lines = self._lines(self.size.width or 80)
-        return Text("\n".join(lines) if lines else "", style=self.number_style, no_wrap=True)
+        width, height = self.size
+        layout = self.layout_for(width, height)
+        if layout is None:
+            text = "   ".join(f"{n:>3}" for n in self._numbers)
+            return Text(text, style=self.number_style)
+        lines = glyphs.draw(layout, ascii=self.ascii)
+        return Text("\n".join(lines), style=self.number_style, no_wrap=True)
