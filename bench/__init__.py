@@ -26,6 +26,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.board:board_bench_cmd",
         "Wait-board CPU share, update time and change-to-screen latency.",
     ),
+    "web": (
+        "bench.web:web_bench_cmd",
+        "Memory and CPU per signed-in tablet; tap → visible, notification → visible.",
+    ),
     "sync": ("bench.sync:sync_bench_cmd", "Bytes on the wire per session lifecycle vs naive JSON."),
     "cloud": (
         "bench.cloud:cloud_bench_cmd",
