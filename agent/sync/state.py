@@ -31,12 +31,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.clock import iso_of_epoch
 from agent.store import Store
 from agent.store.reads import event_dict
 from agent.sync.wire import HEAD_WEIGHT, LIFECYCLE_KINDS, VERSION, event_weight
+
+if TYPE_CHECKING:
+    from sqlite_utils.db import Table
 
 BatchKind = Literal["all", "lifecycle", "deferred"]
 _LIFECYCLE_SQL = "(" + ", ".join(f"'{k}'" for k in LIFECYCLE_KINDS) + ")"
@@ -115,9 +119,25 @@ class SyncState:
     def __init__(self, store: Store):
         self.store = store
         self.conn = store.conn
-        self._state = store.db.table("sync_state")
-        self._quarantine = store.db.table("sync_quarantine")
-        self._events = store.db.table("events")
+
+    # The sync's own writes and batch reads go through sqlite-utils; what `status` and the board's
+    # header read (row, backlog, quarantine figures) is plain SQL, so a reader — a board process
+    # per tablet — never loads sqlite-utils.
+    @cached_property
+    def _quarantine(self) -> Table:
+        return self.store.db.table("sync_quarantine")
+
+    @cached_property
+    def _events(self) -> Table:
+        return self.store.db.table("events")
+
+    def _dicts(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def _count(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        return int(self.conn.execute(sql, args).fetchone()[0])
 
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
@@ -132,7 +152,11 @@ class SyncState:
 
     def row(self, select: str = "*") -> dict[str, Any]:
         """The state row ({} before schema v2)."""
-        return next(self._state.rows_where("id = 1", select=select), {})
+        try:
+            rows = self._dicts(f"SELECT {select} FROM sync_state WHERE id = 1")
+        except sqlite3.OperationalError:  # no such table: a v1 store, seen read-only
+            return {}
+        return rows[0] if rows else {}
 
     def _cursors(self) -> tuple[int, int]:
         row = self.row("cursor, backfill")
@@ -302,18 +326,20 @@ class SyncState:
 
     def rejections_since_success(self) -> int:
         """Quarantined batches since the receiver last accepted one (all runs, all processes)."""
-        return self._quarantine.count_where(
-            "at >= coalesce((SELECT last_success FROM sync_state WHERE id = 1), '')"
+        return self._count(
+            "SELECT count(*) FROM sync_quarantine "
+            "WHERE at >= coalesce((SELECT last_success FROM sync_state WHERE id = 1), '')"
         )
 
     def backlog(self) -> int:
         """Events not yet delivered (nor quarantined), deferred ones included."""
         cursor, backfill = self._cursors()
-        after = self._events.count_where("id > ?", [cursor])
+        after = self._count("SELECT count(*) FROM events WHERE id > ?", (cursor,))
         deferred = 0
         if backfill < cursor:
-            deferred = self._events.count_where(
-                "id > ? AND id <= ?" + _KIND_FILTER["deferred"], [backfill, cursor]
+            deferred = self._count(
+                "SELECT count(*) FROM events WHERE id > ? AND id <= ?" + _KIND_FILTER["deferred"],
+                (backfill, cursor),
             )
         return after + deferred
 
@@ -367,10 +393,10 @@ class SyncState:
     def oldest_pending_observed_at(self) -> str | None:
         """When the oldest event after the cursor was observed (None when there is none)."""
         cursor, _ = self._cursors()
-        rows = self._events.rows_where(
-            "id > ?", [cursor], order_by="id", select="observed_at", limit=1
-        )
-        return next((r["observed_at"] for r in rows), None)
+        row = self.conn.execute(
+            "SELECT observed_at FROM events WHERE id > ? ORDER BY id LIMIT 1", (cursor,)
+        ).fetchone()
+        return row[0] if row else None
 
     def quarantine_totals(self) -> tuple[int, int]:
         """Quarantined batches and the events in them."""
@@ -381,10 +407,10 @@ class SyncState:
 
     def recent_quarantine(self, limit: int) -> list[dict[str, Any]]:
         """The newest quarantined batches, newest first."""
-        return list(
-            self._quarantine.rows_where(
-                order_by="id DESC", select="first, last, events, status, reason, at", limit=limit
-            )
+        return self._dicts(
+            "SELECT first, last, events, status, reason, at FROM sync_quarantine "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
         )
 
     # retention -------------------------------------------------------------------------------
