@@ -4,7 +4,7 @@
 (command line, demo) everything but ``bench``, which it reaches only by running it; ``cloud`` may import
 ``agent``; ``tui`` may import ``agent``; ``agent`` imports none of them. click belongs to the
 command line alone. A module string (``"tui.app:BoardApp"`` for a lazy import) counts as an
-import. Starting a process by name (the web board runs ``python -m pager_edge board``) does not:
+import. Starting a process by name (the web board runs ``python -m tui.web.tablet``) does not:
 that is a program's interface, like a systemd unit's ``ExecStart``.
 """
 
@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from agent.config import to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -195,6 +197,38 @@ def test_commands_import_only_what_they_drive(tmp_path):
     board = loaded_after(["board", "--help"], tmp_path)
     assert "pager_edge.commands.board" in board
     assert {"textual", "httpx", "cloud"}.isdisjoint(board)
+
+
+def test_a_tablet_board_process_loads_nothing_a_board_does_not_use(tmp_path):
+    """Each signed-in tablet is a board process on the Pi (`python -m tui.web.tablet`): what it
+    imports is paid once per tablet. Not the command line (click), the web server (aiohttp,
+    jinja2, textual-serve), the writer's sqlite-utils, httpx, or importlib.metadata (≈ 2.5 MB
+    for a version string)."""
+    from tests.board_fixtures import board_config, make_store
+
+    db = make_store(tmp_path / "agent.db")
+    script = (
+        "import json, sys\n"
+        "import tui.web.tablet, tui.run, tui.app, tui.screens.staff, tui.screens.kiosk\n"
+        "import tui.screens.dialogs, agent.controller.client\n"
+        "from agent.config import load_config\n"
+        "from tui.core.source import BoardSource\n"
+        # What a board reads on every poll: the snapshot, the day, the sync and backhaul lines.
+        f"snap = BoardSource({str(db)!r}, config=load_config({str(tmp_path / 'c.toml')!r}))"
+        ".poll(force=True)\n"
+        "assert snap is not None and snap.ready and snap.sessions, snap\n"
+        "sys.stdout.write(json.dumps(sorted(sys.modules)))\n"
+    )
+    (tmp_path / "c.toml").write_text(to_toml(board_config(db)))
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    loaded = set(json.loads(r.stdout))
+    unwanted = {"click", "aiohttp", "jinja2", "textual_serve", "sqlite_utils", "httpx"}
+    unwanted |= {"importlib.metadata", "pager_edge", "tui.web.server", "cloud"}
+    assert unwanted.isdisjoint(loaded), sorted(unwanted & loaded)
+    assert {"textual", "aiocoap", "tui.app"} <= loaded  # the check sees what it looks for
 
 
 def test_the_board_core_depends_on_nothing_of_the_board_above_it():

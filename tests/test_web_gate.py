@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from agent.clock import VirtualClock
-from agent.config import ConfigError, load_config, with_overrides
+from agent.config import Config, ConfigError, load_config, to_toml, with_overrides
 from agent.logs import redact
 from tests.board_fixtures import SECRET_LABEL
 from tests.webfixtures import (
@@ -225,7 +225,7 @@ async def test_session_cap_says_so_and_idle_sessions_end(tmp_path, caplog):
         assert b"Okafor" in drawn
         (session,) = board.staff.sessions
         argv = cmdline(session.pid)
-        assert "board" in " ".join(argv) and "--kiosk" not in " ".join(argv)
+        assert "tui.web.tablet" in argv and "--kiosk" not in " ".join(argv)
         assert "--config" in " ".join(argv) and str(tmp_path / "config.toml") in " ".join(argv)
 
         # A second device beyond the cap: a clear page, and no second board process.
@@ -426,3 +426,23 @@ async def test_pager_edge_web_never_prints_the_pin(tmp_path):
     assert "kiosk session 1 started" in out and "(server stopping)" in out
     for secret in (pin, *near, cookie.value):
         assert secret not in out
+
+
+def test_a_tablet_process_with_a_bad_config_or_no_database_says_so(tmp_path):
+    """The board process the server starts per tab (`python -m tui.web.tablet`) reports a
+    configuration mistake (file, key, expectation) or a missing database in one line."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[board]\nlayout = "wide"\n')
+    run = subprocess.run(
+        [sys.executable, "-m", "tui.web.tablet", "--config", str(bad), "--layout", "touch"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "configuration error" in run.stderr and "layout" in run.stderr
+    fine = tmp_path / "fine.toml"
+    fine.write_text(to_toml(with_overrides(Config(), store={"path": str(tmp_path / "none.db")})))
+    run = subprocess.run(
+        [sys.executable, "-m", "tui.web.tablet", "--config", str(fine)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1 and "no database yet" in run.stderr and "Traceback" not in run.stderr

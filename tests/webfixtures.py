@@ -136,12 +136,12 @@ def descendants(pid: int) -> list[int]:
 
 
 def board_argvs(pid: int) -> list[list[str]]:
-    """The argv of every `pager_edge board` process below `pid`."""
+    """The argv of every board process (`python -m tui.web.tablet`) below `pid`."""
     found = []
     for child in descendants(pid):
         with contextlib.suppress(OSError):
             argv = cmdline(child)
-            if "board" in argv and "pager_edge" in argv:
+            if "tui.web.tablet" in argv:
                 found.append(argv)
     return found
 

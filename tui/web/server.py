@@ -1,7 +1,8 @@
 """The staff board and the kiosk, served to browsers on the LAN with textual-serve.
 
-Every browser tab gets its own app process, the same ``pager-edge board`` a terminal runs (staff,
-or ``--kiosk``), bridged to the page over a websocket by textual-serve's :class:`AppService`; what
+Every browser tab gets its own app process, the same board ``pager-edge board`` runs in a terminal
+(staff, or ``--kiosk``; started as ``python -m tui.web.tablet``: no command-line machinery to pay
+for per tablet), bridged to the page over a websocket by textual-serve's :class:`AppService`; what
 the browser shows is that process's terminal output drawn by xterm.js. textual-serve has no
 authentication, so this module owns the routes: the staff page, its websocket and downloads sit
 behind a PIN sign-in (:mod:`tui.web.gate`); the kiosk is open (it never shows labels). Our own
@@ -118,7 +119,7 @@ class WebBoard:
     """``WebBoard(cfg, pin)``: serve the staff board and the kiosk; ``await start()`` → URL.
 
     `cfg.web` gives address, port, caps, idle time and TLS. The board processes run
-    ``python -m pager_edge board --config PATH`` with the file `cfg` came from (`config_path`, else
+    ``python -m tui.web.tablet --config PATH`` with the file `cfg` came from (`config_path`, else
     `cfg.source`); a configuration built in memory (the demo) is written to a private temporary
     file for them. `port` overrides `[web] port` (0: any free port; :attr:`url` tells which). `clock.monotonic()` times sign-ins, lockouts and idleness (tests inject one);
     `sweep_interval` is how often idle sessions are looked for (real seconds).
@@ -177,7 +178,7 @@ class WebBoard:
                     f.write(to_toml(self.cfg))
                 self._temp_config = Path(name)
             path = self._temp_config
-        argv = [sys.executable, "-m", "pager_edge", "board", "--config", str(path)]
+        argv = [sys.executable, "-m", "tui.web.tablet", "--config", str(path)]
         if kiosk:
             argv.append("--kiosk")
         elif layout in LAYOUTS:
