@@ -100,7 +100,7 @@ def boards(server: int) -> list[int]:
     for pid in children(server):
         with contextlib.suppress(OSError):
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"board" in argv:
+            if b"tui.web.tablet" in argv or b"board" in argv:  # the board now, or before
                 found.append(pid)
     return found
 
@@ -246,8 +246,7 @@ async def cost_round(s: Stand, tablets: int, seconds: float) -> dict[str, Any]:
                 opened.append(await open_tablet(http, s))
                 await until(
                     lambda: (
-                        all(b"Bench-" in t.output for t in opened)
-                        and len(boards(s.proc.pid)) == n  # noqa: B023 (awaited here)
+                        all(b"Bench-" in t.output for t in opened) and len(boards(s.proc.pid)) == n  # noqa: B023 (awaited here)
                     ),
                     "the boards to draw",
                 )
@@ -353,6 +352,8 @@ async def latency_rounds(s: Stand, rounds: int) -> dict[str, list[float]]:
         await drawn(b"No parties waiting", 0)
         await until(lambda: bool(size), "the page's terminal size")
         box = await page.locator(".xterm-screen").bounding_box()
+        if box is None:
+            raise click.ClickException("the page shows no terminal")
         cols, rows = size[-1]
 
         def at(cell: tuple[int, int]) -> tuple[float, float]:

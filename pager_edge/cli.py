@@ -75,7 +75,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "bench": (
         "pager_edge.commands.bench:bench_cmd",
-        "Benchmarks (ingest, board, sync, cloud, quotes); in a development checkout.",
+        "Benchmarks (ingest, board, web, sync, cloud, quotes); in a development checkout.",
     ),
     "cloud": (
         "pager_edge.commands.cloud:cloud_group",
