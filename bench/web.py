@@ -193,8 +193,8 @@ class Tablet:
     """One signed-in tablet's websocket, its output drained in the background."""
 
     ws: Any
-    reader: asyncio.Task[None]
     output: bytearray = field(default_factory=bytearray)
+    reader: asyncio.Task[None] | None = None
 
 
 async def open_tablet(http: Any, s: Stand) -> Tablet:
@@ -212,7 +212,7 @@ async def open_tablet(http: Any, s: Stand) -> Tablet:
         f"{s.url}/ws/touch?width={cols}&height={rows}",
         headers={"Cookie": f"{COOKIE}={cookie}", "Origin": s.url},
     )
-    tablet = Tablet(ws, asyncio.create_task(asyncio.sleep(0)))
+    tablet = Tablet(ws)
 
     async def drain() -> None:
         async for msg in ws:
@@ -276,7 +276,8 @@ async def cost_round(s: Stand, tablets: int, seconds: float) -> dict[str, Any]:
         finally:
             for t in opened:
                 await t.ws.close()
-                t.reader.cancel()
+                if t.reader is not None:
+                    t.reader.cancel()
             s.sim.remove(label_number)
     await until(lambda: not boards(s.proc.pid), "the boards to exit")
     return result
@@ -285,9 +286,9 @@ async def cost_round(s: Stand, tablets: int, seconds: float) -> dict[str, Any]:
 # --- latencies in Chromium --------------------------------------------------------------------
 
 
-async def touch_regions(s: Stand, size: tuple[int, int]) -> tuple[Any, Any]:
-    """Where the touch board puts its first row and the bar's Seat at this size: the same app,
-    store and configuration as the tablet's board process, laid out by Textual's Pilot."""
+async def seat_cell(s: Stand, size: tuple[int, int]) -> tuple[int, int]:
+    """The middle of the touch board's Seat button at this size, once a party is on the board:
+    the same app, store and configuration as the tablet's board process, laid out by Pilot."""
     from textual.widgets import Button
 
     from tui.app import BoardApp
@@ -299,11 +300,8 @@ async def touch_regions(s: Stand, size: tuple[int, int]) -> tuple[Any, Any]:
         table = screen.query_one(PartyTable)
         await until(lambda: bool(table.row_keys), "the Pilot board's first row")
         await pilot.pause()
-        box = table.content_region
-        first = table.ordered_rows[0]
-        row = (box.x + box.width // 2, box.y + table.header_height + first.height // 2)
         seat = screen.query_one("#bar-seat", Button).region
-        return row, (seat.x + seat.width // 2, seat.y + seat.height // 2)
+        return seat.x + seat.width // 2, seat.y + seat.height // 2
 
 
 async def latency_rounds(s: Stand, rounds: int) -> dict[str, list[float]]:
@@ -362,7 +360,7 @@ async def latency_rounds(s: Stand, rounds: int) -> dict[str, list[float]]:
                 box["y"] + (cell[1] + 0.5) * box["height"] / rows,
             )
 
-        regions: tuple[Any, Any] | None = None
+        seat: tuple[int, int] | None = None
         for i in range(rounds):
             number = s.next_number()
             label = f"Lat-{number}"
@@ -370,10 +368,9 @@ async def latency_rounds(s: Stand, rounds: int) -> dict[str, list[float]]:
             t0 = time.monotonic()
             s.sim.create(number, goal=900, label=label, party_size=2)
             out["notification"].append(await drawn(label.encode(), mark) - t0)
-            if regions is None:
-                regions = await touch_regions(s, (cols, rows))
+            if seat is None:
+                seat = await seat_cell(s, (cols, rows))
             # The only row holds the cursor: it is the selected party the bar's Seat acts on.
-            _row, seat = regions
             await asyncio.sleep(0.3)
             mark = len(seen)
             t0 = time.monotonic()

@@ -99,6 +99,9 @@ class BigNumbers(Widget):
         self.text_fallback = text_fallback
         self.max_scale = max_scale
         self._numbers: tuple[int, ...] = ()
+        # The last layout worked out, by (numbers, width, height): a repaint (a clock tick) or
+        # `glyph_rows` does not search the scales again.
+        self._layout: tuple[tuple[tuple[int, ...], int, int], glyphs.Fit | None] | None = None
 
     def show(self, numbers: Sequence[int]) -> None:
         numbers = tuple(numbers)
@@ -112,10 +115,14 @@ class BigNumbers(Widget):
 
     def layout_for(self, width: int, height: int) -> glyphs.Fit | None:
         """How the numbers are drawn in width×height cells (None: as plain text)."""
+        key = (self._numbers, width, height)
+        if self._layout is not None and self._layout[0] == key:
+            return self._layout[1]
         found = glyphs.fit(self._numbers, width, height, ascii=self.ascii, max_scale=self.max_scale)
-        if found is not None or self.text_fallback:
-            return found
-        return glyphs.fit_some(self._numbers, width, height, ascii=self.ascii)
+        if found is None and not self.text_fallback:
+            found = glyphs.fit_some(self._numbers, width, height, ascii=self.ascii)
+        self._layout = (key, found)
+        return found
 
     @property
     def glyph_rows(self) -> int:
