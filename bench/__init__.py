@@ -22,6 +22,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "bench.ingest:ingest_bench_cmd",
         "Notifications/s persisted, latency p50/p99, memory, bytes per event.",
     ),
+    "pipeline": (
+        "bench.pipeline:pipeline_bench_cmd",
+        "The agent's own CPU per notification: parse, fold, write (no CoAP).",
+    ),
     "board": (
         "bench.board:board_bench_cmd",
         "Wait-board CPU share, update time and change-to-screen latency.",
