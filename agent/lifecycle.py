@@ -22,18 +22,16 @@ which decides the autumn's repeated hour (see :func:`agent.clock.resolve_wall`).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from agent.clock import resolve_wall
 from agent.controller.protocol import SessionRecord
 from agent.session import EDITABLE, Event, SessionView, edit, end, page
 
 
-@dataclass(frozen=True, slots=True)
-class FoldResult:
+class FoldResult(NamedTuple):
     view: SessionView | None
     events: tuple[Event, ...] = ()
     needs_history: bool = False
@@ -100,13 +98,15 @@ def fold(
     else:
         view = known
         changes: dict[str, Any] = {}
-        if record.has_label:  # null is a value: "no label"; an absent key is not a change
+        # null is a value: "no label"; an absent key is not a change
+        if record.has_label and record.label != view.label:
             changes["label"] = record.label
         # History items omit partySize; an absent number means "not reported", not a change.
-        for attr in ("party_size", "goal_seconds"):
-            if (value := getattr(record, attr)) is not None:
-                changes[attr] = value
-        if edited := edit(view, changes, update_at):
+        if record.party_size is not None and record.party_size != view.party_size:
+            changes["party_size"] = record.party_size
+        if record.goal_seconds is not None and record.goal_seconds != view.goal_seconds:
+            changes["goal_seconds"] = record.goal_seconds
+        if changes and (edited := edit(view, changes, update_at)):
             view, event = edited
             events.append(event)
 
@@ -130,7 +130,7 @@ def reopened(result: FoldResult, old: str) -> FoldResult:
     if result.view is None:
         return result
     return FoldResult(
-        dataclasses.replace(result.view, reopened_from=old),
+        result.view._replace(reopened_from=old),
         tuple(
             dataclasses.replace(e, changes={**e.changes, "reopened_from": old})
             if e.kind == "created"

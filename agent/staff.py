@@ -14,7 +14,6 @@ than not seating anyone.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -142,7 +141,7 @@ class StaffRequests:
         view: SessionView | None = next((v for v in views if v.uuid == r.uuid), None)
         if view is None:
             raise RequestFailed("that party is not lost (or already dismissed)")
-        dismissed = dataclasses.replace(view, dismissed_at=iso_utc(self.clock.now()))
+        dismissed = view._replace(dismissed_at=iso_utc(self.clock.now()))
         self.control(KeepView(dismissed))
         return f"dismissed lost pager {view.number}"
 

@@ -125,7 +125,6 @@ class Writer(threading.Thread):
         self.write_ms: list[float] = []
 
     def run(self) -> None:
-        import dataclasses
 
         from agent.store import Store, WriteBatch
 
@@ -143,21 +142,20 @@ class Writer(threading.Thread):
                 now = datetime.now(UTC)
                 # The sequence number shows as the marker's pager number (kiosk) and label (staff).
                 changed = {
-                    MARKER_UUID: dataclasses.replace(
-                        views[MARKER_UUID], number=MARKER_BASE + seq, label=f"bench {seq}"
+                    MARKER_UUID: views[MARKER_UUID]._replace(
+                        number=MARKER_BASE + seq, label=f"bench {seq}"
                     )
                 }
                 other = views[f"s-{rng.randrange(1, self.sessions)}"]
                 if rng.random() < 0.5:
-                    other = dataclasses.replace(
-                        other,
+                    other = other._replace(
                         state="paged",
                         notified=_iso(now),
                         first_notified=other.first_notified or _iso(now),
                         page_count=other.page_count + 1,
                     )
                 else:
-                    other = dataclasses.replace(other, party_size=rng.randint(1, 8))
+                    other = other._replace(party_size=rng.randint(1, 8))
                 views[other.uuid] = changed[other.uuid] = other
                 t0 = time.monotonic()
                 health = health.but(heartbeat_at=_iso(now))

@@ -93,9 +93,7 @@ async def test_store_changes_are_diffed_in_and_the_cursor_stays_put(db, monkeypa
 
 
 def _fields(v) -> dict:
-    from dataclasses import asdict
-
-    return asdict(v)
+    return v._asdict()
 
 
 async def test_unchanged_data_repaints_nothing_and_the_minute_moves_only_timers(db, monkeypatch):

@@ -8,7 +8,6 @@ table's columns must line up whatever the labels' widths.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shlex
@@ -64,8 +63,7 @@ def _store(path: Path, *, finished: bool) -> Path:
             created=_iso(created),
         )
         if finished:
-            v = dataclasses.replace(
-                v,
+            v = v._replace(
                 state="cleared",
                 first_notified=_iso(created + timedelta(minutes=10)),
                 notified=_iso(created + timedelta(minutes=10)),

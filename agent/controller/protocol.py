@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 import orjson
 
@@ -38,8 +37,12 @@ class ProtocolError(ValueError):
     """A document the agent cannot use at all (bad JSON, wrong shape, oversized)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Metadata:
+# The records are NamedTuples, not frozen dataclasses: ingest builds three for every notification,
+# and a NamedTuple is one tuple allocation where a frozen dataclass sets each field through
+# object.__setattr__ (a 13-field SessionRecord: 1.0 µs instead of 2.6 µs). Immutable either way.
+
+
+class Metadata(NamedTuple):
     response_types: tuple[str, ...]
     sequence: int | None
     timestamp: datetime | None  # transmitter's local wall clock, naive
@@ -47,8 +50,7 @@ class Metadata:
     firmware: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
+class SessionRecord(NamedTuple):
     """One session as the transmitter reports it (active session or history item)."""
 
     uuid: str
@@ -70,15 +72,14 @@ class SessionRecord:
         return self.clear_type is not None or self.state == "cleared"
 
 
-@dataclass(frozen=True, slots=True)
-class Document:
+class Document(NamedTuple):
     meta: Metadata
     sessions: tuple[SessionRecord, ...] | None = None
     history: tuple[SessionRecord, ...] | None = None
     statistics: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
     unknown_types: tuple[str, ...] = ()
-    rejected: tuple[str, ...] = field(default=())  # one reason per item that was skipped
+    rejected: tuple[str, ...] = ()  # one reason per item that was skipped
 
     @property
     def is_ping(self) -> bool:

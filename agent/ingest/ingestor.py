@@ -270,7 +270,7 @@ class Ingestor:
         for kind, value in (("statistics", doc.statistics), ("settings", doc.settings)):
             if value is not None and value != self._last_snapshot.get(kind):
                 self._last_snapshot[kind] = value
-                self.pending.snapshots.append((kind, observed_at, value))
+                self.pending.snapshot(kind, observed_at, value)
         for records, src in ((doc.sessions, source), (doc.history, "history")):
             for record in records or ():
                 if record.uuid in self.ended:

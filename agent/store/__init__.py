@@ -5,7 +5,8 @@
 * ``sessions`` — the current view, one row per session uuid (:data:`agent.session.COLUMNS`),
   written in the same transaction as the event that changed it.
 * ``health`` — one row: controller link state and counters, agent heartbeat.
-* ``snapshots`` — statistics and settings documents, stored when they change.
+* ``snapshots`` — statistics and settings documents, stored when they change (the last of each
+  kind in a group commit: readers want the latest).
 * ``backhaul_readings`` — operator API readings of the backhaul SIM.
 * ``sync_state``, ``sync_quarantine`` — the cloud sync's, read and written by
   :mod:`agent.sync.state` only.

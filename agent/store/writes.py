@@ -17,6 +17,8 @@ from functools import cached_property
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from agent.clock import Clock, iso_utc
 from agent.health import Health
 from agent.session import COLUMNS, Event, SessionView
@@ -38,6 +40,13 @@ class WriteBatch:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.views or self.health is not None or self.snapshots)
+
+    def snapshot(self, kind: str, taken_at: str, doc: dict[str, Any]) -> None:
+        """Keep `doc` as this batch's `kind` document, in place of one folded before it: the
+        store's readers want the latest, and under load the transmitter's statistics change
+        with nearly every notification — written once per commit, not once per notification."""
+        self.snapshots = [s for s in self.snapshots if s[0] != kind]
+        self.snapshots.append((kind, taken_at, doc))
 
     def split(self) -> list[WriteBatch]:
         """One batch per event (with its session's view), then the rest: a batch the store
@@ -77,10 +86,22 @@ _UPSERT_SESSION = (
     + ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS[1:], "updated_at"))
 )
 _INSERT_SNAPSHOT = "INSERT INTO snapshots (kind, taken_at, doc) VALUES (?, ?, ?)"
-# The same text json.dumps(…, ensure_ascii=False[, sort_keys=True]) gives, without building an
-# encoder for every call: the writer holds the GIL while it encodes, and ingest waits for it.
-_changes_json = json.JSONEncoder(ensure_ascii=False).encode
+# json.dumps(…, ensure_ascii=False, sort_keys=True) without building an encoder for every call:
+# the writer holds the GIL while it encodes, and ingest waits for it.
 _snapshot_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _changes_json(changes: dict[str, Any]) -> str:
+    """An event's changes as JSON text: orjson (compiled; every event has some), and the standard
+    library for what orjson refuses (a label with a lone surrogate), which the store then
+    refuses or keeps exactly as before."""
+    try:
+        return orjson.dumps(changes).decode()
+    except TypeError:
+        return _json(changes)
+
+
 _view_row = attrgetter(*COLUMNS)
 
 

@@ -9,7 +9,6 @@ No SQL here: only the store's read API.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
@@ -63,7 +62,7 @@ class Snapshot:
 
 
 def without_labels(views: Sequence[SessionView]) -> list[SessionView]:
-    return [dataclasses.replace(v, label=None) for v in views]
+    return [v._replace(label=None) for v in views]
 
 
 class BoardSource:
