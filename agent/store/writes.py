@@ -142,22 +142,27 @@ class Writes:
         ids: list[int] = []
         with self.conn:  # BEGIN … COMMIT, ROLLBACK on error
             cur = self.conn.cursor()
-            for ev, observed, source in batch.events:
-                cur.execute(
+            if events := batch.events:
+                cur.executemany(
                     _INSERT_EVENT,
-                    (
-                        ev.uuid,
-                        ev.number,
-                        ev.kind,
-                        ev.at,
-                        observed,
-                        _changes_json(ev.changes) if ev.changes else None,
-                        source,
-                    ),
+                    [
+                        (
+                            ev.uuid,
+                            ev.number,
+                            ev.kind,
+                            ev.at,
+                            observed,
+                            _changes_json(ev.changes) if ev.changes else None,
+                            source,
+                        )
+                        for ev, observed, source in events
+                    ],
                 )
-                rowid = cur.lastrowid
-                assert rowid is not None  # an INSERT into a rowid table always has one
-                ids.append(rowid)
+                # One statement for them all, so no lastrowid each: a new row's id is the
+                # largest before it plus one (the log's newest row is never deleted, see
+                # SyncState.prune), so this transaction's rows are the last len(events) ids.
+                last = cur.execute("SELECT max(id) FROM events").fetchone()[0]
+                ids = list(range(last - len(events) + 1, last + 1))
             if batch.views:
                 cur.executemany(
                     _UPSERT_SESSION,
