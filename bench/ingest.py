@@ -9,11 +9,15 @@ what is measured is the consumer. Phases, the first two alternating for `rounds`
 2. ingest — the real :class:`~agent.daemon.Agent` (parse, sequence check, fold, group commit with
    ``synchronous=FULL``, its resync and history GETs) on the same burst: committed
    notifications/s, CPU per notification, latency send → committed;
-3. half — the agent offered half the median ceiling, paced: latency send → committed (p50/p99);
-4. saturation — offered rates stepping up from half the ceiling: the first at which the backlog
-   (scheduled minus committed) grows;
+3. paced — the agent offered 40 % of the median ceiling (:data:`PACED`, where the p99 target is
+   set), paced: latency send → committed (p50/p99);
+4. saturation — offered rates stepping up from a twentieth of the ceiling: the first at which
+   the backlog (scheduled minus committed) grows;
 5. footprint — `pager-edge run` as its own process ingests 10,000 session lifecycles: resident
    memory afterwards, database bytes per lifecycle event and bytes written to disk per event.
+
+With ``--split``, the second-process prototype (:mod:`bench.split`) runs in the same alternating
+rounds and paced phase, beside the agent.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from bench.ingest_figures import (
     spread,
 )
 from bench.producer import Played, ProducerProcess
+from bench.split import measure_split
 
 HISTORY_LIMIT = 300  # what the simulated device keeps in /v1/sessions/history
 NOMINAL_RATE = 3000.0  # notifications/s the transmitter's clock assumes in an unpaced burst
@@ -54,6 +59,8 @@ WINDOW = 8  # unacknowledged CON notifications the producer allows
 FOOTPRINT_BURST = 100  # parties seated between two looks at the store
 # The saturation sweep, × the median ceiling: from well below the agent's rate, so the step where
 # the backlog starts to grow is found (not merely bounded), with each step's p99 beside it.
+# The paced phase offers this share of the median ceiling: where the p99 ≤ 15 ms target is set.
+PACED = 0.4
 STEPS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25)
 
 
@@ -272,7 +279,7 @@ async def measure_footprint(
 
 
 def rounds_report(
-    ceilings: list[dict[str, Any]], ingests: list[dict[str, Any]], halves: list[dict[str, Any]]
+    ceilings: list[dict[str, Any]], ingests: list[dict[str, Any]], paced: list[dict[str, Any]]
 ) -> list[str]:
     """The lines the rate rounds print: medians with their spread, and each round's share."""
     ceiling = spread([c["rate"] for c in ceilings])
@@ -294,12 +301,12 @@ def rounds_report(
         f"{spread([r['p50_ms'] for r in ingests]).text('.1f')} ms, p99 "
         f"{spread([r['p99_ms'] for r in ingests]).text('.1f')} ms",
     ]
-    if halves:
-        p99 = spread([h["p99_ms"] for h in halves])
+    if paced:
+        p99 = spread([h["p99_ms"] for h in paced])
         lines.append(
-            f"  latency at half the ceiling ({halves[0]['offered']:,.0f}/s offered): p50 "
-            f"{spread([h['p50_ms'] for h in halves]).text('.1f')} ms, p99 {p99.text('.1f')} ms, "
-            f"max {max(h['max_ms'] for h in halves):.1f} ms"
+            f"  latency at {PACED:.0%} of the ceiling ({paced[0]['offered']:,.0f}/s offered): p50 "
+            f"{spread([h['p50_ms'] for h in paced]).text('.1f')} ms, p99 {p99.text('.1f')} ms, "
+            f"max {max(h['max_ms'] for h in paced):.1f} ms"
         )
     resyncs = sum(r["resyncs"] for r in ingests)
     gaps = sum(r["gaps"] for r in ingests)
@@ -335,13 +342,44 @@ def saturation_report(steps: list[Step], ceiling: Spread) -> list[str]:
 
 
 async def _rounds(
-    producer: ProducerProcess, tmp: Path, lifecycles: int, rounds: int, window: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    ceilings, ingests = [], []
-    for i in range(rounds):  # alternate, so both see the same machine
+    producer: ProducerProcess, tmp: Path, lifecycles: int, rounds: int, window: int, split: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    ceilings, ingests, splits = [], [], []
+    for i in range(rounds):  # alternate, so all see the same machine
         ceilings.append(await measure_ceiling(producer, lifecycles, window))
         ingests.append(await measure_ingest(producer, lifecycles, tmp / f"i{i}.db", window=window))
-    return ceilings, ingests
+        if split:
+            splits.append(
+                await measure_split(
+                    producer, lifecycles, tmp / f"s{i}.db", window=window, nominal_rate=NOMINAL_RATE
+                )
+            )
+    return ceilings, ingests, splits
+
+
+def split_report(
+    splits: list[dict[str, Any]], ceilings: list[dict[str, Any]], paced: list[dict[str, Any]]
+) -> list[str]:
+    """The second-process prototype's lines, beside the agent's (bench.split says what it is)."""
+    ceiling = spread([c["rate"] for c in ceilings])
+    rate = spread([r["rate"] for r in splits])
+    shares = [r["rate"] / c["rate"] for r, c in zip(splits, ceilings, strict=True)]
+    lines = [
+        f"second-process prototype (aiocoap here, ingest in a worker fed raw payloads): "
+        f"{rate.text()} notifications/s = {100 * rate.median / ceiling.median:.0f} % of the "
+        f"ceiling (rounds: {', '.join(f'{s:.0%}' for s in shares)})",
+        f"  CPU per notification: {spread([r['cpu_ms'] for r in splits]).text('.3f')} ms "
+        f"(this process {spread([r['main_cpu_ms'] for r in splits]).text('.3f')}, worker "
+        f"{spread([r['worker_cpu_ms'] for r in splits]).text('.3f')}); the worker's peak RSS "
+        f"{max(r['worker_peak_rss_mb'] for r in splits):.1f} MB (a second process on the Pi)",
+    ]
+    if paced:
+        lines.append(
+            f"  latency at {PACED:.0%} of the ceiling: p50 "
+            f"{spread([h['p50_ms'] for h in paced]).text('.1f')} ms, p99 "
+            f"{spread([h['p99_ms'] for h in paced]).text('.1f')} ms"
+        )
+    return lines
 
 
 @click.command("ingest")
@@ -368,6 +406,12 @@ async def _rounds(
     help="unacknowledged CON notifications the producer allows (1 = NSTART=1)",
 )
 @click.option("--saturation/--no-saturation", default=True, show_default=True)
+@click.option(
+    "--split/--no-split",
+    default=False,
+    show_default=True,
+    help="also the second-process prototype (bench/split.py), in the same alternating rounds",
+)
 @click.option("--step-seconds", type=click.FloatRange(min=0.5), default=4.0, show_default=True)
 def ingest_bench_cmd(
     lifecycles: int,
@@ -375,6 +419,7 @@ def ingest_bench_cmd(
     rounds: int,
     window: int,
     saturation: bool,
+    split: bool,
     step_seconds: float,
 ) -> None:
     """Persisted notifications/s vs the bare CoAP ceiling, latency, saturation, memory, bytes."""
@@ -386,19 +431,34 @@ def ingest_bench_cmd(
     try:
         with tempfile.TemporaryDirectory(prefix="pager-edge-bench-") as tmp_name:
             tmp = Path(tmp_name)
-            ceilings, ingests = asyncio.run(_rounds(producer, tmp, lifecycles, rounds, window))
+            ceilings, ingests, splits = asyncio.run(
+                _rounds(producer, tmp, lifecycles, rounds, window, split)
+            )
             ceiling = spread([c["rate"] for c in ceilings])
-            half = ceiling.median / 2
-            halves = [
-                asyncio.run(
-                    measure_ingest(
-                        producer, lifecycles // 2, tmp / f"h{i}.db", window=window, rate=half
+            offered = ceiling.median * PACED
+            paced, split_paced = [], []
+            for i in range(rounds):
+                paced.append(
+                    asyncio.run(
+                        measure_ingest(
+                            producer, lifecycles // 2, tmp / f"h{i}.db", window=window, rate=offered
+                        )
                     )
                 )
-                for i in range(rounds)
-            ]
-            for line in rounds_report(ceilings, ingests, halves):
+                if split:
+                    split_paced.append(
+                        asyncio.run(
+                            measure_split(
+                                producer, lifecycles // 2, tmp / f"hs{i}.db", window=window,
+                                rate=offered,
+                            )
+                        )
+                    )  # fmt: skip
+            for line in rounds_report(ceilings, ingests, paced):
                 click.echo(line)
+            if split:
+                for line in split_report(splits, ceilings, split_paced):
+                    click.echo(line)
             if saturation:
                 steps = asyncio.run(
                     measure_saturation(
