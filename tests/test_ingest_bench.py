@@ -255,7 +255,13 @@ def test_the_split_prototype_frames_payloads_and_reports_beside_the_ceiling():
     assert unframe(frame(payloads)) == payloads and unframe(frame([])) == []
     ceilings = [{"rate": 10_000.0}, {"rate": 12_000.0}]
     splits = [
-        {"rate": r, "cpu_ms": 0.2, "main_cpu_ms": 0.1, "worker_cpu_ms": 0.1, "worker_peak_rss_mb": m}
+        {
+            "rate": r,
+            "cpu_ms": 0.2,
+            "main_cpu_ms": 0.1,
+            "worker_cpu_ms": 0.1,
+            "worker_peak_rss_mb": m,
+        }
         for r, m in ((8_000.0, 30.0), (6_000.0, 31.5))
     ]
     paced = [{"p50_ms": 3.0, "p99_ms": 8.0}, {"p50_ms": 4.0, "p99_ms": 9.0}]
