@@ -1,9 +1,11 @@
 """`pager-edge bench …`: benchmarks that print figures (never asserted in the test suite).
 
 They live here, outside the libraries they measure and outside the wheel a Pi installs (a
-development checkout runs them: ``pip install -e '.[test]'``): ``ingest`` (simulator → agent → SQLite), ``board`` (the wait-board in a pty), ``sync`` (bytes
-on the wire), ``cloud`` (the chain's ingest service on PostgreSQL) and ``quotes`` (how far each
-kind of quote lands from the wait that followed). Every report names the machine it ran on with
+development checkout runs them: ``pip install -e '.[test]'``): ``ingest`` (transmitter → agent →
+SQLite over CoAP), ``pipeline`` (the agent's own CPU per notification, no CoAP), ``spy`` (py-spy
+profiles by stage), ``board`` (the wait-board in a pty), ``web`` (memory and latency per tablet),
+``sync`` (bytes on the wire), ``cloud`` (the chain's ingest service on PostgreSQL) and ``quotes``
+(how far each kind of quote lands from the wait that followed). Every report names the machine it ran on with
 :func:`machine_description`.
 """
 
@@ -25,6 +27,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     "pipeline": (
         "bench.pipeline:pipeline_bench_cmd",
         "The agent's own CPU per notification: parse, fold, write (no CoAP).",
+    ),
+    "spy": (
+        "bench.spy:spy_cmd",
+        "Shares of each ingest stage in py-spy raw profiles (before/after).",
     ),
     "board": (
         "bench.board:board_bench_cmd",
