@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import resource
+import time
 import warnings
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -29,6 +30,7 @@ from bench.ingest_figures import commit_times, latencies_ms, percentile
 from bench.producer import ProducerProcess
 
 ZONE = "Europe/London"
+DEADLINE = 600.0  # seconds for a run to be committed, as measure_ingest allows
 
 
 def _cpu() -> float:
@@ -85,8 +87,9 @@ async def _work(data: Connection, ctl: Connection, db: Path) -> None:
                 break
             count = command[1]  # ("expect", count): report once that many are committed
             base, cpu = ingest.committed, _cpu()
-            while ingest.committed - base < count:
-                await asyncio.sleep(0.02)
+            deadline = time.monotonic() + DEADLINE
+            while ingest.committed - base < count and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)  # short of `count` at the deadline: the parent says so
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             ctl.send(
                 (
@@ -124,8 +127,27 @@ async def measure_split(
     ctl, ctl_worker = spawn.Pipe()
     worker = spawn.Process(target=_worker_main, args=(data_r, ctl_worker, str(db)), daemon=True)
     worker.start()
+    # The worker's ends are its own now: if it dies, reading `ctl` here ends (EOFError) instead
+    # of waiting for ever.
+    data_r.close()
+    ctl_worker.close()
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, ctl.recv)  # "ready"
+
+    async def answer(seconds: float) -> Any:
+        def read() -> Any:
+            if not ctl.poll(seconds):
+                raise RuntimeError(f"the ingest worker did not answer within {seconds:.0f} s")
+            return ctl.recv()
+
+        return await loop.run_in_executor(None, read)
+
+    try:
+        await answer(60)  # "ready"
+    except BaseException:
+        worker.kill()
+        data_w.close()
+        ctl.close()
+        raise
     count = producer.prepare(parties, rate or nominal_rate)
     ctx = await create_context()
     pending: list[bytes] = []
@@ -157,19 +179,27 @@ async def measure_split(
         producer.start(rate, window)
         started = await loop.run_in_executor(None, producer.wait_started)
         played = await loop.run_in_executor(None, producer.wait_played)
-        log, base, worker_cpu, malformed, worker_rss = await loop.run_in_executor(None, ctl.recv)
+        log, base, worker_cpu, malformed, worker_rss = await answer(DEADLINE + 30)
         cpu = _cpu() - cpu
     finally:
         req.observation.cancel()
         await ctx.shutdown()
-        ctl.send(("stop",))
+        try:
+            ctl.send(("stop",))
+        except OSError:  # it is gone already
+            pass
         worker.join(10)
         if worker.is_alive():
             worker.kill()
+            worker.join(5)
+        data_w.close()
+        ctl.close()
     if malformed:
         raise RuntimeError(f"the worker refused {malformed} document(s)")
     committed = commit_times(count, log, base)
     e2e = latencies_ms(played.send_times, committed)
+    if len(e2e) < count:
+        raise RuntimeError(f"the ingest worker committed {len(e2e)} of {count} notifications")
     span = committed[-1] - started
     return {
         "notifications": count,

@@ -50,7 +50,7 @@ LOOP: Rules = (
 # Only stacks with one of these are counted: the stage the profile is about.
 SCOPE = {"pipeline": ("Ingestor._handle", "write_or_set_aside"), "loop": ("_run_once",)}
 # …and none of these: the bench driving the run.
-NOT = {"pipeline": (), "loop": ("measure_ingest", "/bench/")}
+NOT = {"pipeline": (), "loop": ("measure_ingest", "bench/ingest.py")}
 
 
 def _contains(stack: str, names: tuple[str, ...]) -> bool:

@@ -194,3 +194,26 @@ def test_views_read_every_field_in_place_and_nothing_from_a_store_without_sessio
     assert bare.active_views() == [] and list(bare.iter_views()) == []
     with pytest.raises(sqlite3.OperationalError, match="no such column"):
         Bare(sqlite3.connect(db))._views("nonsense = 1")
+
+
+def test_a_batch_keeps_the_last_snapshot_of_each_kind_also_when_a_failed_one_is_merged(tmp_path):
+    older = WriteBatch()
+    older.snapshot("statistics", "2026-12-07T18:00:00Z", {"guestsServed": 1})
+    older.snapshot("settings", "2026-12-07T18:00:00Z", {"pageMode": "vibe"})
+    older.snapshot("statistics", "2026-12-07T18:00:01Z", {"guestsServed": 2})
+    assert [s[0] for s in older.snapshots] == ["settings", "statistics"]
+    newer = WriteBatch()
+    newer.snapshot("statistics", "2026-12-07T18:00:02Z", {"guestsServed": 3})
+    merged = older.merge(newer)  # the older batch failed to write; the retry carries both
+    assert merged.snapshots == [
+        ("settings", "2026-12-07T18:00:00Z", {"pageMode": "vibe"}),
+        ("statistics", "2026-12-07T18:00:02Z", {"guestsServed": 3}),
+    ]
+    store = Store(tmp_path / "s.db")
+    try:
+        store.write_batch(merged)
+        assert store.latest_snapshot("statistics")["guestsServed"] == 3
+        rows = store.conn.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+        assert rows == 2
+    finally:
+        store.close()

@@ -67,12 +67,15 @@ class WriteBatch:
         """This (failed, older) batch followed by `then` (folded since): one batch, in order."""
         views = dict(self.views)
         views.update(then.views)  # newer views win
-        return WriteBatch(
+        merged = WriteBatch(
             events=self.events + then.events,
             views=views,
             health=then.health if then.health is not None else self.health,
-            snapshots=self.snapshots + then.snapshots,
+            snapshots=list(self.snapshots),
         )
+        for kind, taken_at, doc in then.snapshots:  # the newer of each kind, as in one batch
+            merged.snapshot(kind, taken_at, doc)
+        return merged
 
 
 _INSERT_EVENT = (
