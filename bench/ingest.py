@@ -29,14 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
 from agent.config import Config, with_overrides
-from agent.controller.client import create_context
+from agent.controller.client import ControllerClient, create_context
 from bench import machine_description
 from bench.ingest_figures import (
     P99_TARGET_MS,
@@ -95,21 +94,12 @@ def _run_figures(
 
 async def measure_ceiling(producer: ProducerProcess, parties: int, window: int) -> dict[str, float]:
     """Observe and discard: the rate at which aiocoap alone takes the producer's notifications."""
-    import aiocoap
 
     count = producer.prepare(parties, NOMINAL_RATE)
-    ctx = await create_context()  # the agent's own transports, so the two compare
+    ctx = await create_context()  # the agent's own transports and registration, so they compare
     times: list[float] = []
-    req = ctx.request(
-        aiocoap.Message(
-            code=aiocoap.GET,
-            uri=f"coap://127.0.0.1:{producer.port}/v1/notify?action=get_sessions",
-            observe=0,
-        )
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        req.observation.register_callback(lambda _msg: times.append(time.monotonic()))
+    client = ControllerClient(ctx, "127.0.0.1", producer.port)
+    req = client.observe(lambda _payload: times.append(time.monotonic()), lambda _exc: None)
     try:
         await asyncio.wait_for(req.response, 5)
         await asyncio.sleep(0.2)
@@ -279,13 +269,28 @@ async def measure_footprint(
 # --- the report ------------------------------------------------------------------------------
 
 
+def _share(runs: list[dict[str, Any]], ceilings: list[dict[str, Any]]) -> str:
+    """Runs' median rate with its spread, as a share of the ceiling's, and each round's share."""
+    rate, ceiling = spread([r["rate"] for r in runs]), spread([c["rate"] for c in ceilings])
+    shares = [r["rate"] / c["rate"] for r, c in zip(runs, ceilings, strict=True)]
+    return (
+        f"{rate.text()} notifications/s = {100 * rate.median / ceiling.median:.0f} % of the "
+        f"ceiling (rounds: {', '.join(f'{s:.0%}' for s in shares)})"
+    )
+
+
+def _p50_p99(runs: list[dict[str, Any]]) -> str:
+    return (
+        f"p50 {spread([r['p50_ms'] for r in runs]).text('.1f')} ms, "
+        f"p99 {spread([r['p99_ms'] for r in runs]).text('.1f')} ms"
+    )
+
+
 def rounds_report(
     ceilings: list[dict[str, Any]], ingests: list[dict[str, Any]], paced: list[dict[str, Any]]
 ) -> list[str]:
     """The lines the rate rounds print: medians with their spread, and each round's share."""
     ceiling = spread([c["rate"] for c in ceilings])
-    ingest = spread([r["rate"] for r in ingests])
-    shares = [r["rate"] / c["rate"] for r, c in zip(ingests, ceilings, strict=True)]
     bare_cpu = spread([c["cpu_ms"] for c in ceilings])
     agent_cpu = spread([r["cpu_ms"] for r in ingests])
     producer_cpu = statistics.median([c["producer_cpu_ms"] for c in ceilings])
@@ -293,21 +298,15 @@ def rounds_report(
         f"ceiling (bare aiocoap: observe + discard): {ceiling.text()} notifications/s "
         f"(median of {len(ceilings)} rounds, range); "
         f"producer CPU {producer_cpu:.3f} ms/notification",
-        f"durable ingest (agent, synchronous=FULL): {ingest.text()} notifications/s "
-        f"= {100 * ingest.median / ceiling.median:.0f} % of the ceiling "
-        f"(rounds: {', '.join(f'{s:.0%}' for s in shares)})",
+        f"durable ingest (agent, synchronous=FULL): {_share(ingests, ceilings)}",
         f"  CPU per notification: agent {agent_cpu.text('.3f')} ms, bare aiocoap "
         f"{bare_cpu.text('.3f')} ms; the agent's own {agent_cpu.median - bare_cpu.median:.3f} ms",
-        "  latency send → committed at saturation: p50 "
-        f"{spread([r['p50_ms'] for r in ingests]).text('.1f')} ms, p99 "
-        f"{spread([r['p99_ms'] for r in ingests]).text('.1f')} ms",
+        f"  latency send → committed at saturation: {_p50_p99(ingests)}",
     ]
     if paced:
-        p99 = spread([h["p99_ms"] for h in paced])
         lines.append(
-            f"  latency at {PACED:.0%} of the ceiling ({paced[0]['offered']:,.0f}/s offered): p50 "
-            f"{spread([h['p50_ms'] for h in paced]).text('.1f')} ms, p99 {p99.text('.1f')} ms, "
-            f"max {max(h['max_ms'] for h in paced):.1f} ms"
+            f"  latency at {PACED:.0%} of the ceiling ({paced[0]['offered']:,.0f}/s offered): "
+            f"{_p50_p99(paced)}, max {max(h['max_ms'] for h in paced):.1f} ms"
         )
     resyncs = sum(r["resyncs"] for r in ingests)
     gaps = sum(r["gaps"] for r in ingests)
@@ -362,24 +361,16 @@ def split_report(
     splits: list[dict[str, Any]], ceilings: list[dict[str, Any]], paced: list[dict[str, Any]]
 ) -> list[str]:
     """The second-process prototype's lines, beside the agent's (bench.split says what it is)."""
-    ceiling = spread([c["rate"] for c in ceilings])
-    rate = spread([r["rate"] for r in splits])
-    shares = [r["rate"] / c["rate"] for r, c in zip(splits, ceilings, strict=True)]
     lines = [
-        f"second-process prototype (aiocoap here, ingest in a worker fed raw payloads): "
-        f"{rate.text()} notifications/s = {100 * rate.median / ceiling.median:.0f} % of the "
-        f"ceiling (rounds: {', '.join(f'{s:.0%}' for s in shares)})",
+        "second-process prototype (aiocoap here, ingest in a worker fed raw payloads): "
+        + _share(splits, ceilings),
         f"  CPU per notification: {spread([r['cpu_ms'] for r in splits]).text('.3f')} ms "
         f"(this process {spread([r['main_cpu_ms'] for r in splits]).text('.3f')}, worker "
         f"{spread([r['worker_cpu_ms'] for r in splits]).text('.3f')}); the worker's peak RSS "
         f"{max(r['worker_peak_rss_mb'] for r in splits):.1f} MB (a second process on the Pi)",
     ]
     if paced:
-        lines.append(
-            f"  latency at {PACED:.0%} of the ceiling: p50 "
-            f"{spread([h['p50_ms'] for h in paced]).text('.1f')} ms, p99 "
-            f"{spread([h['p99_ms'] for h in paced]).text('.1f')} ms"
-        )
+        lines.append(f"  latency at {PACED:.0%} of the ceiling: {_p50_p99(paced)}")
     return lines
 
 

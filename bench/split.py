@@ -20,12 +20,11 @@ import asyncio
 import multiprocessing as mp
 import resource
 import time
-import warnings
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from agent.controller.client import create_context
+from agent.controller.client import ControllerClient, create_context
 from bench.ingest_figures import commit_times, latencies_ms, percentile
 from bench.producer import ProducerProcess
 
@@ -120,7 +119,6 @@ async def measure_split(
     nominal_rate: float = 3000.0,
 ) -> dict[str, Any]:
     """The prototype fed `parties` lifecycles, as fast as it takes them or paced at `rate`."""
-    import aiocoap
 
     spawn = mp.get_context("spawn")
     data_r, data_w = spawn.Pipe(duplex=False)
@@ -156,21 +154,12 @@ async def measure_split(
         data_w.send_bytes(frame(pending))
         pending.clear()
 
-    def on_message(msg: Any) -> None:
+    def on_payload(payload: bytes) -> None:
         if not pending:
             loop.call_soon(flush)
-        pending.append(msg.payload)
+        pending.append(payload)
 
-    req = ctx.request(
-        aiocoap.Message(
-            code=aiocoap.GET,
-            uri=f"coap://127.0.0.1:{producer.port}/v1/notify?action=get_sessions",
-            observe=0,
-        )
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        req.observation.register_callback(on_message)
+    req = ControllerClient(ctx, "127.0.0.1", producer.port).observe(on_payload, lambda _exc: None)
     try:
         await asyncio.wait_for(req.response, 5)
         await asyncio.sleep(0.2)
