@@ -34,7 +34,7 @@ class SessionView(NamedTuple):
 
     A NamedTuple, like the transmitter's records: ingest makes a new view for nearly every
     notification (each transition is a copy with a field or two changed), and ``_replace`` on a
-    tuple is a quarter of what ``dataclasses.replace`` on a frozen dataclass costs.
+    tuple costs half what ``dataclasses.replace`` on a frozen dataclass does (2.0 against 4.3 µs).
     """
 
     uuid: str
